@@ -1,0 +1,1 @@
+"""Simulators and their batched, vectorised planning objectives."""

@@ -1,0 +1,223 @@
+"""Planning rewards of Gymnasium v5 MuJoCo envs, computed from rolled-out simulation records.
+
+Each reward repeats its env's ``step`` reward term by term, from the same ``mjData`` quantities
+the env reads after ``mj_step`` and with the weights read from the env instance, so the planning
+reward of an action sequence equals the sum of the env's ``step`` rewards for it.
+
+Derived quantities matter: after ``mj_step`` the fields Gymnasium reads besides the state (body
+``xpos`` for Reacher, ``site_xpos`` for InvertedDoublePendulum) hold what the integrator's last
+internal stage computed (for RK4, the fourth stage), not the kinematics of the new state; they
+differ by about 1e-6 per step. The objective records those very fields from the simulation
+(``mujoco.batch``), never recomputes them.
+
+Shapes: N candidates, H env steps, A action dim. Every reward is called as
+``reward(after, qpos_before, actions) -> (rewards (N, H) float64, terminated (N, H) bool)`` with
+
+- ``after``: ``"qpos"`` and each field in ``reward.fields`` as recorded after each env step,
+  ``(N, H, *field shape)``;
+- ``qpos_before``: ``qpos`` before each env step, ``(N, H, nq)``;
+- ``actions``: the env actions, scaled to the env's bounds, ``(N, H, A)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
+from gymnasium.envs.mujoco.inverted_double_pendulum_v5 import InvertedDoublePendulumEnv
+from gymnasium.envs.mujoco.inverted_pendulum_v5 import InvertedPendulumEnv
+from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv
+from gymnasium.envs.mujoco.swimmer_v5 import SwimmerEnv
+from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
+
+Records = dict[str, np.ndarray]
+
+
+class TaskReward(Protocol):
+    """Per-step reward and termination of one env, from recorded simulation quantities."""
+
+    fields: tuple[str, ...]
+
+    def __call__(
+        self, after: Records, qpos_before: np.ndarray, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``rewards (N, H)`` and ``terminated (N, H)`` (see the module docstring)."""
+        ...
+
+
+def _control_cost(weight: float, actions: np.ndarray) -> np.ndarray:
+    """``weight * sum(action**2)`` per step, ``(N, H)``, as every v5 env charges it."""
+    return weight * np.square(actions).sum(axis=-1)
+
+
+def _never(rewards: np.ndarray) -> np.ndarray:
+    return np.zeros(rewards.shape, dtype=bool)
+
+
+@dataclass(frozen=True)
+class InvertedPendulumReward:
+    """InvertedPendulum-v5: 1 per step while the pole is within 0.2 rad and the state finite."""
+
+    fields: ClassVar[tuple[str, ...]] = ("qpos", "qvel")
+
+    @classmethod
+    def from_env(cls, env: InvertedPendulumEnv) -> InvertedPendulumReward:
+        """InvertedPendulum has no reward weights."""
+        return cls()
+
+    def __call__(self, after: Records, qpos_before: np.ndarray, actions: np.ndarray):
+        finite = np.isfinite(after["qpos"]).all(axis=-1) & np.isfinite(after["qvel"]).all(axis=-1)
+        terminated = ~finite | (np.abs(after["qpos"][..., 1]) > 0.2)
+        return (~terminated).astype(np.float64), terminated
+
+
+@dataclass(frozen=True)
+class ReacherReward:
+    """Reacher-v5: minus the fingertip-target distance, minus the control cost."""
+
+    fingertip: int
+    target: int
+    dist_weight: float
+    control_weight: float
+    fields: ClassVar[tuple[str, ...]] = ("qpos", "xpos")
+
+    @classmethod
+    def from_env(cls, env: ReacherEnv) -> ReacherReward:
+        """Read body ids and reward weights from the env."""
+        return cls(
+            fingertip=env.model.body("fingertip").id,
+            target=env.model.body("target").id,
+            dist_weight=env._reward_dist_weight,
+            control_weight=env._reward_control_weight,
+        )
+
+    def __call__(self, after: Records, qpos_before: np.ndarray, actions: np.ndarray):
+        xpos = after["xpos"]
+        vec = xpos[:, :, self.fingertip] - xpos[:, :, self.target]
+        reward_dist = -np.linalg.norm(vec, axis=-1) * self.dist_weight
+        reward_ctrl = -np.square(actions).sum(axis=-1) * self.control_weight
+        rewards = reward_dist + reward_ctrl
+        return rewards, _never(rewards)
+
+
+@dataclass(frozen=True)
+class HealthyRange:
+    """Hopper/Walker2d health: z, angle (``qpos[1:3]``) and optionally ``(qpos, qvel)[2:]`` in
+    open ranges; ``state=None`` skips the state check (Walker2d has none)."""
+
+    z: tuple[float, float]
+    angle: tuple[float, float]
+    state: tuple[float, float] | None
+
+    def __call__(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        """Healthy mask ``(N, H)`` from ``qpos (N, H, nq)`` and ``qvel (N, H, nv)``."""
+        z, angle = qpos[..., 1], qpos[..., 2]
+        healthy = (self.z[0] < z) & (z < self.z[1])
+        healthy &= (self.angle[0] < angle) & (angle < self.angle[1])
+        if self.state is not None:
+            state = np.concatenate([qpos, qvel], axis=-1)[..., 2:]
+            healthy &= ((self.state[0] < state) & (state < self.state[1])).all(axis=-1)
+        return healthy
+
+
+@dataclass(frozen=True)
+class LocomotionReward:
+    """HalfCheetah, Hopper, Walker2d, Swimmer (v5): forward velocity of ``qpos[0]`` over one env
+    step, plus a healthy reward where the env has one, minus the control cost; terminates when
+    unhealthy if the env does."""
+
+    dt: float
+    forward_weight: float
+    control_weight: float
+    healthy: HealthyRange | None = None
+    healthy_reward: float = 0.0
+    terminate_when_unhealthy: bool = False
+    fields: ClassVar[tuple[str, ...]] = ("qpos", "qvel")
+
+    @classmethod
+    def from_env(cls, env: Any) -> LocomotionReward:
+        """Read dt and weights (and health ranges for Hopper and Walker2d) from the env."""
+        health: dict[str, Any] = {}
+        if isinstance(env, HopperEnv | Walker2dEnv):
+            health = {
+                "healthy": HealthyRange(
+                    z=env._healthy_z_range,
+                    angle=env._healthy_angle_range,
+                    state=getattr(env, "_healthy_state_range", None),
+                ),
+                "healthy_reward": env._healthy_reward,
+                "terminate_when_unhealthy": env._terminate_when_unhealthy,
+            }
+        return cls(
+            dt=env.dt,
+            forward_weight=env._forward_reward_weight,
+            control_weight=env._ctrl_cost_weight,
+            **health,
+        )
+
+    def __call__(self, after: Records, qpos_before: np.ndarray, actions: np.ndarray):
+        x_velocity = (after["qpos"][..., 0] - qpos_before[..., 0]) / self.dt
+        rewards = self.forward_weight * x_velocity
+        terminated = _never(rewards)
+        if self.healthy is not None:
+            healthy = self.healthy(after["qpos"], after["qvel"])
+            rewards = rewards + healthy * self.healthy_reward
+            if self.terminate_when_unhealthy:
+                terminated = ~healthy
+        return rewards - _control_cost(self.control_weight, actions), terminated
+
+
+@dataclass(frozen=True)
+class InvertedDoublePendulumReward:
+    """InvertedDoublePendulum-v5: alive bonus minus tip-distance and velocity penalties;
+    terminates when the tip site drops to y <= 1."""
+
+    healthy_reward: float
+    fields: ClassVar[tuple[str, ...]] = ("qpos", "qvel", "site_xpos")
+
+    @classmethod
+    def from_env(cls, env: InvertedDoublePendulumEnv) -> InvertedDoublePendulumReward:
+        """Read the alive bonus from the env."""
+        return cls(healthy_reward=env._healthy_reward)
+
+    def __call__(self, after: Records, qpos_before: np.ndarray, actions: np.ndarray):
+        tip = after["site_xpos"][:, :, 0]
+        x, y = tip[..., 0], tip[..., 2]
+        v1, v2 = after["qvel"][..., 1], after["qvel"][..., 2]
+        terminated = y <= 1
+        dist_penalty = 0.01 * x**2 + (y - 2) ** 2
+        vel_penalty = 1e-3 * v1**2 + 5e-3 * v2**2
+        alive_bonus = self.healthy_reward * ~terminated
+        return alive_bonus - dist_penalty - vel_penalty, terminated
+
+
+_REWARDS = {
+    InvertedPendulumEnv: ("InvertedPendulum-v5", InvertedPendulumReward.from_env),
+    ReacherEnv: ("Reacher-v5", ReacherReward.from_env),
+    HalfCheetahEnv: ("HalfCheetah-v5", LocomotionReward.from_env),
+    HopperEnv: ("Hopper-v5", LocomotionReward.from_env),
+    Walker2dEnv: ("Walker2d-v5", LocomotionReward.from_env),
+    SwimmerEnv: ("Swimmer-v5", LocomotionReward.from_env),
+    InvertedDoublePendulumEnv: ("InvertedDoublePendulum-v5", InvertedDoublePendulumReward.from_env),
+}
+SUPPORTED_ENV_IDS: tuple[str, ...] = tuple(env_id for env_id, _ in _REWARDS.values())
+
+
+def reward_for(env: Any) -> TaskReward:
+    """The planning reward of an unwrapped Gymnasium v5 MuJoCo env, with the env's weights.
+
+    Raises NotImplementedError for envs whose reward terms are not implemented (their exact
+    class is checked, so a subclass that changes the reward is not silently mis-scored).
+    """
+    entry = _REWARDS.get(type(env))
+    if entry is None:
+        raise NotImplementedError(
+            f"no planning reward for {type(env).__module__}.{type(env).__name__}; supported "
+            f"Gymnasium envs: {', '.join(SUPPORTED_ENV_IDS)} (Ant, Humanoid, Pusher and v4 envs "
+            "read derived quantities such as contact forces or pre-step body positions that "
+            "are not part of the state snapshot)"
+        )
+    return entry[1](env)

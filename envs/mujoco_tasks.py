@@ -1,0 +1,257 @@
+"""Plannable MuJoCo tasks over Gymnasium v5 envs: full-state snapshots and batched planning rewards.
+
+A :class:`MujocoTask` wraps one Gymnasium v5 MuJoCo env and gives the planner
+
+- ``snapshot(env) -> state (D,)`` and ``restore(env, state)``: the env's whole integration state
+  (``mj_getState`` with ``mjSTATE_INTEGRATION``: time, qpos, qvel, act, history, plugin state,
+  ``qacc_warmstart`` and the user inputs). The warm start is in it because MuJoCo's iterative
+  constraint solver starts from it: contact-rich tasks replay bit for bit only with it.
+- ``objective(threads)`` -> :class:`MujocoObjective`: ``rewards (N,) = objective(state (D,),
+  actions (N, H, A) in [-1, 1])``, equal to the sum of the env's ``step`` rewards for each
+  action sequence (per-task terms in :mod:`envs.mujoco_rewards`).
+
+Rollouts run on ``mujoco.batch`` (MuJoCo >= 4.0): a persistent thread pool stepping N
+simulations, recording any ``mjData`` field after every substep and keeping per-simulation
+warning counters. It is used rather than ``mujoco.rollout`` because ``mujoco.rollout`` records
+only states and sensors, and Reacher's reward reads a body position that neither holds (the
+fourth RK4 stage's kinematics, see :mod:`envs.mujoco_rewards`); the batch's results are
+bit-identical to stepping one ``mjData`` per candidate at any thread count.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium
+import mujoco
+import numpy as np
+from mujoco import batch as mj_batch
+
+from envs.mujoco_rewards import SUPPORTED_ENV_IDS, reward_for
+
+STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
+_TIME = mujoco.mjtState.mjSTATE_TIME.value
+_WARNING_COUNT = 1  # mjWarningStat is (lastinfo, number)
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task's short name, Gymnasium id and default planning horizon H (env steps)."""
+
+    short_name: str
+    env_id: str
+    default_horizon: int
+
+
+TASKS: dict[str, TaskInfo] = {
+    info.short_name: info
+    for info in (
+        TaskInfo("inverted-pendulum", "InvertedPendulum-v5", 16),
+        TaskInfo("reacher", "Reacher-v5", 16),
+        TaskInfo("half-cheetah", "HalfCheetah-v5", 32),
+        TaskInfo("hopper", "Hopper-v5", 32),
+        TaskInfo("walker2d", "Walker2d-v5", 32),
+        TaskInfo("swimmer", "Swimmer-v5", 32),
+        TaskInfo("inverted-double-pendulum", "InvertedDoublePendulum-v5", 16),
+    )
+}
+
+
+class MujocoTask:
+    """A Gymnasium v5 MuJoCo env the planner can search over.
+
+    Args:
+        env: the env (wrapped or not), made with ``gymnasium.make`` so that it has a spec. Its
+            model and reward weights are read here; later edits to the env's model do not
+            reach objectives made from this task.
+
+    Attributes:
+        env: the env given.
+        env_id: its Gymnasium id, e.g. ``"Hopper-v5"``.
+        model: its ``MjModel``.
+        frame_skip: physics steps per env step; each action is held for that many.
+        action_dim: A. obs_dim: O. state_dim: D, the length of a snapshot.
+        default_horizon: H, planning horizon in env steps.
+        action_low, action_high: ``(A,)`` float64 env action bounds.
+    """
+
+    def __init__(self, env: gymnasium.Env):
+        base = env.unwrapped
+        spec = base.spec
+        info = next((i for i in TASKS.values() if spec and i.env_id == spec.id), None)
+        if info is None:
+            raise NotImplementedError(
+                f"no planning task for env {spec.id if spec else type(base).__name__!r}; make "
+                f"one of {', '.join(SUPPORTED_ENV_IDS)} with gymnasium.make (or make_task)"
+            )
+        self.reward = reward_for(base)
+        self.env = env
+        self.env_id = spec.id
+        self.model = base.model
+        self.frame_skip = int(base.frame_skip)
+        self.action_low = np.asarray(base.action_space.low, dtype=np.float64)
+        self.action_high = np.asarray(base.action_space.high, dtype=np.float64)
+        self.action_dim = int(self.action_low.shape[0])
+        self.obs_dim = int(base.observation_space.shape[0])
+        self.state_dim = int(mujoco.mj_stateSize(self.model, STATE_SPEC))
+        self.default_horizon = info.default_horizon
+
+    def __repr__(self) -> str:
+        return f"MujocoTask({self.env_id}, A={self.action_dim}, D={self.state_dim})"
+
+    def snapshot(self, env: gymnasium.Env | None = None) -> np.ndarray:
+        """The full integration state ``(D,)`` of ``env`` (default: the task's env)."""
+        return snapshot(self.env if env is None else env)
+
+    def restore(self, env: gymnasium.Env | None, state: np.ndarray) -> None:
+        """Put ``env`` (default: the task's env) back into a snapshot ``state (D,)``.
+
+        Stepping afterwards is bit-identical to stepping from the snapshotted moment. Derived
+        fields (body positions, ...) are recomputed by ``mj_forward`` (which leaves the warm
+        start alone), so they are current kinematics rather than the previous step's last
+        integrator stage.
+        """
+        base = (self.env if env is None else env).unwrapped
+        state = self.check_state(state)
+        mujoco.mj_setState(base.model, base.data, state, STATE_SPEC)
+        mujoco.mj_forward(base.model, base.data)
+
+    def check_state(self, state: Any) -> np.ndarray:
+        """``state`` as a contiguous float64 ``(D,)`` array, or ValueError saying what is wrong."""
+        array = np.ascontiguousarray(state, dtype=np.float64)
+        if array.shape != (self.state_dim,):
+            raise ValueError(
+                f"{self.env_id} state must have shape ({self.state_dim},) as returned by "
+                f"task.snapshot(env), got {array.shape}"
+            )
+        return array
+
+    def scale_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Normalised actions ``(..., A)`` in [-1, 1] (clipped) -> env actions within bounds."""
+        clipped = np.clip(actions, -1.0, 1.0)
+        return self.action_low + (clipped + 1.0) * 0.5 * (self.action_high - self.action_low)
+
+    def objective(self, threads: int | None = None) -> MujocoObjective:
+        """A batched planning reward on ``threads`` threads (default: one per CPU core)."""
+        return MujocoObjective(self, threads)
+
+
+class MujocoObjective:
+    """Planning reward of a task: ``rewards (N,) = objective(state (D,), actions (N, H, A))``.
+
+    Each candidate's actions (normalised, clipped to [-1, 1], scaled to the env's bounds) are
+    held for ``frame_skip`` physics steps each, from ``state``; its reward is the sum of the
+    env's per-step rewards up to and including its terminal step (Hopper falling, the pendulum
+    tipping), nothing after. A candidate whose simulation diverges (any MuJoCo warning: unstable
+    qpos/qvel/qacc and the automatic reset that follows, full contact buffers, ...) at or before
+    its terminal step gets reward -inf, never the score of a reset state; divergence after the
+    terminal step does not matter, as the env would have stopped.
+
+    Args:
+        task: the task to score.
+        threads: threads of the persistent pool, the caller's included (default: one per core).
+
+    Attributes:
+        num_evaluated: candidates scored so far.
+        num_diverged: of those, candidates scored -inf because their simulation diverged.
+    """
+
+    def __init__(self, task: MujocoTask, threads: int | None = None):
+        threads = (os.cpu_count() or 1) if threads is None else threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(
+                f"threads must be a positive int (or None for all cores), got {threads!r}"
+            )
+        self.task = task
+        self.threads = threads
+        self.num_evaluated = 0
+        self.num_diverged = 0
+        # qpos is always recorded: the state before each env step is the qpos after the last
+        self._fields = tuple(dict.fromkeys(("qpos", *task.reward.fields)))
+        self._record = (*self._fields, _TIME)
+        self._batch: mj_batch.Batch | None = None
+
+    def __call__(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Rewards ``(N,)`` float64 of ``actions (N, H, A)`` from ``state (D,)``."""
+        task = self.task
+        state = task.check_state(state)
+        actions = self._check_actions(actions)
+        n, horizon, _ = actions.shape
+        skip = task.frame_skip
+        env_actions = task.scale_actions(actions)
+
+        # Simulate
+        batch = self._batch_of_size(n)
+        batch.state[:] = state
+        batch.warning[...] = 0
+        records = batch.rollout(
+            horizon * skip, control=np.repeat(env_actions, skip, axis=1), record=self._record
+        )
+
+        # Score every env step from what the env reads after its last substep
+        after = {field: records[field][:, skip - 1 :: skip] for field in self._fields}
+        qpos0 = state[1 : 1 + task.model.nq]  # mj_getState order: time, then qpos
+        qpos_before = np.concatenate(
+            [np.broadcast_to(qpos0, (n, 1, task.model.nq)), after["qpos"][:, :-1]], axis=1
+        )
+        step_rewards, terminated = task.reward(after, qpos_before, env_actions)
+        last_step = np.where(terminated.any(axis=1), terminated.argmax(axis=1), horizon - 1)
+        counted = np.arange(horizon) <= last_step[:, None]
+        rewards = np.where(counted, step_rewards, 0.0).sum(axis=1)
+
+        # Invalidate divergence up to the terminal step: the batch stops a simulation at its
+        # first warning and repeats that substep's record, so time stops advancing there
+        warned = batch.warning[:, :, _WARNING_COUNT].any(axis=1)
+        time = records[_TIME][:, :, 0]
+        frozen = time[:, 1:] == time[:, :-1]
+        warning_substep = np.where(frozen.any(axis=1), frozen.argmax(axis=1), horizon * skip - 1)
+        diverged = (warned & (warning_substep // skip <= last_step)) | ~np.isfinite(rewards)
+        rewards[diverged] = -np.inf
+        self.num_evaluated += n
+        self.num_diverged += int(diverged.sum())
+        return rewards
+
+    def close(self) -> None:
+        """Stop the thread pool (a later call starts a new one)."""
+        self._batch = None
+
+    def _batch_of_size(self, n: int) -> mj_batch.Batch:
+        # one pool kept across calls; rebuilt only when the population size changes
+        if self._batch is None or self._batch.nsim != n:
+            self._batch = mj_batch.Batch(self.task.model, nsim=n, nthread=self.threads)
+        return self._batch
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        array = np.asarray(actions, dtype=np.float64)
+        expected = f"(N, H, {self.task.action_dim}) normalised actions for {self.task.env_id}"
+        if array.ndim != 3 or array.shape[2] != self.task.action_dim or 0 in array.shape[:2]:
+            raise ValueError(f"actions must be {expected}, got shape {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"actions must be finite {expected}; got NaN or inf entries")
+        return array
+
+
+def snapshot(env: gymnasium.Env) -> np.ndarray:
+    """The full integration state ``(D,)`` of a MuJoCo env (see :class:`MujocoTask`)."""
+    base = env.unwrapped
+    state = np.empty(mujoco.mj_stateSize(base.model, STATE_SPEC))
+    mujoco.mj_getState(base.model, base.data, state, STATE_SPEC)
+    return state
+
+
+def make_task(name: str, **env_kwargs: Any) -> MujocoTask:
+    """A task from a short name (``"hopper"``, see ``TASKS``) or a Gymnasium id (``"Hopper-v5"``).
+
+    ``env_kwargs`` go to ``gymnasium.make`` (reward weights, ``frame_skip``, ``render_mode``,
+    ...); the planning reward reads the weights from the made env.
+    """
+    info = TASKS.get(name)
+    env_id = info.env_id if info else name
+    if env_id not in SUPPORTED_ENV_IDS:
+        raise NotImplementedError(
+            f"no planning task {name!r}; use a short name ({', '.join(TASKS)}) or a Gymnasium "
+            f"id ({', '.join(SUPPORTED_ENV_IDS)})"
+        )
+    return MujocoTask(gymnasium.make(env_id, **env_kwargs))

@@ -1,0 +1,144 @@
+"""Short task names -> env factory, planning objective, planning state and defaults.
+
+``make_env(name)`` returns a Gymnasium env that answers ``planning_state()`` (through its
+wrappers, and inside SB3 VecEnvs via ``env_method``): the full simulator state the task's
+objective restarts from. ``task.make_objective(env)`` gives the batched objective
+``rewards (N,) = objective(state, actions (N, H, A))`` for that env. Together they are all a
+planner needs; see policies/diffusion_elites.py for how a policy reads the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from envs import mujoco_tasks
+from envs.unicycle import register_unicycle_envs
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the scripts need to plan on one task.
+
+    Attributes:
+        name: short name (``unicycle-goal``).
+        env_id: Gymnasium id the env is made from.
+        make_objective: ``env -> objective`` scoring (N, H, A) normalised actions from a state.
+        read_state: ``env -> state`` the objective restarts from (``env`` unwrapped).
+        prior: file name in ``checkpoints/`` of the shipped action-chunk prior (None: none yet).
+        horizon: H for planners without a prior (with one, the prior's horizon is used).
+        episodes: default episode count of ``run_mpc.py``.
+        max_steps: default cut of an episode (None: the env's own limit).
+        planner: default planner settings (population, iterations, search_steps, final_steps).
+        env_kwargs: passed to ``gymnasium.make``.
+    """
+
+    name: str
+    env_id: str
+    make_objective: Callable[[gym.Env], Any]
+    read_state: Callable[[gym.Env], Any]
+    prior: str | None = None
+    horizon: int = 16
+    episodes: int = 10
+    max_steps: int | None = None
+    planner: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prior_path(self) -> Path | None:
+        """Absolute path of the shipped prior, or None."""
+        return None if self.prior is None else CHECKPOINTS / self.prior
+
+
+class PlanningState(gym.Wrapper):
+    """Adds ``planning_state()`` to an env: the full state its task's objective plans from."""
+
+    def __init__(self, env: gym.Env, read_state: Callable[[gym.Env], Any]) -> None:
+        super().__init__(env)
+        self._read_state = read_state
+
+    def planning_state(self) -> Any:
+        """The simulator state of this env now, for ``objective(state, actions)``."""
+        return self._read_state(self.env.unwrapped)
+
+
+def _unicycle_objective(env: gym.Env) -> Any:
+    return env.unwrapped.objective
+
+
+def _unicycle_state(env: gym.Env) -> Any:
+    return env.get_state()
+
+
+def _mujoco_objective(env: gym.Env) -> Any:
+    return mujoco_tasks.MujocoTask(env).objective()
+
+
+UNICYCLE_PLANNER = {"population": 64, "iterations": 4, "search_steps": 2, "final_steps": 5}
+MUJOCO_PLANNER = {"population": 64, "iterations": 3, "search_steps": 2, "final_steps": 5}
+MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
+"""Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in [
+        TaskSpec(
+            "unicycle-goal",
+            "UnicycleGoal-v0",
+            _unicycle_objective,
+            _unicycle_state,
+            prior="unicycle-action.pt",
+            planner=UNICYCLE_PLANNER,
+        ),
+        TaskSpec(
+            "unicycle-obstacles",
+            "UnicycleObstacles-v0",
+            _unicycle_objective,
+            _unicycle_state,
+            prior="unicycle-action.pt",
+            planner=UNICYCLE_PLANNER,
+        ),
+    ]
+    + [
+        TaskSpec(
+            info.short_name,
+            info.env_id,
+            _mujoco_objective,
+            mujoco_tasks.snapshot,
+            horizon=info.default_horizon,
+            episodes=MUJOCO_EPISODES.get(info.short_name, (3, 200))[0],
+            max_steps=MUJOCO_EPISODES.get(info.short_name, (3, 200))[1],
+            planner=MUJOCO_PLANNER,
+        )
+        for info in mujoco_tasks.TASKS.values()
+    ]
+}
+
+
+def task_names() -> list[str]:
+    """The short names :func:`get_task` knows."""
+    return sorted(TASKS)
+
+
+def get_task(name: str) -> TaskSpec:
+    """The :class:`TaskSpec` of a short name (or of its Gymnasium id)."""
+    if name in TASKS:
+        return TASKS[name]
+    for spec in TASKS.values():
+        if spec.env_id == name:
+            return spec
+    raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+
+
+def make_env(name: str, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
+    """The task's Gymnasium env, wrapped so that it answers ``planning_state()``."""
+    register_unicycle_envs()
+    spec = get_task(name)
+    env = gym.make(spec.env_id, render_mode=render_mode, **{**spec.env_kwargs, **kwargs})
+    return PlanningState(env, spec.read_state)

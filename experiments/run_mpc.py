@@ -1,0 +1,189 @@
+"""The main job: receding-horizon planning episodes on a task, a summary table, a run folder.
+
+    python experiments/run_mpc.py --env unicycle-goal
+    python experiments/run_mpc.py --env unicycle-obstacles --planner icem --episodes 50
+
+Writes ``runs/<env>__<planner>__s<seed>__<time>/`` with ``config.json``, ``results.json``
+(``summary`` + per-episode list), ``trajectories.png`` and ``episode.gif`` (the first episode:
+population, elites and executed plan at each step); ``--out PATH`` also writes the results JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from envs.registry import get_task, make_env, task_names
+from envs.visuals import EpisodeRecorder, plot_episodes
+from planner.mpc import WARM_STARTS, PlannerConfig
+from planner.prior import DiffusionPrior
+from policies.diffusion_elites import DiffusionElitesPolicy
+from policies.planners import PLANNERS, Budget, build_planner
+from script_support import REPO_ROOT, arg, parse_args, print_table, run_folder, write_json
+
+
+@dataclass
+class RunArgs:
+    """Arguments of run_mpc.py (None: the task's default)."""
+
+    env: str = arg("unicycle-goal", "task short name", choices=tuple(task_names()))
+    planner: str = arg("de", "planner: Diffusion Elites or an action-space baseline", PLANNERS)
+    episodes: int | None = arg(None, "episodes to run (default: the task's)")
+    seed: int = arg(0, "episode i uses env seed seed+i; planners are seeded from it too")
+    out: str | None = arg(None, "also write the results JSON to this path")
+    population: int | None = arg(None, "N candidates per iteration")
+    iterations: int | None = arg(None, "T iterations per control step")
+    search_steps: int | None = arg(None, "DDIM steps while searching (de)")
+    final_steps: int | None = arg(None, "DDIM steps of the executed plan (de)")
+    warm_start: str = arg("shift", "warm start between control steps (de)", WARM_STARTS)
+    execute: str = arg("best", "execute the best sample or the decoded elite mean (de)")
+    prior: str | None = arg(None, "prior checkpoint (default: the task's shipped one)")
+    max_steps: int | None = arg(None, "cut episodes after this many steps")
+    device: str = arg("cpu", "torch device of the prior (cpu, cuda, ...)")
+    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
+    no_render: bool = arg(False, "skip the PNG and GIF")
+    runs_dir: str = arg(str(REPO_ROOT / "runs"), "where run folders are created")
+
+
+def load_prior(args: RunArgs, spec) -> DiffusionPrior | None:
+    if args.planner != "de":
+        return None
+    path = Path(args.prior) if args.prior else spec.prior_path
+    if path is None:
+        raise SystemExit(
+            f"task {spec.name} ships no prior yet: pass --prior PATH "
+            "(train one with experiments/train_prior.py) or pick a baseline with --planner"
+        )
+    return DiffusionPrior.load(path, device=args.device)
+
+
+def run(args: RunArgs) -> dict:
+    """Run the episodes and write the run folder; return the results dict."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = get_task(args.env)
+    prior = load_prior(args, spec)
+    render = not args.no_render
+    env = make_env(spec.name, render_mode="rgb_array" if render else None)
+    objective = spec.make_objective(env)
+    defaults = spec.planner
+    horizon = prior.horizon if prior is not None else spec.horizon
+    budget = Budget(
+        horizon=horizon,
+        action_dim=env.action_space.shape[0],
+        population=args.population or defaults.get("population", 64),
+        iterations=args.iterations or defaults.get("iterations", 4),
+    )
+    de_config = PlannerConfig(
+        search_steps=args.search_steps or defaults.get("search_steps", 2),
+        final_steps=args.final_steps or defaults.get("final_steps", 5),
+        warm_start=args.warm_start,
+        execute=args.execute,
+    )
+
+    def make_planner(index: int):
+        return build_planner(
+            args.planner, objective, budget, args.seed, prior, de_config, args.device, render
+        )
+
+    policy = DiffusionElitesPolicy.for_env(env, make_planner)
+    folder = run_folder(Path(args.runs_dir), [spec.name, args.planner, f"s{args.seed}"], args)
+    recorder = EpisodeRecorder(env, objective) if render else None
+    episodes = []
+    for episode in tqdm(range(args.episodes or spec.episodes), desc=f"{spec.name} {args.planner}"):
+        record = recorder if episode == 0 else None  # the GIF shows the first episode
+        max_steps = args.max_steps or spec.max_steps
+        episodes.append(run_episode(env, policy, args.seed + episode, max_steps, record))
+    env.close()
+    summary = summarise(episodes, budget)
+    results = {"env": spec.name, "planner": args.planner, "summary": summary, "episodes": episodes}
+    write_json(folder / "results.json", results)
+    if args.out:
+        write_json(Path(args.out), results)
+    if render:
+        plot_episodes(env, episodes, folder / "trajectories.png")
+        recorder.save_gif(folder / "episode.gif")
+    print_table([summary], list(summary))
+    print(f"run folder: {folder}")
+    return results
+
+
+def run_episode(env, policy, seed, max_steps, recorder) -> dict:
+    """One seeded episode; returns its metrics and the visited planning states."""
+    observation, info = env.reset(seed=seed)
+    episode_start = np.ones(1, dtype=bool)
+    total, steps, success, collision = 0.0, 0, False, False
+    actions, rewards, plan_ms, evaluations, states = [], [], [], [], []
+    seconds = 0.0  # planning and simulation only: drawing video frames is not control time
+    while True:
+        tic = time.perf_counter()
+        state = env.get_wrapper_attr("planning_state")()
+        action, _ = policy.predict(observation[None], episode_start=episode_start)
+        plan_ms.append(1e3 * (time.perf_counter() - tic))
+        episode_start[:] = False
+        result = policy.last_results[0]
+        evaluations.append(result.reward_evaluations)
+        actions.append(result.action)
+        states.append(np.asarray(state))
+        if recorder is not None:
+            recorder.add(env, state, result)
+        tic = time.perf_counter()
+        observation, reward, terminated, truncated, info = env.step(action[0])
+        seconds += time.perf_counter() - tic + plan_ms[-1] / 1e3
+        rewards.append(float(reward))
+        total += float(reward)
+        steps += 1
+        success = success or bool(info.get("success", False))
+        collision = collision or bool(info.get("collision", False))
+        if terminated or truncated or (max_steps is not None and steps >= max_steps):
+            break
+    states.append(np.asarray(env.get_wrapper_attr("planning_state")()))
+    changes = np.abs(np.diff(np.asarray(actions), axis=0))
+    return {
+        "seed": seed,
+        "return": total,
+        "steps": steps,
+        "success": success,
+        "collision": collision,
+        "seconds": seconds,
+        "plan_ms": plan_ms,
+        "reward_evaluations": evaluations,
+        "mean_abs_action_change": float(changes.mean()) if len(changes) else 0.0,
+        "rewards": rewards,
+        "states": np.asarray(states).tolist(),
+    }
+
+
+def summarise(episodes: list[dict], budget: Budget) -> dict:
+    """The summary block of results.json."""
+    plan_ms = np.concatenate([e["plan_ms"] for e in episodes])
+    successes = [e for e in episodes if e["success"]]
+    steps = sum(e["steps"] for e in episodes)
+    return {
+        "episodes": len(episodes),
+        "success_rate": float(np.mean([e["success"] for e in episodes])),
+        "mean_return": float(np.mean([e["return"] for e in episodes])),
+        "collision_rate": float(np.mean([e["collision"] for e in episodes])),
+        "control_hz": steps / sum(e["seconds"] for e in episodes),
+        "plan_ms_p50": float(np.percentile(plan_ms, 50)),
+        "plan_ms_p95": float(np.percentile(plan_ms, 95)),
+        "reward_evals_per_step": float(
+            np.mean(np.concatenate([e["reward_evaluations"] for e in episodes]))
+        ),
+        "mean_steps_to_success": (
+            float(np.mean([e["steps"] for e in successes])) if successes else None
+        ),
+        "mean_abs_action_change": float(np.mean([e["mean_abs_action_change"] for e in episodes])),
+        "population": budget.population,
+        "iterations": budget.iterations,
+        "horizon": budget.horizon,
+    }
+
+
+if __name__ == "__main__":
+    run(parse_args(RunArgs, __doc__))

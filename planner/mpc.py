@@ -1,0 +1,368 @@
+"""Receding-horizon planning with Diffusion Elites.
+
+At every control step the planner searches latents of an action-trajectory decoder from the
+current simulator state, executes the first action of the chosen plan, and warm-starts the next
+search from the previous one (see ARCHITECTURE.md, "Data flow of one control step")::
+
+    repeat T times:  z = elites.ask()                (N, H, A) latents
+                     a = decoder.decode(z, S_search)  (N, H, A) actions in [-1, 1]
+                     r = objective(state, a)          (N,)
+                     elites.tell(z, r)
+    plan = decoder.decode(chosen latent, S_final);  action = plan[0]
+
+The decoder is a :class:`~planner.prior.DiffusionPrior` over action chunks, or any object with
+the same ``latent_shape`` / ``decode`` / ``encode`` methods (an identity decoder turns the same
+loop into action-space CEM).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from planner.elites import DiffusionElites, ElitesConfig
+from planner.objective import Objective
+
+WARM_STARTS = ("none", "shift", "inversion")
+EXECUTE = ("best", "mean")
+
+
+class TrajectoryDecoder(Protocol):
+    """What the planner needs of a prior: latents (N, H, A) <-> action trajectories (N, H, A)."""
+
+    latent_shape: tuple[int, int]
+
+    def decode(self, latents: torch.Tensor, steps: int, cond: Any = None) -> torch.Tensor:
+        """Latents (N, H, A) -> normalised actions (N, H, A) in [-1, 1], deterministically."""
+        ...
+
+    def encode(self, trajectories: torch.Tensor, steps: int, cond: Any = None) -> torch.Tensor:
+        """Actions (N, H, A) -> latents (N, H, A) that decode back to them (DDIM inversion)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Settings of :class:`RecedingHorizonPlanner` (H and A come from the decoder).
+
+    Attributes:
+        population: N candidates per iteration.
+        elite_fraction: rho; E = max(1, ceil(rho * N)) elites refit the search distribution.
+        iterations: T Diffusion Elites iterations per planning call.
+        search_steps: DDIM steps while searching (2-3 suffice; 1 decodes nearly the same
+            trajectory whatever the latent, so the search stalls).
+        final_steps: DDIM steps for the executed plan.
+        execute: ``"best"`` executes the best candidate seen; ``"mean"`` the decoded elite mean.
+        replan_every: k; search every k control steps and execute the cached plan in between.
+        warm_start: ``"none"`` restarts from the prior; ``"shift"`` moves the latent mean k steps
+            along time and refills the tail from the prior; ``"inversion"`` DDIM-inverts the
+            previous plan shifted k steps in action space and centres the search there.
+        shift_std_scale: with ``"shift"``: None resets the std to ``init_std``; a number
+            multiplies the shifted std (inflation) before clamping to ``[min_std, init_std]``.
+        init_std, min_std, jitter, elite_carryover, distribution: forwarded to
+            :class:`~planner.elites.ElitesConfig`.
+        record: keep the last iteration's decoded population and elite indices in PlanResult
+            (for plots and videos; off in timed runs).
+    """
+
+    population: int = 64
+    elite_fraction: float = 0.1
+    iterations: int = 4
+    search_steps: int = 2
+    final_steps: int = 5
+    execute: str = "best"
+    replan_every: int = 1
+    warm_start: str = "shift"
+    shift_std_scale: float | None = None
+    init_std: float = 1.0
+    min_std: float = 0.05
+    jitter: float = 1e-6
+    elite_carryover: float = 0.0
+    distribution: str = "diagonal"
+    record: bool = False
+
+    def __post_init__(self) -> None:
+        positive = {
+            "population": self.population,
+            "iterations": self.iterations,
+            "search_steps": self.search_steps,
+            "final_steps": self.final_steps,
+            "replan_every": self.replan_every,
+        }
+        for name, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"PlannerConfig.{name} must be an integer >= 1, got {value!r}")
+        if self.warm_start not in WARM_STARTS:
+            raise ValueError(
+                f"PlannerConfig.warm_start must be one of {WARM_STARTS}, got {self.warm_start!r}"
+            )
+        if self.execute not in EXECUTE:
+            raise ValueError(
+                f"PlannerConfig.execute must be one of {EXECUTE}, got {self.execute!r}"
+            )
+        if self.shift_std_scale is not None and not self.shift_std_scale > 0:
+            raise ValueError(
+                f"PlannerConfig.shift_std_scale must be None (reset) or > 0, "
+                f"got {self.shift_std_scale!r}"
+            )
+        # The optimizer validates the rest; building its config here fails early with its message.
+        self.elites_config()
+
+    def elites_config(self) -> ElitesConfig:
+        """The optimizer's configuration for this planner."""
+        return ElitesConfig(
+            population=self.population,
+            elite_fraction=self.elite_fraction,
+            jitter=self.jitter,
+            min_std=self.min_std,
+            init_std=self.init_std,
+            elite_carryover=self.elite_carryover,
+            distribution=self.distribution,
+        )
+
+    @property
+    def reward_evaluations(self) -> int:
+        """Reward evaluations of one planning call: N*T search candidates + 1 final plan."""
+        return self.population * self.iterations + 1
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """One control step's decision.
+
+    Attributes:
+        action: (A,) normalised action to execute now.
+        plan: (H, A) the chosen plan (the executed action is ``plan[0]`` when just replanned).
+        predicted_reward: the objective's reward of ``plan`` from the planning state (NaN on a
+            step that reused a cached plan).
+        iterations: Diffusion Elites iterations run (0 when a cached plan was reused).
+        reward_evaluations: candidates scored this step.
+        timing: seconds spent in ``decode``, ``reward`` and ``other`` (sampling, refits, copies).
+        fallback: True when every candidate was invalid and the previous plan was executed.
+        candidates: (N, H, A) last decoded population, only with ``record=True``.
+        elite_indices: (E,) rows of ``candidates`` that were elites, only with ``record=True``.
+    """
+
+    action: np.ndarray
+    plan: np.ndarray
+    predicted_reward: float
+    iterations: int
+    reward_evaluations: int
+    timing: dict[str, float]
+    fallback: bool = False
+    candidates: np.ndarray | None = None
+    elite_indices: np.ndarray | None = None
+
+
+@dataclass
+class _Timer:
+    """Accumulates wall time per phase of one planning call."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "reward": 0.0})
+
+    def add(self, phase: str, started: float) -> None:
+        self.seconds[phase] += time.perf_counter() - started
+
+
+class RecedingHorizonPlanner:
+    """Model-predictive control by Diffusion Elites over action-trajectory latents.
+
+    Args:
+        decoder: a prior with ``latent_shape == (H, A)``, ``decode`` and ``encode``.
+        objective: ``rewards (N,) = objective(state, actions (N, H, A))``; higher is better.
+        config: :class:`PlannerConfig`.
+        seed: seeds the optimizer's generator; same seed, same plans, bit for bit.
+        device: where latents live and the decoder runs.
+    """
+
+    def __init__(
+        self,
+        decoder: TrajectoryDecoder,
+        objective: Objective,
+        config: PlannerConfig = PlannerConfig(),
+        seed: int | None = 0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if not callable(objective):
+            raise TypeError(
+                f"objective must be callable as objective(state, actions) -> rewards, "
+                f"got {type(objective).__name__}"
+            )
+        self.decoder = decoder
+        self.objective = objective
+        self.config = config
+        self.device = torch.device(device)
+        self.horizon, self.action_dim = (int(n) for n in decoder.latent_shape)
+        self.elites = DiffusionElites(
+            (self.horizon, self.action_dim), config.elites_config(), seed=seed, device=self.device
+        )
+        # Warm starts are resolved once; the planning loop calls one function.
+        self._warm_start = {
+            "none": self._restart,
+            "shift": self._shift_latents,
+            "inversion": self._invert_shifted_plan,
+        }[config.warm_start]
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous plan and restart the search from the prior (new episode)."""
+        self.elites.reset()
+        self._plan: np.ndarray | None = None
+        self._steps_since_plan = 0
+
+    def plan(self, state: Any, cond: Any = None) -> PlanResult:
+        """Choose the action to execute from ``state``.
+
+        Args:
+            state: the objective's planning state (opaque to the planner).
+            cond: optional conditioning passed to the decoder (e.g. the observation (O,)).
+        """
+        started = time.perf_counter()
+        timer = _Timer()
+        if self._plan is not None and self._steps_since_plan < self.config.replan_every:
+            return self._reuse_plan(started, timer)
+        if self._plan is not None:
+            self._warm_start(self._steps_since_plan, cond)
+        result = self._search(state, cond, timer)
+        self._steps_since_plan = 1
+        timer.seconds["other"] = time.perf_counter() - started - sum(timer.seconds.values())
+        return replace(result, timing=dict(timer.seconds))
+
+    # Warm starts: the previous search ended `k` control steps ago.
+    def _restart(self, k: int, cond: Any) -> None:
+        self.elites.reset()
+
+    def _shift_latents(self, k: int, cond: Any) -> None:
+        self.elites.shift(k, std_scale=self.config.shift_std_scale)
+
+    def _invert_shifted_plan(self, k: int, cond: Any) -> None:
+        shifted = np.concatenate([self._plan[k:], np.repeat(self._plan[-1:], k, axis=0)])
+        trajectory = torch.as_tensor(shifted, dtype=torch.float32, device=self.device)[None]
+        latent = self.decoder.encode(
+            trajectory, self.config.search_steps, cond=self._batch(cond, 1)
+        )
+        self.elites.reset(mean=latent[0])
+
+    def _search(self, state: Any, cond: Any, timer: _Timer) -> PlanResult:
+        config = self.config
+        n = config.population
+        batch_cond = self._batch(cond, n)
+        iterations = 0
+        candidates = elite_indices = None
+        for _ in range(config.iterations):
+            # Sample
+            latents = self.elites.ask()
+            # Decode
+            tic = time.perf_counter()
+            actions = self.decoder.decode(latents, config.search_steps, cond=batch_cond)
+            actions_np = actions.detach().cpu().numpy().astype(np.float64)
+            timer.add("decode", tic)
+            # Score
+            tic = time.perf_counter()
+            rewards = self._score(state, actions_np)
+            timer.add("reward", tic)
+            if not np.isfinite(rewards).any():
+                break  # nothing to learn from; keep what earlier iterations found
+            # Refit
+            self.elites.tell(latents, torch.as_tensor(rewards, device=self.device))
+            iterations += 1
+            if config.record:
+                candidates = actions_np
+                elite_indices = top_indices(rewards, self.elites.config.num_elites)
+        if self.elites.best is None:
+            return self._fallback(state, n * (iterations + 1))
+        return self._final_plan(state, cond, iterations, candidates, elite_indices, timer)
+
+    def _final_plan(self, state, cond, iterations, candidates, elite_indices, timer) -> PlanResult:
+        chosen = self.elites.best.latent if self.config.execute == "best" else self.elites.mean
+        tic = time.perf_counter()
+        plan = self.decoder.decode(
+            chosen[None], self.config.final_steps, cond=self._batch(cond, 1)
+        )[0]
+        plan = plan.detach().cpu().numpy().astype(np.float64)
+        timer.add("decode", tic)
+        tic = time.perf_counter()
+        predicted = float(self._score(state, plan[None])[0])
+        timer.add("reward", tic)
+        self._plan = plan
+        return PlanResult(
+            action=plan[0].copy(),
+            plan=plan,
+            predicted_reward=predicted,
+            iterations=iterations,
+            reward_evaluations=self.config.population * iterations + 1,
+            timing={},
+            candidates=candidates,
+            elite_indices=elite_indices,
+        )
+
+    def _fallback(self, state: Any, evaluations: int) -> PlanResult:
+        """Every candidate was invalid: keep executing the previous plan, shifted, and say so."""
+        if self._plan is None:
+            raise RuntimeError(
+                "every candidate action trajectory got a non-finite reward on the first planning "
+                "step, so there is no previous plan to fall back on. Check that the objective "
+                "returns finite rewards for actions in [-1, 1] from this state "
+                f"(state: {np.asarray(state)!r:.200})."
+            )
+        k = self._steps_since_plan
+        self._plan = np.concatenate([self._plan[k:], np.repeat(self._plan[-1:], k, axis=0)])
+        self.elites.reset()
+        return PlanResult(
+            action=self._plan[0].copy(),
+            plan=self._plan,
+            predicted_reward=math.nan,
+            iterations=0,
+            reward_evaluations=evaluations,
+            timing={},
+            fallback=True,
+        )
+
+    def _reuse_plan(self, started: float, timer: _Timer) -> PlanResult:
+        step = self._steps_since_plan
+        self._steps_since_plan += 1
+        timer.seconds["other"] = time.perf_counter() - started
+        return PlanResult(
+            action=self._plan[step].copy(),
+            plan=self._plan,
+            predicted_reward=math.nan,
+            iterations=0,
+            reward_evaluations=0,
+            timing=timer.seconds,
+        )
+
+    def _score(self, state: Any, actions: np.ndarray) -> np.ndarray:
+        return score_candidates(self.objective, state, actions)
+
+    def _batch(self, cond: Any, n: int) -> torch.Tensor | None:
+        """Repeat one conditioning vector (K,) to (n, K) for a batch of n latents."""
+        if cond is None:
+            return None
+        cond = torch.as_tensor(np.asarray(cond), dtype=torch.float32, device=self.device)
+        if cond.ndim != 1:
+            raise ValueError(
+                f"cond must be one vector (K,) for the current state, got shape {tuple(cond.shape)}"
+            )
+        return cond.expand(n, -1)
+
+
+def score_candidates(objective: Objective, state: Any, actions: np.ndarray) -> np.ndarray:
+    """Rewards (N,) float64 of ``actions (N, H, A)``, checked to be one reward per candidate."""
+    rewards = np.asarray(objective(state, actions), dtype=np.float64)
+    if rewards.shape != (actions.shape[0],):
+        raise ValueError(
+            f"objective returned rewards of shape {rewards.shape} for {actions.shape[0]} "
+            f"candidates; it must return one reward per candidate, shape ({actions.shape[0]},)"
+        )
+    return rewards
+
+
+def top_indices(rewards: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the (at most) k highest finite rewards, best first."""
+    order = np.argsort(-np.where(np.isfinite(rewards), rewards, -np.inf), kind="stable")[:k]
+    return order[np.isfinite(rewards[order])]

@@ -1,0 +1,1 @@
+"""Adapters from planners to the Gymnasium / stable-baselines3 world, and baseline planners."""

@@ -1,0 +1,148 @@
+"""A planner as a stable-baselines3-style policy.
+
+:class:`DiffusionElitesPolicy` follows SB3's ``predict(observation, state=None,
+episode_start=None, deterministic=False) -> (actions, state)`` contract, so
+``stable_baselines3.common.evaluation.evaluate_policy`` and any SB3-style loop can run it.
+
+Reading the simulator state. A planner needs the full state of the simulator it controls
+(a MuJoCo snapshot, the vehicle pose and goal), which observations usually do not carry. Every
+environment made by :func:`envs.registry.make_env` therefore answers ``planning_state()``
+(through any Gymnasium wrappers and inside SB3 VecEnvs, via ``get_wrapper_attr`` /
+``env_method``). The policy is built around a *state reader*: a function that returns the
+planning state of each sub-environment, one per row of the observation batch.
+:meth:`DiffusionElitesPolicy.for_env` wires it to a Gymnasium env or an SB3 VecEnv.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from planner.mpc import PlanResult
+
+PLANNING_STATE = "planning_state"
+
+
+def vec_env_state_reader(env: Any) -> Callable[[], Sequence[Any]]:
+    """State reader for a Gymnasium env or an SB3 VecEnv whose envs answer ``planning_state()``."""
+    if hasattr(env, "env_method"):  # SB3 VecEnv: one state per sub-env, in order
+        return lambda: env.env_method(PLANNING_STATE)
+    if isinstance(env, gym.Env):
+        return lambda: [env.get_wrapper_attr(PLANNING_STATE)()]
+    raise TypeError(
+        f"cannot read planning states from {type(env).__name__}: pass a Gymnasium env or an SB3 "
+        "VecEnv made by envs.registry.make_env (its envs answer planning_state())"
+    )
+
+
+class DiffusionElitesPolicy:
+    """Receding-horizon planning behind SB3's ``predict`` contract.
+
+    Args:
+        make_planner: ``make_planner(i)`` builds the planner of sub-env ``i``; each sub-env keeps
+            its own planner, so warm starts never mix episodes.
+        read_states: returns the planning state of each sub-env, in VecEnv order.
+        action_space: the env's Box action space; planners act in [-1, 1] and the policy
+            scales to the space's bounds, then clips.
+        observation_space: tells a single observation (its shape) from a batch; without it a
+            1-D observation is taken as a single env's.
+        condition_on_observation: pass each sub-env's observation to its planner as the
+            prior's conditioning vector.
+    """
+
+    def __init__(
+        self,
+        make_planner: Callable[[int], Any],
+        read_states: Callable[[], Sequence[Any]],
+        action_space: gym.spaces.Box,
+        observation_space: gym.spaces.Space | None = None,
+        condition_on_observation: bool = False,
+    ) -> None:
+        if not isinstance(action_space, gym.spaces.Box):
+            raise TypeError(
+                f"DiffusionElitesPolicy needs a continuous Box action space, got {action_space}"
+            )
+        self.make_planner = make_planner
+        self.read_states = read_states
+        self.action_space = action_space
+        self.observation_space = observation_space
+        self.condition_on_observation = condition_on_observation
+        self.planners: list[Any] = []
+        self.last_results: list[PlanResult | None] = []
+        low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
+        self._scale, self._offset = (high - low) / 2.0, (high + low) / 2.0
+
+    @classmethod
+    def for_env(
+        cls, env: Any, make_planner: Callable[[int], Any], condition_on_observation: bool = False
+    ) -> DiffusionElitesPolicy:
+        """A policy controlling ``env`` (a Gymnasium env or an SB3 VecEnv)."""
+        return cls(
+            make_planner,
+            vec_env_state_reader(env),
+            env.action_space,
+            env.observation_space,
+            condition_on_observation,
+        )
+
+    def reset(self, index: int | None = None) -> None:
+        """Forget the warm start of sub-env ``index`` (all sub-envs if None)."""
+        indices = range(len(self.planners)) if index is None else [index]
+        for i in indices:
+            self.planners[i].reset()
+            self.last_results[i] = None
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, Any]:
+        """Plan one action per sub-env.
+
+        Args:
+            observation: (O,) for one env or (n_envs, O) for a VecEnv.
+            state: recurrent state of SB3's contract; unused, returned as is.
+            episode_start: (n_envs,) booleans; True resets that sub-env's warm start.
+            deterministic: accepted for SB3 compatibility; planners are already deterministic
+                under their seed.
+
+        Returns:
+            actions (A,) or (n_envs, A) in the action space's units, and ``state``.
+        """
+        observation = np.asarray(observation)
+        single_ndim = 1 if self.observation_space is None else len(self.observation_space.shape)
+        single = observation.ndim == single_ndim
+        batch = observation[None] if single else observation
+        n_envs = batch.shape[0]
+        states = list(self.read_states())
+        if len(states) != n_envs:
+            raise ValueError(
+                f"the state reader returned {len(states)} states for {n_envs} observations; "
+                "build the policy with DiffusionElitesPolicy.for_env(the same env you step)"
+            )
+        self._ensure_planners(n_envs)
+        if episode_start is not None:
+            for i in np.flatnonzero(np.asarray(episode_start, dtype=bool).reshape(-1)):
+                self.reset(int(i))
+        actions = np.empty((n_envs, *self.action_space.shape), dtype=np.float64)
+        for i in range(n_envs):
+            cond = batch[i] if self.condition_on_observation else None
+            result = self.planners[i].plan(states[i], cond=cond)
+            self.last_results[i] = result
+            actions[i] = self._to_env_units(result.action)
+        actions = actions.astype(self.action_space.dtype)
+        return (actions[0] if single else actions), state
+
+    def _ensure_planners(self, n_envs: int) -> None:
+        while len(self.planners) < n_envs:
+            self.planners.append(self.make_planner(len(self.planners)))
+            self.last_results.append(None)
+
+    def _to_env_units(self, action: np.ndarray) -> np.ndarray:
+        scaled = action * self._scale + self._offset
+        return np.clip(scaled, self.action_space.low, self.action_space.high)

@@ -1,0 +1,80 @@
+"""Build any planner of the comparison by name, at one budget, so a comparison is one flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from planner.mpc import PlannerConfig, RecedingHorizonPlanner
+from planner.objective import Objective
+from planner.prior import DiffusionPrior
+from policies.baselines import (
+    ICEMConfig,
+    ICEMPlanner,
+    MPPIConfig,
+    MPPIPlanner,
+    RandomShootingPlanner,
+    make_cem,
+)
+
+PLANNERS = ("de", "cem", "icem", "mppi", "random")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every planner gets per control step: N candidates x T iterations over horizon H."""
+
+    horizon: int
+    action_dim: int
+    population: int = 64
+    iterations: int = 4
+
+    def __post_init__(self) -> None:
+        if min(self.horizon, self.action_dim, self.population, self.iterations) < 1:
+            raise ValueError(f"every Budget field must be >= 1, got {self}")
+
+
+def build_planner(
+    kind: str,
+    objective: Objective,
+    budget: Budget,
+    seed: int | None = 0,
+    prior: DiffusionPrior | None = None,
+    de_config: PlannerConfig | None = None,
+    device: str = "cpu",
+    record: bool = False,
+) -> Any:
+    """A planner with ``reset()`` and ``plan(state, cond=None) -> PlanResult``.
+
+    Args:
+        kind: one of ``PLANNERS``: ``de`` (Diffusion Elites over ``prior``), ``cem``, ``icem``,
+            ``mppi``, ``random`` (action-space baselines).
+        budget: population, iterations and horizon shared by all kinds.
+        prior: the action-chunk prior, required for ``de``; its horizon must equal the budget's.
+        de_config: the remaining Diffusion Elites settings (search/final steps, warm start...);
+            its population and iterations are replaced by the budget's.
+        record: keep each step's last population and its best rows in PlanResult (videos).
+    """
+    n, t = budget.population, budget.iterations
+    shape = (objective, budget.horizon, budget.action_dim)
+    if kind == "de":
+        if prior is None:
+            raise ValueError("planner 'de' needs a prior: pass prior=DiffusionPrior.load(path)")
+        if tuple(prior.latent_shape) != (budget.horizon, budget.action_dim):
+            raise ValueError(
+                f"the prior plans (H, A) = {tuple(prior.latent_shape)} but the task needs "
+                f"{(budget.horizon, budget.action_dim)}: train a prior for this task's horizon "
+                "and action size (experiments/train_prior.py)"
+            )
+        config = replace(de_config or PlannerConfig(), population=n, iterations=t, record=record)
+        return RecedingHorizonPlanner(prior, objective, config, seed=seed, device=device)
+    if kind == "cem":
+        config = PlannerConfig(population=n, iterations=t, init_std=0.5, record=record)
+        return make_cem(*shape, config, seed)
+    if kind == "icem":
+        return ICEMPlanner(*shape, ICEMConfig(population=n, iterations=t), seed, record)
+    if kind == "mppi":
+        return MPPIPlanner(*shape, MPPIConfig(population=n, iterations=t), seed, record)
+    if kind == "random":
+        return RandomShootingPlanner(*shape, n, t, seed, record)
+    raise ValueError(f"unknown planner {kind!r}; choose one of {PLANNERS}")
