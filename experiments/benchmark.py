@@ -48,6 +48,8 @@ def bench_decode(args: argparse.Namespace) -> list[dict]:
     from planner.denoiser import DenoiserConfig
     from planner.prior import DiffusionPrior, Normalizer
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     config = DenoiserConfig(kind=args.kind, horizon=args.horizon, channels=args.channels)
     bounds = torch.ones(args.channels)
     normalizer = Normalizer(torch.zeros_like(bounds), bounds, -bounds, bounds)  # actions in [-1, 1]
@@ -242,6 +244,7 @@ def main() -> None:
     decode.add_argument("--channels", type=int, default=2, help="C, values per step")
     decode.add_argument("--repeats", type=int, default=5, help="timed calls per N and S")
     decode.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    decode.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     rollout = sub.add_parser(
         "rollout", help="batched MuJoCo rollout reward throughput vs raw mj_step"
     )

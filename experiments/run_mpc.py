@@ -18,13 +18,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from envs.registry import get_task, make_env, task_names
+from envs.registry import CHECKPOINTS, get_task, make_env, task_names
 from envs.visuals import EpisodeRecorder, plot_episodes
 from planner.mpc import WARM_STARTS, PlannerConfig
 from planner.prior import DiffusionPrior
+from policies.baselines import load_sb3_agent
 from policies.diffusion_elites import DiffusionElitesPolicy
 from policies.planners import PLANNERS, Budget, build_planner
 from script_support import REPO_ROOT, arg, parse_args, print_table, run_folder, write_json
+
+AGENTS = ("sac", "ppo")
+CONTROLLERS = PLANNERS + AGENTS
 
 
 @dataclass
@@ -32,7 +36,10 @@ class RunArgs:
     """Arguments of run_mpc.py (None: the task's default)."""
 
     env: str = arg("unicycle-goal", "task short name", choices=tuple(task_names()))
-    planner: str = arg("de", "planner: Diffusion Elites or an action-space baseline", PLANNERS)
+    planner: str = arg(
+        "de", "Diffusion Elites, an action-space baseline or a trained SB3 agent", CONTROLLERS
+    )
+    agent: str | None = arg(None, "SB3 agent zip (default: checkpoints/agents/<env>-<algo>.zip)")
     episodes: int | None = arg(None, "episodes to run (default: the task's)")
     seed: int = arg(0, "episode i uses env seed seed+i; planners are seeded from it too")
     out: str | None = arg(None, "also write the results JSON to this path")
@@ -51,6 +58,7 @@ class RunArgs:
 
 
 def load_prior(args: RunArgs, spec) -> DiffusionPrior | None:
+    """The DE prior: ``--prior`` or the task's shipped one (None for other planners)."""
     if args.planner != "de":
         return None
     path = Path(args.prior) if args.prior else spec.prior_path
@@ -86,12 +94,18 @@ def run(args: RunArgs) -> dict:
         execute=args.execute,
     )
 
-    def make_planner(index: int):
-        return build_planner(
-            args.planner, objective, budget, args.seed, prior, de_config, args.device, render
-        )
-
-    policy = DiffusionElitesPolicy.for_env(env, make_planner)
+    policy = make_policy(
+        env,
+        args.planner,
+        objective,
+        budget,
+        args.seed,
+        prior,
+        de_config,
+        args.device,
+        render,
+        agent=args.agent or CHECKPOINTS / "agents" / f"{spec.name}-{args.planner}.zip",
+    )
     folder = run_folder(Path(args.runs_dir), [spec.name, args.planner, f"s{args.seed}"], args)
     recorder = EpisodeRecorder(env, objective) if render else None
     episodes = []
@@ -113,6 +127,20 @@ def run(args: RunArgs) -> dict:
     return results
 
 
+def make_policy(
+    env, kind, objective, budget, seed, prior, de_config, device="cpu", record=False, agent=None
+):
+    """An SB3-style policy for ``env``: a planner behind DiffusionElitesPolicy, or an SB3 agent."""
+    if kind in AGENTS:
+        return load_sb3_agent(agent, kind, device)
+
+    def make_planner(index: int):
+        return build_planner(kind, objective, budget, seed, prior, de_config, device, record)
+
+    conditioned = prior is not None and prior.cond_dim > 0
+    return DiffusionElitesPolicy.for_env(env, make_planner, condition_on_observation=conditioned)
+
+
 def run_episode(env, policy, seed, max_steps, recorder) -> dict:
     """One seeded episode; returns its metrics and the visited planning states."""
     observation, info = env.reset(seed=seed)
@@ -126,11 +154,11 @@ def run_episode(env, policy, seed, max_steps, recorder) -> dict:
         action, _ = policy.predict(observation[None], episode_start=episode_start)
         plan_ms.append(1e3 * (time.perf_counter() - tic))
         episode_start[:] = False
-        result = policy.last_results[0]
-        evaluations.append(result.reward_evaluations)
-        actions.append(result.action)
+        result = policy.last_results[0] if hasattr(policy, "last_results") else None
+        evaluations.append(0 if result is None else result.reward_evaluations)
+        actions.append(normalised(env.action_space, action[0]))
         states.append(np.asarray(state))
-        if recorder is not None:
+        if recorder is not None and result is not None:
             recorder.add(env, state, result)
         tic = time.perf_counter()
         observation, reward, terminated, truncated, info = env.step(action[0])
@@ -157,6 +185,12 @@ def run_episode(env, policy, seed, max_steps, recorder) -> dict:
         "rewards": rewards,
         "states": np.asarray(states).tolist(),
     }
+
+
+def normalised(space, action: np.ndarray) -> np.ndarray:
+    """An env action mapped back to [-1, 1] by the inverse of the planners' affine scaling."""
+    low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+    return np.clip(2.0 * (np.asarray(action, dtype=np.float64) - low) / (high - low) - 1.0, -1, 1)
 
 
 def summarise(episodes: list[dict], budget: Budget) -> dict:

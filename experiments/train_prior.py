@@ -2,24 +2,28 @@
 
     python experiments/train_prior.py --env unicycle-goal --kind action
     python experiments/train_prior.py --env unicycle-goal --kind state
+    python experiments/train_prior.py --env reacher --data data/reacher-sac.npz [--condition]
 
 ``--kind action``: a prior over normalised action chunks (N, H, A), used by the MPC planner.
 ``--kind state``: the original experiment's prior over (x, y) trajectories (the seed's arcs).
 Unicycle datasets are made by code (envs/datasets.py); other tasks read a data file written
-by experiments/collect_data.py (``--data PATH``).
+by experiments/collect_data.py (``--data PATH``: its action chunks and their horizon; with
+``--condition`` also each chunk's first observation, for a prior conditioned on it).
 
-Writes ``<out>`` (default ``checkpoints/<env family>-<kind>.pt``), ``<out stem>.json`` (the exact
-command, seed, configs and losses) and ``<out stem>.loss.png``.
+Writes ``<out>`` (default ``checkpoints/<env family>-<kind>[-cond].pt``), ``<out stem>.json``
+(the exact command, seed, configs and losses) and ``<out stem>.loss.png``.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -45,24 +49,57 @@ class TrainArgs:
     learning_rate: float = arg(2e-3, "peak learning rate (AdamW, cosine decay)")
     seed: int = arg(0, "seed of the dataset and of training")
     device: str = arg("cpu", "torch device")
-    out: str | None = arg(None, "checkpoint path (default: checkpoints/<family>-<kind>.pt)")
+    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
+    condition: bool = arg(False, "condition the prior on the first observation (needs --data)")
+    out: str | None = arg(None, "checkpoint path (default: checkpoints/<family>-<kind>[-cond].pt)")
 
 
-def make_dataset(args: TrainArgs) -> np.ndarray:
-    """Trajectories (N, H, C) for the requested prior."""
+def make_dataset(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
+    """Trajectories (N, H, C) for the requested prior and, with ``--condition``, cond (N, O)."""
     if args.data is not None:
-        with np.load(args.data) as archive:
-            key = "actions" if args.kind == "action" else "observations"
-            if key not in archive:
-                raise SystemExit(f"{args.data} has no '{key}' array; found {sorted(archive)}")
-            return archive[key]
+        return read_chunks(args)
+    if args.condition:
+        raise SystemExit("--condition needs observations: pass --data PATH from collect_data.py")
     if not args.env.startswith("unicycle"):
         raise SystemExit(
             f"--env {args.env}: pass --data PATH written by experiments/collect_data.py"
         )
     if args.kind == "action":
-        return unicycle_action_dataset(args.samples, horizon=args.horizon or 16, seed=args.seed)
-    return unicycle_arcs(args.samples, horizon=args.horizon or 64, seed=args.seed).states
+        data = unicycle_action_dataset(args.samples, horizon=args.horizon or 16, seed=args.seed)
+    else:
+        data = unicycle_arcs(args.samples, horizon=args.horizon or 64, seed=args.seed).states
+    return data, None
+
+
+def read_chunks(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
+    """The action chunks (K, H, A) of a collect_data.py file (and their first observations
+    (K, O) with ``--condition``), checked against the arguments."""
+    if args.kind != "action":
+        raise SystemExit(
+            "--data files hold action chunks only: use --kind action (state priors are trained "
+            "on the unicycle arcs, without --data)"
+        )
+    keys = ["chunk_actions", "metadata"] + (["chunk_observations"] if args.condition else [])
+    with np.load(args.data) as archive:
+        missing = [key for key in keys if key not in archive]
+        if missing:
+            raise SystemExit(
+                f"{args.data} lacks {missing} (found {sorted(archive)}); write it with "
+                "experiments/collect_data.py"
+            )
+        chunks = archive["chunk_actions"]
+        cond = archive["chunk_observations"] if args.condition else None
+        metadata = json.loads(str(archive["metadata"]))
+    if metadata.get("env") != args.env:
+        raise SystemExit(f"{args.data} was collected on {metadata.get('env')}: pass --env to match")
+    if chunks.ndim != 3 or len(chunks) < 2:
+        raise SystemExit(f"{args.data}: chunk_actions must be (K >= 2, H, A), got {chunks.shape}")
+    if args.horizon is not None and args.horizon != chunks.shape[1]:
+        raise SystemExit(
+            f"--horizon {args.horizon} but {args.data} holds chunks of H={chunks.shape[1]}: drop "
+            "--horizon or collect the data again with collect_data.py --horizon"
+        )
+    return chunks, cond
 
 
 def plot_losses(history: dict, path: Path) -> None:
@@ -81,13 +118,17 @@ def plot_losses(history: dict, path: Path) -> None:
 
 
 def main(args: TrainArgs) -> Path:
-    trajectories = make_dataset(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    trajectories, cond = make_dataset(args)
     family = "unicycle" if args.env.startswith("unicycle") else args.env
-    out = Path(args.out) if args.out else REPO_ROOT / "checkpoints" / f"{family}-{args.kind}.pt"
+    name = f"{family}-{args.kind}{'-cond' if args.condition else ''}.pt"
+    out = Path(args.out) if args.out else REPO_ROOT / "checkpoints" / name
     denoiser = DenoiserConfig(
         kind=args.denoiser,
         horizon=trajectories.shape[1],
         channels=trajectories.shape[2],
+        cond_dim=0 if cond is None else cond.shape[1],
         base_channels=args.base_channels,
     )
     training = TrainingConfig(
@@ -97,7 +138,7 @@ def main(args: TrainArgs) -> Path:
         seed=args.seed,
         device=args.device,
     )
-    prior, history = train_prior(trajectories, denoiser, training)
+    prior, history = train_prior(trajectories, denoiser, training, cond=cond)
     prior.save(out)
     plot_losses(history, out.with_suffix(".loss.png"))
     record = {

@@ -119,6 +119,7 @@ def ddim_decode(
     steps: int,
     cond: torch.Tensor | None = None,
     clip: float | None = None,
+    known: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Deterministic DDIM (eta = 0): latents ``(N, H, C)`` -> clean samples ``(N, H, C)``.
 
@@ -131,15 +132,32 @@ def ddim_decode(
     For S dividing ``train_steps`` this is diffusers' ``DDIMScheduler.step`` exactly; otherwise
     diffusers jumps by ``train_steps // S`` and can land between two of its own timesteps,
     while this steps to the next listed timestep (which :func:`ddim_invert` retraces).
+
+    ``known = (mask, values)`` inpaints by replacement: ``mask`` (bool) and ``values`` (model
+    units) broadcast to ``(N, H, C)``, and before every model call, and after the last step,
+    the masked entries of the current sample are overwritten with the known values noised to
+    the current signal level ``a``: ``sqrt(a) * values + sqrt(1 - a) * latents``. The noise is
+    the latent's own entries (what the forward process would have added if the latent were
+    that noise), not fresh draws, so decoding stays a pure function of the latent; at the end
+    ``a = 1`` and the masked entries equal ``values``.
     """
     timesteps = ddim_timesteps(schedule.train_steps, steps)
     levels = [*schedule.alphas_cumprod[timesteps].tolist(), 1.0]
-    x = latents
+
+    def impose(x: torch.Tensor, level: float) -> torch.Tensor:
+        if known is None:
+            return x
+        mask, values = known
+        noised = math.sqrt(level) * values + math.sqrt(1 - level) * latents
+        return torch.where(mask, noised, x)
+
+    x = impose(latents, levels[0])
     for i, t in enumerate(timesteps):
         x0, eps = _predict(model, x, t, levels[i], cond)
         if clip is not None:
             x0 = x0.clamp(-clip, clip)
-        x = math.sqrt(levels[i + 1]) * x0 + math.sqrt(1 - levels[i + 1]) * eps
+        level = levels[i + 1]
+        x = impose(math.sqrt(level) * x0 + math.sqrt(1 - level) * eps, level)
     return x
 
 

@@ -66,6 +66,9 @@ class PlannerConfig:
             multiplies the shifted std (inflation) before clamping to ``[min_std, init_std]``.
         init_std, min_std, jitter, elite_carryover, distribution: forwarded to
             :class:`~planner.elites.ElitesConfig`.
+        keep_previous_plan: also score the previous plan shifted to now (one more reward
+            evaluation) and execute it if it still beats everything the search found, so a
+            replan never swaps a good plan for a worse one (e.g. one that now collides).
         record: keep the last iteration's decoded population and elite indices in PlanResult
             (for plots and videos; off in timed runs).
     """
@@ -84,6 +87,7 @@ class PlannerConfig:
     jitter: float = 1e-6
     elite_carryover: float = 0.0
     distribution: str = "diagonal"
+    keep_previous_plan: bool = True
     record: bool = False
 
     def __post_init__(self) -> None:
@@ -124,11 +128,6 @@ class PlannerConfig:
             elite_carryover=self.elite_carryover,
             distribution=self.distribution,
         )
-
-    @property
-    def reward_evaluations(self) -> int:
-        """Reward evaluations of one planning call: N*T search candidates + 1 final plan."""
-        return self.population * self.iterations + 1
 
 
 @dataclass(frozen=True)
@@ -241,8 +240,8 @@ class RecedingHorizonPlanner:
         self.elites.shift(k, std_scale=self.config.shift_std_scale)
 
     def _invert_shifted_plan(self, k: int, cond: Any) -> None:
-        shifted = np.concatenate([self._plan[k:], np.repeat(self._plan[-1:], k, axis=0)])
-        trajectory = torch.as_tensor(shifted, dtype=torch.float32, device=self.device)[None]
+        trajectory = torch.as_tensor(self._shifted_plan(k), dtype=torch.float32, device=self.device)
+        trajectory = trajectory[None]
         latent = self.decoder.encode(
             trajectory, self.config.search_steps, cond=self._batch(cond, 1)
         )
@@ -254,6 +253,7 @@ class RecedingHorizonPlanner:
         batch_cond = self._batch(cond, n)
         iterations = 0
         candidates = elite_indices = None
+        searched_best, searched_reward = None, -np.inf
         for _ in range(config.iterations):
             # Sample
             latents = self.elites.ask()
@@ -271,31 +271,37 @@ class RecedingHorizonPlanner:
             # Refit
             self.elites.tell(latents, torch.as_tensor(rewards, device=self.device))
             iterations += 1
+            top = int(np.argmax(np.where(np.isfinite(rewards), rewards, -np.inf)))
+            if rewards[top] > searched_reward:
+                searched_best, searched_reward = actions_np[top], float(rewards[top])
             if config.record:
                 candidates = actions_np
                 elite_indices = top_indices(rewards, self.elites.config.num_elites)
         if self.elites.best is None:
             return self._fallback(state, n * (iterations + 1))
-        return self._final_plan(state, cond, iterations, candidates, elite_indices, timer)
-
-    def _final_plan(self, state, cond, iterations, candidates, elite_indices, timer) -> PlanResult:
-        chosen = self.elites.best.latent if self.config.execute == "best" else self.elites.mean
+        # Choose: the chosen latent decoded with final_steps, the best candidate as it was
+        # scored, or (optionally) the previous plan shifted to now; execute the best of them.
+        chosen = self.elites.best.latent if config.execute == "best" else self.elites.mean
         tic = time.perf_counter()
-        plan = self.decoder.decode(
-            chosen[None], self.config.final_steps, cond=self._batch(cond, 1)
-        )[0]
-        plan = plan.detach().cpu().numpy().astype(np.float64)
+        final = self.decoder.decode(chosen[None], config.final_steps, cond=self._batch(cond, 1))
+        options = [final[0].detach().cpu().numpy().astype(np.float64)]
         timer.add("decode", tic)
+        if config.keep_previous_plan and self._plan is not None:
+            options.append(self._shifted_plan(self._steps_since_plan))
         tic = time.perf_counter()
-        predicted = float(self._score(state, plan[None])[0])
+        option_rewards = list(self._score(state, np.stack(options)))
         timer.add("reward", tic)
-        self._plan = plan
+        evaluations = n * iterations + len(options)
+        options.append(searched_best)
+        option_rewards.append(searched_reward)
+        best = int(np.argmax(np.where(np.isfinite(option_rewards), option_rewards, -np.inf)))
+        self._plan = options[best]
         return PlanResult(
-            action=plan[0].copy(),
-            plan=plan,
-            predicted_reward=predicted,
+            action=self._plan[0].copy(),
+            plan=self._plan,
+            predicted_reward=float(option_rewards[best]),
             iterations=iterations,
-            reward_evaluations=self.config.population * iterations + 1,
+            reward_evaluations=evaluations,
             timing={},
             candidates=candidates,
             elite_indices=elite_indices,
@@ -310,8 +316,7 @@ class RecedingHorizonPlanner:
                 "returns finite rewards for actions in [-1, 1] from this state "
                 f"(state: {np.asarray(state)!r:.200})."
             )
-        k = self._steps_since_plan
-        self._plan = np.concatenate([self._plan[k:], np.repeat(self._plan[-1:], k, axis=0)])
+        self._plan = self._shifted_plan(self._steps_since_plan)
         self.elites.reset()
         return PlanResult(
             action=self._plan[0].copy(),
@@ -322,6 +327,10 @@ class RecedingHorizonPlanner:
             timing={},
             fallback=True,
         )
+
+    def _shifted_plan(self, k: int) -> np.ndarray:
+        """The previous plan (H, A) moved k steps earlier, its last action repeated to fill."""
+        return np.concatenate([self._plan[k:], np.repeat(self._plan[-1:], k, axis=0)])
 
     def _reuse_plan(self, started: float, timer: _Timer) -> PlanResult:
         step = self._steps_since_plan

@@ -231,24 +231,58 @@ class DiffusionPrior:
             )
         return cond if self.cond_normalizer is None else self.cond_normalizer.normalize(cond)
 
+    def _known(
+        self, known: tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray], batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Check ``known = (mask, values)`` and broadcast both to ``(N, H, C)``."""
+        if not isinstance(known, tuple) or len(known) != 2:
+            raise TypeError(f"known must be a (mask, values) pair, got {type(known).__name__}")
+        mask = torch.as_tensor(known[0], device=self._device)
+        values = torch.as_tensor(known[1], dtype=torch.float32, device=self._device)
+        if mask.dtype != torch.bool:
+            raise TypeError(f"known mask must be a bool tensor/array, got dtype {mask.dtype}")
+        shape = (batch, *self.latent_shape)
+        try:
+            mask, values = mask.expand(shape), values.expand(shape)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"known mask {tuple(mask.shape)} and values {tuple(values.shape)} must "
+                f"broadcast to (N, H, C) = {shape}, e.g. both (H, C)"
+            ) from exc
+        if not bool(torch.isfinite(values[mask]).all()):
+            raise ValueError("known values contain NaN or inf where the mask is set")
+        return mask, values
+
     @torch.inference_mode()
     def decode(
         self,
         latents: torch.Tensor | np.ndarray,
         steps: int,
         cond: torch.Tensor | np.ndarray | None = None,
+        known: tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray] | None = None,
     ) -> torch.Tensor:
         """Latents ``(N, H, C)`` -> trajectories ``(N, H, C)`` in data units; S = ``steps``.
 
         Deterministic: the same latent gives the same trajectory, alone or in any batch (up
         to float rounding, ~1e-6). Outputs are clamped to the data bounds of the normaliser
         (so an action prior returns actions in [-1, 1]). Returns a tensor on ``self.device``.
+
+        ``known = (mask, values)`` inpaints: ``mask`` (bool) and ``values`` (data units) broadcast
+        to ``(N, H, C)``; the masked entries are imposed after every denoising step by
+        replacement in model space (:func:`~planner.diffusion.ddim_decode`), and equal ``values``
+        exactly in the result (written back in data units, so neither float rounding nor the
+        clamp to the data bounds moves them).
         """
         latents = self._trajectories(latents, "latents")
         cond = self._cond(cond, latents.shape[0])
-        return self.normalizer.denormalize(
-            ddim_decode(self.model, latents, self.schedule, steps, cond)
+        model_known = None
+        if known is not None:
+            mask, values = self._known(known, latents.shape[0])
+            model_known = (mask, self.normalizer.normalize(values))
+        decoded = self.normalizer.denormalize(
+            ddim_decode(self.model, latents, self.schedule, steps, cond, known=model_known)
         )
+        return decoded if known is None else torch.where(mask, values, decoded)
 
     @torch.inference_mode()
     def encode(

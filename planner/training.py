@@ -31,7 +31,8 @@ class TrainingConfig:
     batch_size: int = 256
     learning_rate: float = 1e-3
     """Peak AdamW learning rate, reached after warmup_steps, then cosine-decayed to 0."""
-    warmup_steps: int = 100
+    warmup_steps: int | None = None
+    """Linear warmup of the learning rate; None: min(100, steps // 10)."""
     weight_decay: float = 1e-4
     ema_decay: float = 0.999
     """EMA decay of the returned weights (ramped up from ~0.1 over the first steps)."""
@@ -53,6 +54,8 @@ class TrainingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.warmup_steps is None:
+            object.__setattr__(self, "warmup_steps", min(100, self.steps // 10))
         if not 0 <= self.warmup_steps < self.steps:
             raise ValueError(
                 f"warmup_steps must be in 0..steps-1={self.steps - 1}, got {self.warmup_steps}"

@@ -9,6 +9,8 @@ one for the executed plan where the method scores it), as the DE planner does.
 - iCEM (Pinneri et al., 2020): coloured-noise CEM with elite carry-over and shifted elites;
 - random shooting: N*T uniform samples, best first action;
 - MPPI: the pytorch_mppi package's implementation, scored by our batched objective.
+
+and :func:`load_sb3_agent`, which loads a trained stable-baselines3 agent to compare against.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -363,3 +366,29 @@ class MPPIPlanner:
             if self._last
             else None,
         )
+
+
+SB3_ALGORITHMS = ("sac", "ppo", "td3", "a2c", "ddpg")
+
+
+def load_sb3_agent(path: str | Path, algorithm: str | None = None, device: str = "cpu") -> Any:
+    """Load a stable-baselines3 agent saved as a zip; it already has SB3's ``predict`` contract.
+
+    Args:
+        path: the ``.zip`` written by ``model.save`` (experiments/train_agent.py).
+        algorithm: one of ``SB3_ALGORITHMS``; default: the file name's last ``-`` part
+            (``reacher-sac.zip`` -> ``sac``).
+    """
+    import stable_baselines3
+
+    path = Path(path)
+    algorithm = (algorithm or path.stem.rsplit("-", 1)[-1]).lower()
+    if algorithm not in SB3_ALGORITHMS:
+        raise ValueError(
+            f"cannot tell the SB3 algorithm of {path.name}: pass algorithm= one of {SB3_ALGORITHMS}"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no SB3 agent at {path}: train one with experiments/train_agent.py --env ENV"
+        )
+    return getattr(stable_baselines3, algorithm.upper()).load(path, device=device)

@@ -75,7 +75,8 @@ def test_replan_every_k_executes_the_cached_plan_in_between():
     np.testing.assert_array_equal(second.action, first.plan[1])
     np.testing.assert_array_equal(third.action, first.plan[2])
     assert second.reward_evaluations == third.reward_evaluations == 0
-    assert planner.plan(np.zeros(2)).reward_evaluations == 16 * 2 + 1
+    # N*T candidates, the final decode, and the previous plan shifted to now.
+    assert planner.plan(np.zeros(2)).reward_evaluations == 16 * 2 + 2
 
 
 def test_all_invalid_step_keeps_the_previous_plan_and_says_so():
@@ -113,3 +114,19 @@ def test_objective_with_wrong_shape_is_reported():
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="PlannerConfig"):
         PlannerConfig(**bad)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_keeping_the_previous_plan_never_executes_a_worse_one(keep):
+    config = PlannerConfig(population=4, iterations=1, keep_previous_plan=keep)
+    planner = make(config)
+    state = np.zeros(2)
+    result = planner.plan(state)
+    regressions = 0
+    for _ in range(8):
+        state = state + 0.1 * result.action
+        previous = np.concatenate([result.plan[1:], result.plan[-1:]])
+        result = planner.plan(state)
+        regressions += result.predicted_reward < point_mass(state, previous[None])[0] - 1e-12
+    # With a 4-sample search, replanning alone often finds worse plans than the one it had.
+    assert regressions == 0 if keep else regressions > 0

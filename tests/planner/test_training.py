@@ -55,7 +55,7 @@ def test_loss_falls(trained):
 
 def test_samples_match_data_statistics(trained):
     data, prior, _ = trained
-    # data per-step std is ~0.76; measured max errors at S=20: mean 0.06, std 0.07
+    # data per-step std is ~0.74; measured max errors at S=20: mean 0.06, std 0.07
     check_statistics(prior, data, steps=20, tolerance=0.15)
 
 
@@ -63,8 +63,8 @@ def test_inversion_then_decode_returns_the_trajectory(trained):
     _, prior, _ = trained
     held_out = torch.from_numpy(sines(64, seed=9))
     back = prior.decode(prior.encode(held_out, 100), 100)
-    # measured mean |error| 0.03 (max 0.1); amplitudes are 0.5-1.5
-    assert (back - held_out).abs().mean() < 0.08
+    # measured mean |error| 0.046 (max 0.12); amplitudes are 0.5-1.5
+    assert (back - held_out).abs().mean() < 0.1
 
 
 def test_prior_carries_the_ema_weights_and_config(trained):
@@ -143,10 +143,14 @@ def test_config_validation(fields, message):
 def test_default_unet_learns_sines():
     data = sines(2000)
     config = TrainingConfig(
-        steps=1000, batch_size=128, learning_rate=2e-3, warmup_steps=50, ema_decay=0.995
+        steps=500, batch_size=128, learning_rate=2e-3, warmup_steps=50, ema_decay=0.995
     )
     prior, history = train_prior(
         data, DenoiserConfig(horizon=H, channels=2), config, progress=False
     )
-    assert history["val_loss"][-1] < 0.5 * history["val_loss"][0]
-    check_statistics(prior, torch.from_numpy(data), steps=10, tolerance=0.1)
+    # measured: val loss 0.69 at step 50, 0.33 at 100, 0.23 at 500 (an untrained model scores ~1);
+    # at S=20 max errors mean 0.01, std 0.06; round trip mean |error| 0.02 at S=100
+    assert history["val_loss"][-1] < 0.3
+    check_statistics(prior, torch.from_numpy(data), steps=20, tolerance=0.12)
+    held_out = torch.from_numpy(sines(64, seed=9))
+    assert (prior.decode(prior.encode(held_out, 100), 100) - held_out).abs().mean() < 0.05

@@ -1,0 +1,341 @@
+"""Collect episodes from an agent, a planner or smooth random actions; write transitions and chunks.
+
+    python experiments/collect_data.py --env reacher --source sac --episodes 50 --horizon 16
+    python experiments/collect_data.py --env half-cheetah --source random --max-steps 300
+    python experiments/collect_data.py --env reacher --source cem --population 32 --iterations 2
+
+Writes ``<out>`` (default ``data/<env>-<source>.npz``, compressed, written atomically) holding
+
+- transitions, one row per env step (M in all): ``observations (M, O)``, ``actions (M, A)``
+  normalised to [-1, 1] (exactly the actions executed: the env got ``low + (a + 1) / 2 *
+  (high - low)``), ``rewards (M,)``, ``next_observations (M, O)``, ``terminated (M,)``,
+  ``episode_index (M,)``;
+- action chunks for priors (K in all): ``chunk_actions (K, H, A)``, every window of H consecutive
+  actions inside one episode (every ``stride``-th start), ``chunk_observations (K, O)``, the
+  observation at each window's first step, and ``chunk_start (K,)``, that step's transition row;
+- ``metadata``: a JSON string (``json.loads(str(archive["metadata"]))``): env, source, seed,
+  sizes, returns per episode, the exact command, ...
+
+Train a prior on it with ``experiments/train_prior.py --env <env> --data <out>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from envs.datasets import smooth_random_actions
+from envs.registry import TaskSpec, get_task, make_env, task_names
+from policies.planners import PLANNERS, Budget, build_planner
+from script_support import REPO_ROOT, arg, parse_args
+
+AGENTS = ("sac", "ppo")
+# The planner "random" (random shooting) is left out: the name is taken by smooth random actions.
+PLANNER_SOURCES = tuple(p for p in PLANNERS if p not in ("de", "random"))
+SOURCES = (*AGENTS, "random", *PLANNER_SOURCES)
+
+
+@dataclass
+class CollectArgs:
+    """Arguments of collect_data.py (None: the task's default)."""
+
+    env: str = arg("reacher", "task short name", tuple(task_names()))
+    source: str = arg("sac", "who acts: an SB3 agent, smooth random actions or a planner", SOURCES)
+    episodes: int = arg(50, "episodes to collect")
+    horizon: int | None = arg(None, "H, steps per action chunk (default: the task's horizon)")
+    stride: int = arg(1, "steps between the starts of consecutive chunks")
+    pad_ends: bool = arg(
+        False, "also keep windows crossing an episode end, repeating its last action"
+    )
+    max_steps: int | None = arg(None, "cut episodes after this many steps (default: env's limit)")
+    seed: int = arg(0, "episode i resets the env with seed+i; noise, agent and planner use it too")
+    agent: str | None = arg(None, "SB3 zip (default: checkpoints/agents/<env>-<source>.zip)")
+    deterministic: bool = arg(False, "agent sources: act with the policy's mode, not a sample")
+    action_noise: float = arg(0.0, "std of Gaussian noise added to every normalised action")
+    segment_steps: float = arg(16.0, "random source: mean steps between action-level switches")
+    population: int | None = arg(None, "planner sources: N candidates per iteration")
+    iterations: int | None = arg(None, "planner sources: T iterations per control step")
+    threads: int = arg(1, "torch CPU threads (agent networks)")
+    out: str | None = arg(None, "npz path (default: data/<env>-<source>.npz)")
+
+    def __post_init__(self) -> None:
+        counts = {"episodes": self.episodes, "stride": self.stride, "threads": self.threads}
+        counts |= {"horizon": self.horizon, "max_steps": self.max_steps}
+        counts |= {"population": self.population, "iterations": self.iterations}
+        for name, value in counts.items():
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.action_noise < 0 or self.segment_steps <= 0:
+            raise ValueError(
+                f"--action-noise must be >= 0 and --segment-steps > 0, got {self.action_noise} "
+                f"and {self.segment_steps}"
+            )
+
+
+def to_normalised(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Env actions ``(..., A)`` -> normalised actions in [-1, 1] (clipped); inverse of
+    :func:`to_env_units` within the bounds."""
+    return np.clip(2.0 * (np.asarray(actions, np.float64) - low) / (high - low) - 1.0, -1.0, 1.0)
+
+
+def to_env_units(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Normalised actions ``(..., A)`` in [-1, 1] -> env actions ``low + (a+1)/2 (high - low)``."""
+    return low + (np.asarray(actions, np.float64) + 1.0) * 0.5 * (high - low)
+
+
+class AgentSource:
+    """An SB3 agent's ``predict(observation, deterministic)``, normalised."""
+
+    def __init__(self, model: Any, deterministic: bool, space: gym.spaces.Box) -> None:
+        self.model, self.deterministic = model, deterministic
+        self.low, self.high = space.low.astype(np.float64), space.high.astype(np.float64)
+
+    def begin(self, env: gym.Env, length: int | None) -> None:
+        """Start an episode (agents keep no episode state)."""
+
+    def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
+        """The agent's normalised action (A,) for ``observation (O,)``."""
+        action, _ = self.model.predict(observation, deterministic=self.deterministic)
+        return to_normalised(action, self.low, self.high)
+
+
+class SmoothRandomSource:
+    """One :func:`envs.datasets.smooth_random_actions` sequence over each whole episode.
+
+    Its number of constant-level segments is drawn around ``length / segment_steps`` (from half
+    to one and a half times that), so long episodes keep switching rather than holding a level
+    for hundreds of steps.
+    """
+
+    def __init__(self, action_dim: int, segment_steps: float, rng: np.random.Generator) -> None:
+        self.action_dim, self.segment_steps, self.rng = action_dim, segment_steps, rng
+        self.sequence = np.empty((0, action_dim))
+
+    def begin(self, env: gym.Env, length: int | None) -> None:
+        """Draw the episode's sequence of ``length`` actions."""
+        if length is None:
+            raise SystemExit(
+                f"{env.spec.id} has no step limit: pass --max-steps for --source random"
+            )
+        typical = max(1.0, length / self.segment_steps)
+        segments = (max(1, round(0.5 * typical)), max(1, round(1.5 * typical)))
+        self.sequence = smooth_random_actions(1, length, self.action_dim, self.rng, segments)[0]
+
+    def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
+        """Step ``step`` of the episode's sequence."""
+        return self.sequence[step]
+
+
+class PlannerSource:
+    """A planner of :mod:`policies.planners` planning from the env's ``planning_state()``."""
+
+    def __init__(self, planner: Any) -> None:
+        self.planner = planner
+
+    def begin(self, env: gym.Env, length: int | None) -> None:
+        """Forget the previous episode's warm start."""
+        self.planner.reset()
+
+    def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
+        """The planner's normalised action from the env's current state."""
+        return self.planner.plan(env.get_wrapper_attr("planning_state")()).action
+
+
+def make_source(
+    args: CollectArgs, spec: TaskSpec, env: gym.Env, rng: np.random.Generator
+) -> tuple[Any, dict[str, Any]]:
+    """The source named by ``args.source`` (``begin``/``act``) and its settings for the record."""
+    action_dim = env.action_space.shape[0]
+    if args.source in AGENTS:
+        from stable_baselines3 import PPO, SAC
+
+        path = Path(
+            args.agent or REPO_ROOT / "checkpoints" / "agents" / f"{spec.name}-{args.source}.zip"
+        )
+        if not path.exists():
+            raise SystemExit(
+                f"no agent at {path}: train one with experiments/train_agent.py --env {spec.name} "
+                f"--algo {args.source}, or pass --agent PATH"
+            )
+        model = {"sac": SAC, "ppo": PPO}[args.source].load(path, device="cpu")
+        if model.observation_space.shape != env.observation_space.shape:
+            raise SystemExit(
+                f"{path} observes {model.observation_space.shape} but {spec.name} gives "
+                f"{env.observation_space.shape}: pass the agent trained on {spec.name}"
+            )
+        return AgentSource(model, args.deterministic, env.action_space), {"agent": str(path)}
+    if args.source == "random":
+        return SmoothRandomSource(action_dim, args.segment_steps, rng), {}
+    budget = Budget(
+        horizon=spec.horizon,
+        action_dim=action_dim,
+        population=args.population or spec.planner.get("population", 64),
+        iterations=args.iterations or spec.planner.get("iterations", 4),
+    )
+    planner = build_planner(args.source, spec.make_objective(env), budget, args.seed)
+    return PlannerSource(planner), {"planner_budget": asdict(budget)}
+
+
+def collect_episode(
+    env: gym.Env,
+    source: Any,
+    seed: int,
+    max_steps: int | None,
+    action_noise: float,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """One episode from ``env.reset(seed=seed)``; returns its transitions (L rows each).
+
+    The normalised action (source action + ``N(0, action_noise^2)``, clipped) is rounded to
+    float32 before it is scaled and executed, so replaying the stored actions from the same reset
+    reproduces the episode.
+    """
+    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    limits = [n for n in (max_steps, env.spec.max_episode_steps) if n is not None]
+    source.begin(env, min(limits) if limits else None)
+    observation, _ = env.reset(seed=seed)
+    observations, actions, rewards, terminals, next_observations = [], [], [], [], []
+    for step in range(max_steps or sys.maxsize):
+        action = np.asarray(source.act(env, observation, step), dtype=np.float64)
+        if action_noise:
+            action = action + action_noise * rng.standard_normal(action.shape)
+        action = np.clip(action, -1.0, 1.0).astype(np.float32)
+        next_observation, reward, terminated, truncated, _ = env.step(
+            to_env_units(action, low, high)
+        )
+        observations.append(observation)
+        actions.append(action)
+        rewards.append(float(reward))
+        terminals.append(bool(terminated))
+        next_observations.append(next_observation)
+        observation = next_observation
+        if terminated or truncated:
+            break
+    return {
+        "observations": np.asarray(observations, dtype=np.float32),
+        "actions": np.asarray(actions, dtype=np.float32),
+        "rewards": np.asarray(rewards, dtype=np.float64),
+        "next_observations": np.asarray(next_observations, dtype=np.float32),
+        "terminated": np.asarray(terminals, dtype=bool),
+    }
+
+
+def action_chunks(
+    actions: np.ndarray, episode_index: np.ndarray, horizon: int, stride: int, pad_ends: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of H consecutive actions that stay inside one episode.
+
+    Args:
+        actions: (M, A) transitions' actions, episodes stored one after another.
+        episode_index: (M,) episode of each row (contiguous runs).
+        horizon: H. stride: steps between window starts within an episode.
+        pad_ends: also start windows fewer than H steps before an episode's end, filled up by
+            repeating its last action (else they are dropped, as are episodes shorter than H).
+
+    Returns:
+        chunks (K, H, A) and starts (K,), the row of each window's first action.
+    """
+    boundaries = np.flatnonzero(np.diff(episode_index)) + 1
+    ends = np.append(boundaries, len(actions))
+    begins = np.insert(boundaries, 0, 0)
+    starts = np.concatenate(
+        [
+            np.arange(b, e if pad_ends else e - horizon + 1, stride, dtype=np.int64)
+            for b, e in zip(begins, ends, strict=True)
+        ]
+    )
+    # Each window's rows, clamped to its episode's last row (only reached when padding)
+    last_row = ends[np.searchsorted(ends, starts, side="right")] - 1
+    rows = np.minimum(starts[:, None] + np.arange(horizon), last_row[:, None])
+    return actions[rows], starts
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` as a compressed npz atomically (temp file + os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".npz.tmp") as tmp:
+        np.savez_compressed(tmp, **arrays)
+    os.chmod(tmp.name, 0o644)  # temp files are private; data is for people to read
+    os.replace(tmp.name, path)
+
+
+def main(args: CollectArgs) -> Path:
+    """Collect the episodes, write the npz, print a summary; returns the npz path."""
+    torch.set_num_threads(args.threads)
+    spec = get_task(args.env)
+    horizon = args.horizon or spec.horizon
+    out = Path(args.out) if args.out else REPO_ROOT / "data" / f"{spec.name}-{args.source}.npz"
+    env = make_env(spec.name)
+    rng = np.random.default_rng(args.seed)
+    episodes = []
+    # SB3 samples stochastic actions from torch's global generator: seed it, then restore it
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(args.seed)
+        source, source_info = make_source(args, spec, env, rng)
+        bar = tqdm(range(args.episodes), desc=f"{spec.name} {args.source}")
+        for episode in bar:
+            episodes.append(
+                collect_episode(
+                    env, source, args.seed + episode, args.max_steps, args.action_noise, rng
+                )
+            )
+            bar.set_postfix(ret=f"{episodes[-1]['rewards'].sum():.1f}")
+    env.close()
+
+    transitions = {key: np.concatenate([e[key] for e in episodes]) for key in episodes[0]}
+    lengths = [len(e["rewards"]) for e in episodes]
+    transitions["episode_index"] = np.repeat(np.arange(len(episodes)), lengths)
+    chunks, starts = action_chunks(
+        transitions["actions"], transitions["episode_index"], horizon, args.stride, args.pad_ends
+    )
+    returns = [float(e["rewards"].sum()) for e in episodes]
+    metadata = {
+        "env": spec.name,
+        "env_id": spec.env_id,
+        "source": args.source,
+        "seed": args.seed,
+        "episodes": args.episodes,
+        "horizon": horizon,
+        "returns": returns,
+        "episode_lengths": lengths,
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "arguments": asdict(args),
+        "sizes": {
+            "transitions": len(transitions["rewards"]),
+            "chunks": len(chunks),
+            "obs_dim": transitions["observations"].shape[1],
+            "action_dim": transitions["actions"].shape[1],
+        },
+        **source_info,
+    }
+    arrays = {
+        **transitions,
+        "chunk_actions": chunks,
+        "chunk_observations": transitions["observations"][starts],
+        "chunk_start": starts,
+        "metadata": np.array(json.dumps(metadata)),
+    }
+    save_npz(out, arrays)
+    print(
+        f"wrote {out}: {len(episodes)} episodes, {len(transitions['rewards'])} transitions, "
+        f"{len(chunks)} chunks of H={horizon}, mean return {metadata['mean_return']:.2f} "
+        f"+- {metadata['std_return']:.2f}"
+    )
+    return out
+
+
+if __name__ == "__main__":
+    main(parse_args(CollectArgs, __doc__))

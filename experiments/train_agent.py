@@ -1,0 +1,90 @@
+"""Train a stable-baselines3 agent on a task: the data source of a prior and a baseline to beat.
+
+    python experiments/train_agent.py --env reacher --algo sac --timesteps 30000
+
+Writes ``<out>`` (default ``checkpoints/agents/<env>-<algo>.zip``, SB3's own format) and a
+``.json`` record beside it (command, seed, timesteps, wall time, evaluation return).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from tqdm import tqdm
+
+from envs.registry import get_task, make_env
+from script_support import REPO_ROOT, arg, parse_args, write_json
+
+ALGORITHMS = {"sac": SAC, "ppo": PPO}
+
+
+@dataclass
+class AgentArgs:
+    """Arguments of train_agent.py."""
+
+    env: str = arg("reacher", "task short name")
+    algo: str = arg("sac", "SB3 algorithm", tuple(ALGORITHMS))
+    timesteps: int = arg(30000, "environment steps of training")
+    max_seconds: float | None = arg(None, "stop training after this wall time (then save)")
+    seed: int = arg(0, "seed of the agent and the env")
+    eval_episodes: int = arg(10, "episodes of the final evaluation")
+    threads: int = arg(1, "torch CPU threads")
+    device: str = arg("cpu", "torch device of the agent")
+    out: str | None = arg(None, "zip path (default: checkpoints/agents/<env>-<algo>.zip)")
+
+
+class ProgressBar(BaseCallback):
+    """A tqdm bar over training steps (SB3's own needs the rich package), with a time limit."""
+
+    def __init__(self, total: int, label: str, max_seconds: float | None = None) -> None:
+        super().__init__()
+        self.bar = tqdm(total=total, desc=label, mininterval=5.0)
+        self.deadline = None if max_seconds is None else time.perf_counter() + max_seconds
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.training_env.num_envs)
+        return self.deadline is None or time.perf_counter() < self.deadline
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
+
+
+def main(args: AgentArgs) -> Path:
+    torch.set_num_threads(args.threads)
+    spec = get_task(args.env)
+    out = Path(args.out or REPO_ROOT / "checkpoints" / "agents" / f"{spec.name}-{args.algo}.zip")
+    env = make_env(spec.name)
+    model = ALGORITHMS[args.algo]("MlpPolicy", env, seed=args.seed, device=args.device, verbose=0)
+    started = time.perf_counter()
+    bar = ProgressBar(args.timesteps, f"{spec.name} {args.algo}", args.max_seconds)
+    model.learn(args.timesteps, callback=bar)
+    seconds = time.perf_counter() - started
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    eval_env = make_env(spec.name)
+    eval_env.reset(seed=args.seed + 10_000)
+    mean, std = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, warn=False)
+    record = {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "arguments": asdict(args),
+        "train_seconds": seconds,
+        "timesteps_trained": int(model.num_timesteps),
+        "eval_return_mean": float(mean),
+        "eval_return_std": float(std),
+        "torch": torch.__version__,
+    }
+    write_json(out.with_suffix(".json"), record)
+    print(f"wrote {out}: return {mean:.1f} +- {std:.1f} over {args.eval_episodes} episodes")
+    return out
+
+
+if __name__ == "__main__":
+    main(parse_args(AgentArgs, __doc__))
