@@ -80,7 +80,13 @@ def _mujoco_objective(env: gym.Env) -> Any:
     return mujoco_tasks.MujocoTask(env).objective()
 
 
-UNICYCLE_PLANNER = {"population": 64, "iterations": 4, "search_steps": 2, "final_steps": 5}
+UNICYCLE_PLANNER = {
+    "population": 64,
+    "iterations": 4,
+    "search_steps": 2,
+    "final_steps": 5,
+    "fill_action": (-1.0, 0.0),  # standing still: a shifted collision-free plan stays so
+}
 MUJOCO_PLANNER = {"population": 64, "iterations": 3, "search_steps": 2, "final_steps": 5}
 MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
 """Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
@@ -94,6 +100,7 @@ TASKS: dict[str, TaskSpec] = {
             _unicycle_objective,
             _unicycle_state,
             prior="unicycle-action.pt",
+            horizon=32,
             planner=UNICYCLE_PLANNER,
         ),
         TaskSpec(
@@ -102,6 +109,7 @@ TASKS: dict[str, TaskSpec] = {
             _unicycle_objective,
             _unicycle_state,
             prior="unicycle-action.pt",
+            horizon=32,
             planner=UNICYCLE_PLANNER,
         ),
     ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -23,10 +23,9 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from envs.registry import CHECKPOINTS, get_task, make_env
-from planner.mpc import PlannerConfig
 from planner.prior import DiffusionPrior
 from policies.planners import Budget
-from run_mpc import make_policy, run_episode, summarise
+from run_mpc import make_policy, planner_settings, run_episode, summarise
 from script_support import REPO_ROOT, arg, parse_args, print_table, run_folder, write_json
 
 
@@ -41,8 +40,8 @@ class EvalArgs:
     episodes: int = arg(50, "episodes per row; episode i uses seed seed+i")
     seed: int = arg(0, "first episode seed; planners are seeded with it too")
     max_steps: int | None = arg(None, "cut episodes after this many steps (default: the task's)")
-    search_steps: int = arg(2, "DE: DDIM steps while searching")
-    final_steps: int = arg(5, "DE: DDIM steps of the executed plan")
+    search_steps: int | None = arg(None, "DE: DDIM steps while searching (default: the task's)")
+    final_steps: int | None = arg(None, "DE: DDIM steps of the executed plan (task default)")
     prior: str | None = arg(None, "DE prior checkpoint (default: each task's shipped prior)")
     workers: int = arg(1, "parallel processes (Hz is only comparable with 1)")
     out: str | None = arg(None, "also write the rows as JSON here")
@@ -92,15 +91,10 @@ def evaluate_row(job: tuple[Row, EvalArgs]) -> dict:
     objective = spec.make_objective(env)
     horizon = prior.horizon if prior is not None else spec.horizon
     budget = Budget(horizon, env.action_space.shape[0], row.population, row.iterations)
-    de_config = replace(
-        PlannerConfig(),
-        search_steps=args.search_steps,
-        final_steps=args.final_steps,
-        warm_start=row.warm_start,
-    )
+    settings = planner_settings(spec, args.search_steps, args.final_steps, row.warm_start)
     agent = CHECKPOINTS / "agents" / f"{row.env}-{row.planner}.zip"
     policy = make_policy(
-        env, row.planner, objective, budget, args.seed, prior, de_config, agent=agent
+        env, row.planner, objective, budget, args.seed, prior, settings, agent=agent
     )
     max_steps = args.max_steps or spec.max_steps
     episodes = [

@@ -11,7 +11,7 @@ population, elites and executed plan at each step); ``--out PATH`` also writes t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,12 +87,8 @@ def run(args: RunArgs) -> dict:
         population=args.population or defaults.get("population", 64),
         iterations=args.iterations or defaults.get("iterations", 4),
     )
-    de_config = PlannerConfig(
-        search_steps=args.search_steps or defaults.get("search_steps", 2),
-        final_steps=args.final_steps or defaults.get("final_steps", 5),
-        warm_start=args.warm_start,
-        execute=args.execute,
-    )
+    settings = planner_settings(spec, args.search_steps, args.final_steps, args.warm_start)
+    settings = replace(settings, execute=args.execute)
 
     policy = make_policy(
         env,
@@ -101,7 +97,7 @@ def run(args: RunArgs) -> dict:
         budget,
         args.seed,
         prior,
-        de_config,
+        settings,
         args.device,
         render,
         agent=args.agent or CHECKPOINTS / "agents" / f"{spec.name}-{args.planner}.zip",
@@ -127,15 +123,26 @@ def run(args: RunArgs) -> dict:
     return results
 
 
+def planner_settings(spec, search_steps=None, final_steps=None, warm_start="shift"):
+    """PlannerConfig for DE and CEM from the task's defaults and the command line."""
+    defaults = spec.planner
+    return PlannerConfig(
+        search_steps=search_steps or defaults.get("search_steps", 2),
+        final_steps=final_steps or defaults.get("final_steps", 5),
+        warm_start=warm_start,
+        fill_action=defaults.get("fill_action"),
+    )
+
+
 def make_policy(
-    env, kind, objective, budget, seed, prior, de_config, device="cpu", record=False, agent=None
+    env, kind, objective, budget, seed, prior, settings, device="cpu", record=False, agent=None
 ):
     """An SB3-style policy for ``env``: a planner behind DiffusionElitesPolicy, or an SB3 agent."""
     if kind in AGENTS:
         return load_sb3_agent(agent, kind, device)
 
     def make_planner(index: int):
-        return build_planner(kind, objective, budget, seed, prior, de_config, device, record)
+        return build_planner(kind, objective, budget, seed, prior, settings, device, record)
 
     conditioned = prior is not None and prior.cond_dim > 0
     return DiffusionElitesPolicy.for_env(env, make_planner, condition_on_observation=conditioned)

@@ -66,6 +66,10 @@ class PlannerConfig:
             multiplies the shifted std (inflation) before clamping to ``[min_std, init_std]``.
         init_std, min_std, jitter, elite_carryover, distribution: forwarded to
             :class:`~planner.elites.ElitesConfig`.
+        fill_action: (A,) normalised action appended when a plan is shifted in time (for the
+            fallback, ``keep_previous_plan`` and ``inversion``); None repeats the last action.
+            A task's "safe" action (e.g. stand still) keeps a collision-free plan
+            collision-free after the shift.
         keep_previous_plan: also score the previous plan shifted to now (one more reward
             evaluation) and execute it if it still beats everything the search found, so a
             replan never swaps a good plan for a worse one (e.g. one that now collides).
@@ -87,6 +91,7 @@ class PlannerConfig:
     jitter: float = 1e-6
     elite_carryover: float = 0.0
     distribution: str = "diagonal"
+    fill_action: tuple[float, ...] | None = None
     keep_previous_plan: bool = True
     record: bool = False
 
@@ -109,6 +114,13 @@ class PlannerConfig:
             raise ValueError(
                 f"PlannerConfig.execute must be one of {EXECUTE}, got {self.execute!r}"
             )
+        if self.fill_action is not None:
+            object.__setattr__(self, "fill_action", tuple(float(a) for a in self.fill_action))
+            if not all(-1.0 <= a <= 1.0 for a in self.fill_action):
+                raise ValueError(
+                    f"PlannerConfig.fill_action must be normalised to [-1, 1], "
+                    f"got {self.fill_action}"
+                )
         if self.shift_std_scale is not None and not self.shift_std_scale > 0:
             raise ValueError(
                 f"PlannerConfig.shift_std_scale must be None (reset) or > 0, "
@@ -197,6 +209,11 @@ class RecedingHorizonPlanner:
         self.config = config
         self.device = torch.device(device)
         self.horizon, self.action_dim = (int(n) for n in decoder.latent_shape)
+        if config.fill_action is not None and len(config.fill_action) != self.action_dim:
+            raise ValueError(
+                f"PlannerConfig.fill_action has {len(config.fill_action)} entries but the "
+                f"decoder plans {self.action_dim}-dimensional actions"
+            )
         self.elites = DiffusionElites(
             (self.horizon, self.action_dim), config.elites_config(), seed=seed, device=self.device
         )
@@ -329,8 +346,9 @@ class RecedingHorizonPlanner:
         )
 
     def _shifted_plan(self, k: int) -> np.ndarray:
-        """The previous plan (H, A) moved k steps earlier, its last action repeated to fill."""
-        return np.concatenate([self._plan[k:], np.repeat(self._plan[-1:], k, axis=0)])
+        """The previous plan (H, A) moved k steps earlier, filled with ``fill_action``."""
+        fill = self._plan[-1:] if self.config.fill_action is None else [self.config.fill_action]
+        return np.concatenate([self._plan[k:], np.repeat(fill, k, axis=0)])
 
     def _reuse_plan(self, started: float, timer: _Timer) -> PlanResult:
         step = self._steps_since_plan

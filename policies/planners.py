@@ -40,7 +40,7 @@ def build_planner(
     budget: Budget,
     seed: int | None = 0,
     prior: DiffusionPrior | None = None,
-    de_config: PlannerConfig | None = None,
+    planner_config: PlannerConfig | None = None,
     device: str = "cpu",
     record: bool = False,
 ) -> Any:
@@ -51,11 +51,13 @@ def build_planner(
             ``mppi``, ``random`` (action-space baselines).
         budget: population, iterations and horizon shared by all kinds.
         prior: the action-chunk prior, required for ``de``; its horizon must equal the budget's.
-        de_config: the remaining Diffusion Elites settings (search/final steps, warm start...);
-            its population and iterations are replaced by the budget's.
+        planner_config: settings of the RecedingHorizonPlanner behind ``de`` and ``cem`` (DDIM
+            steps, warm start, fill action...); population and iterations come from the budget,
+            and CEM searches actions directly (init_std 0.5, one "decode" step).
         record: keep each step's last population and its best rows in PlanResult (videos).
     """
     n, t = budget.population, budget.iterations
+    settings = planner_config or PlannerConfig()
     shape = (objective, budget.horizon, budget.action_dim)
     if kind == "de":
         if prior is None:
@@ -66,10 +68,19 @@ def build_planner(
                 f"{(budget.horizon, budget.action_dim)}: train a prior for this task's horizon "
                 "and action size (experiments/train_prior.py)"
             )
-        config = replace(de_config or PlannerConfig(), population=n, iterations=t, record=record)
+        config = replace(settings, population=n, iterations=t, record=record)
         return RecedingHorizonPlanner(prior, objective, config, seed=seed, device=device)
     if kind == "cem":
-        config = PlannerConfig(population=n, iterations=t, init_std=0.5, record=record)
+        config = replace(
+            settings,
+            population=n,
+            iterations=t,
+            init_std=0.5,
+            search_steps=1,
+            final_steps=1,
+            warm_start="shift",
+            record=record,
+        )
         return make_cem(*shape, config, seed)
     if kind == "icem":
         return ICEMPlanner(*shape, ICEMConfig(population=n, iterations=t), seed, record)
