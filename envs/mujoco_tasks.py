@@ -50,8 +50,8 @@ TASKS: dict[str, TaskInfo] = {
     for info in (
         TaskInfo("inverted-pendulum", "InvertedPendulum-v5", 16),
         TaskInfo("reacher", "Reacher-v5", 16),
-        TaskInfo("half-cheetah", "HalfCheetah-v5", 32),
-        TaskInfo("hopper", "Hopper-v5", 32),
+        TaskInfo("half-cheetah", "HalfCheetah-v5", 16),
+        TaskInfo("hopper", "Hopper-v5", 16),
         TaskInfo("walker2d", "Walker2d-v5", 32),
         TaskInfo("swimmer", "Swimmer-v5", 32),
         TaskInfo("inverted-double-pendulum", "InvertedDoublePendulum-v5", 16),

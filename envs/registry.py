@@ -89,6 +89,8 @@ UNICYCLE_PLANNER = {
 }
 MUJOCO_PLANNER = {"population": 64, "iterations": 3, "search_steps": 2, "final_steps": 5}
 MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
+MUJOCO_PRIORS = {name: f"{name}-action.pt" for name in ("reacher", "half-cheetah", "hopper")}
+"""Shipped action-chunk priors (trained on SAC agent data, experiments/collect_data.py)."""
 """Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
 
 TASKS: dict[str, TaskSpec] = {
@@ -119,6 +121,7 @@ TASKS: dict[str, TaskSpec] = {
             info.env_id,
             _mujoco_objective,
             mujoco_tasks.snapshot,
+            prior=MUJOCO_PRIORS.get(info.short_name),
             horizon=info.default_horizon,
             episodes=MUJOCO_EPISODES.get(info.short_name, (3, 200))[0],
             max_steps=MUJOCO_EPISODES.get(info.short_name, (3, 200))[1],

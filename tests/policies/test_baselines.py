@@ -27,8 +27,12 @@ BUILDERS = {
     "cem": lambda seed: make_cem(
         point_mass, H, A, PlannerConfig(population=N, iterations=T, init_std=0.5), seed
     ),
-    "icem": lambda seed: ICEMPlanner(point_mass, H, A, ICEMConfig(population=N, iterations=T), seed),
-    "mppi": lambda seed: MPPIPlanner(point_mass, H, A, MPPIConfig(population=N, iterations=T), seed),
+    "icem": lambda seed: ICEMPlanner(
+        point_mass, H, A, ICEMConfig(population=N, iterations=T), seed
+    ),
+    "mppi": lambda seed: MPPIPlanner(
+        point_mass, H, A, MPPIConfig(population=N, iterations=T), seed
+    ),
     "random": lambda seed: RandomShootingPlanner(point_mass, H, A, N, T, seed),
 }
 

@@ -100,3 +100,34 @@ def test_de_policy_plans_with_a_prior(tiny_action_prior):
     action, _ = policy.predict(observation)
     assert action.shape == (2,) and np.all(np.abs(action) <= 1.0)
     assert policy.last_results[0].reward_evaluations == 16 * 2 + 1
+
+
+def test_a_conditioned_prior_gets_each_sub_envs_observation():
+    import torch
+
+    from envs.datasets import unicycle_action_dataset
+    from planner.denoiser import DenoiserConfig
+    from planner.training import TrainingConfig, train_prior
+
+    data = unicycle_action_dataset(256, horizon=8, seed=0)
+    observations = np.random.default_rng(0).normal(size=(256, 7)).astype(np.float32)
+    config = DenoiserConfig(kind="mlp", horizon=8, channels=2, cond_dim=7, mlp_hidden=32)
+    prior, _ = train_prior(
+        data, config, TrainingConfig(steps=5, batch_size=32), cond=observations, progress=False
+    )
+    seen = []
+    decode = prior.decode
+    prior.decode = lambda z, steps, cond=None, **kw: (seen.append(cond), decode(z, steps, cond))[1]
+    env = make_env("unicycle-goal")
+    objective = get_task("unicycle-goal").make_objective(env)
+    budget = Budget(horizon=8, action_dim=2, population=8, iterations=1)
+    policy = DiffusionElitesPolicy.for_env(
+        env,
+        lambda i: build_planner("de", objective, budget, 0, prior, PlannerConfig()),
+        condition_on_observation=True,
+    )
+    observation, _ = env.reset(seed=2)
+    policy.predict(observation)
+    assert len(seen) == 2  # one search iteration and the final decode
+    assert all(c is not None and c.shape[-1] == 7 for c in seen)
+    torch.testing.assert_close(seen[0][0], torch.as_tensor(observation))
