@@ -122,6 +122,13 @@ def _digest(payload: dict) -> str:
     return digest.hexdigest()
 
 
+def _readable_mode() -> int:
+    """The permissions a plain ``open(path, "w")`` would give under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 class DiffusionPrior:
     """Denoiser + noise schedule + :class:`Normalizer`: latents <-> trajectories ``(N, H, C)``.
 
@@ -321,6 +328,7 @@ class DiffusionPrior:
                 torch.save(self._payload(), file)
                 file.flush()
                 os.fsync(file.fileno())
+            os.chmod(temp, _readable_mode())  # mkstemp files are private (0600)
             os.replace(temp, path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)

@@ -215,3 +215,14 @@ def test_missing_file_and_error_type(tmp_path):
     with pytest.raises(FileNotFoundError, match="no prior checkpoint"):
         DiffusionPrior.load(tmp_path / "absent.pt")
     assert issubclass(CheckpointError, ValueError)
+
+
+def test_saved_checkpoint_is_readable_like_any_written_file(tmp_path, prior):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = prior.save(tmp_path / "shared.pt")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
