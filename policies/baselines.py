@@ -250,12 +250,16 @@ class MPPIConfig:
         noise_std: std of the action perturbations (normalised action units).
         temperature: lambda, applied to rewards standardised within each batch (so one value
             works across tasks whose rewards have different scales).
+
+    The defaults were the best of five (noise_std, temperature) pairs on reacher, 64x3, three
+    episodes: (0.5, 0.1) -25.3, (0.5, 1.0) -13.1, (0.3, 0.1) -15.0, (0.3, 1.0) -12.2,
+    (0.2, 0.5) -10.7 (episode return).
     """
 
     population: int = 64
     iterations: int = 4
-    noise_std: float = 0.5
-    temperature: float = 0.1
+    noise_std: float = 0.2
+    temperature: float = 0.5
 
     def __post_init__(self) -> None:
         if self.population < 2 or self.iterations < 1:
