@@ -157,6 +157,7 @@ def main(args: EvalArgs) -> list[dict]:
         "success_rate",
         "collision_rate",
         "mean_return",
+        "mean_steps",
         "mean_steps_to_success",
         "mean_abs_action_change",
         "control_hz",

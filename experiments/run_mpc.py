@@ -209,6 +209,7 @@ def summarise(episodes: list[dict], budget: Budget) -> dict:
         "episodes": len(episodes),
         "success_rate": float(np.mean([e["success"] for e in episodes])),
         "mean_return": float(np.mean([e["return"] for e in episodes])),
+        "mean_steps": float(np.mean([e["steps"] for e in episodes])),
         "collision_rate": float(np.mean([e["collision"] for e in episodes])),
         "control_hz": steps / sum(e["seconds"] for e in episodes),
         "plan_ms_p50": float(np.percentile(plan_ms, 50)),
