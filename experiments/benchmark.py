@@ -8,11 +8,23 @@ rows as JSON.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import os
 import platform
+import subprocess
+import tempfile
+import time
+from functools import partial
 from pathlib import Path
 
+import mujoco
+import numpy as np
 import torch
+
+from envs.mujoco_tasks import make_task
+from planner.denoiser import DenoiserConfig
+from planner.prior import DiffusionPrior, Normalizer
 
 
 def machine_facts() -> dict:
@@ -43,11 +55,6 @@ def bench_decode(args: argparse.Namespace) -> list[dict]:
     is needed. Each figure is the best of ``--repeats`` timed ``prior.decode(z (N, H, C), S)``
     calls after one warm-up call, the one least disturbed by other processes.
     """
-    import time
-
-    from planner.denoiser import DenoiserConfig
-    from planner.prior import DiffusionPrior, Normalizer
-
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     config = DenoiserConfig(kind=args.kind, horizon=args.horizon, channels=args.channels)
@@ -112,17 +119,7 @@ def bench_rollout(args: argparse.Namespace) -> list[dict]:
     the process's threads, the work overhead alone, which other processes on a shared machine
     disturb far less than wall time.
     """
-    import ctypes
-    import os
-    import subprocess
-    import tempfile
     import time
-    from functools import partial
-
-    import mujoco
-    import numpy as np
-
-    from envs.mujoco_tasks import make_task
 
     c_source = r"""
     #include <pthread.h>
