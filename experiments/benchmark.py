@@ -119,8 +119,6 @@ def bench_rollout(args: argparse.Namespace) -> list[dict]:
     the process's threads, the work overhead alone, which other processes on a shared machine
     disturb far less than wall time.
     """
-    import time
-
     c_source = r"""
     #include <pthread.h>
     #include <time.h>
