@@ -36,7 +36,7 @@ class EvalArgs:
     envs: str = arg("unicycle-goal,unicycle-obstacles", "tasks")
     planners: str = arg("de,cem,icem,mppi,random", "planners (de = Diffusion Elites; sac = agent)")
     budgets: str = arg("8x2,16x2,32x3,64x4", "budgets NxT: population x iterations per step")
-    warm_starts: str = arg("shift", "DE warm-start modes, one DE row each (none,shift,inversion)")
+    warm_starts: str = arg("", "DE warm-start modes, one DE row each (default: the task's)")
     episodes: int = arg(50, "episodes per row; episode i uses seed seed+i")
     seed: int = arg(0, "first episode seed; planners are seeded with it too")
     max_steps: int | None = arg(None, "cut episodes after this many steps (default: the task's)")
@@ -56,11 +56,12 @@ class Row:
     planner: str
     population: int
     iterations: int
-    warm_start: str = "shift"
+    warm_start: str = ""
+    """DE only; empty: the task's default."""
 
     @property
     def label(self) -> str:
-        return self.planner if self.planner != "de" else f"de[{self.warm_start}]"
+        return f"de[{self.warm_start}]" if self.warm_start else self.planner
 
 
 def plan_rows(args: EvalArgs) -> list[Row]:
@@ -74,8 +75,8 @@ def plan_rows(args: EvalArgs) -> list[Row]:
                 message = f"budget {budget!r} must look like 64x4 (population x iterations)"
                 raise SystemExit(message) from None
             for planner in _split(args.planners):
-                modes = _split(args.warm_starts) if planner == "de" else ["shift"]
-                rows += [Row(env, planner, population, iterations, mode) for mode in modes]
+                modes = _split(args.warm_starts) if planner == "de" else []
+                rows += [Row(env, planner, population, iterations, mode) for mode in modes or [""]]
     return rows
 
 
@@ -91,7 +92,7 @@ def evaluate_row(job: tuple[Row, EvalArgs]) -> dict:
     objective = spec.make_objective(env)
     horizon = prior.horizon if prior is not None else spec.horizon
     budget = Budget(horizon, env.action_space.shape[0], row.population, row.iterations)
-    settings = planner_settings(spec, args.search_steps, args.final_steps, row.warm_start)
+    settings = planner_settings(spec, args.search_steps, args.final_steps, row.warm_start or None)
     agent = CHECKPOINTS / "agents" / f"{row.env}-{row.planner}.zip"
     policy = make_policy(
         env, row.planner, objective, budget, args.seed, prior, settings, agent=agent

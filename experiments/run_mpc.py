@@ -47,7 +47,9 @@ class RunArgs:
     iterations: int | None = arg(None, "T iterations per control step")
     search_steps: int | None = arg(None, "DDIM steps while searching (de)")
     final_steps: int | None = arg(None, "DDIM steps of the executed plan (de)")
-    warm_start: str = arg("shift", "warm start between control steps (de)", WARM_STARTS)
+    warm_start: str | None = arg(
+        None, "warm start between control steps (de; default: the task's)", WARM_STARTS
+    )
     execute: str = arg("best", "execute the best sample or the decoded elite mean (de)")
     prior: str | None = arg(None, "prior checkpoint (default: the task's shipped one)")
     max_steps: int | None = arg(None, "cut episodes after this many steps")
@@ -123,13 +125,13 @@ def run(args: RunArgs) -> dict:
     return results
 
 
-def planner_settings(spec, search_steps=None, final_steps=None, warm_start="shift"):
+def planner_settings(spec, search_steps=None, final_steps=None, warm_start=None):
     """PlannerConfig for DE and CEM from the task's defaults and the command line."""
     defaults = spec.planner
     return PlannerConfig(
         search_steps=search_steps or defaults.get("search_steps", 2),
         final_steps=final_steps or defaults.get("final_steps", 5),
-        warm_start=warm_start,
+        warm_start=warm_start or defaults.get("warm_start", "shift"),
         fill_action=defaults.get("fill_action"),
     )
 
