@@ -288,7 +288,7 @@ class RecedingHorizonPlanner:
             # Refit
             self.elites.tell(latents, torch.as_tensor(rewards, device=self.device))
             iterations += 1
-            top = int(np.argmax(np.where(np.isfinite(rewards), rewards, -np.inf)))
+            top = top_indices(rewards, 1)[0]
             if rewards[top] > searched_reward:
                 searched_best, searched_reward = actions_np[top], float(rewards[top])
             if config.record:
@@ -311,7 +311,7 @@ class RecedingHorizonPlanner:
         evaluations = n * iterations + len(options)
         options.append(searched_best)
         option_rewards.append(searched_reward)
-        best = int(np.argmax(np.where(np.isfinite(option_rewards), option_rewards, -np.inf)))
+        best = top_indices(np.array(option_rewards), 1)[0]
         self._plan = options[best]
         return PlanResult(
             action=self._plan[0].copy(),
