@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from envs.registry import CHECKPOINTS, get_task, make_env, task_names
 from envs.visuals import EpisodeRecorder, plot_episodes
-from planner.mpc import WARM_STARTS, PlannerConfig
+from planner.mpc import EXECUTE, WARM_STARTS, PlannerConfig
 from planner.prior import DiffusionPrior
 from policies.baselines import load_sb3_agent
 from policies.diffusion_elites import DiffusionElitesPolicy
@@ -50,7 +50,7 @@ class RunArgs:
     warm_start: str | None = arg(
         None, "warm start between control steps (de; default: the task's)", WARM_STARTS
     )
-    execute: str = arg("best", "execute the best sample or the decoded elite mean (de)")
+    execute: str = arg("best", "execute the best sample or the decoded elite mean (de)", EXECUTE)
     prior: str | None = arg(None, "prior checkpoint (default: the task's shipped one)")
     max_steps: int | None = arg(None, "cut episodes after this many steps")
     device: str = arg("cpu", "torch device of the prior (cpu, cuda, ...)")
@@ -106,10 +106,10 @@ def run(args: RunArgs) -> dict:
     )
     folder = run_folder(Path(args.runs_dir), [spec.name, args.planner, f"s{args.seed}"], args)
     recorder = EpisodeRecorder(env, objective) if render else None
+    max_steps = args.max_steps or spec.max_steps
     episodes = []
     for episode in tqdm(range(args.episodes or spec.episodes), desc=f"{spec.name} {args.planner}"):
         record = recorder if episode == 0 else None  # the GIF shows the first episode
-        max_steps = args.max_steps or spec.max_steps
         episodes.append(run_episode(env, policy, args.seed + episode, max_steps, record))
     env.close()
     summary = summarise(episodes, budget)

@@ -28,11 +28,13 @@ def arg(default: Any, help: str, choices: tuple | None = None) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Keeps the script's docstring layout and shows each flag's default."""
+
+
 def parse_args(cls: type[Args], description: str, argv: list[str] | None = None) -> Args:
     """Parse ``argv`` into the dataclass ``cls``; booleans become ``--flag`` switches."""
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     hints = get_type_hints(cls)
     for field in dataclasses.fields(cls):
         flag = "--" + field.name.replace("_", "-")
