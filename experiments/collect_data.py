@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
@@ -38,7 +37,7 @@ from tqdm import tqdm
 from envs.datasets import smooth_random_actions
 from envs.registry import TaskSpec, get_task, make_env, task_names
 from policies.planners import PLANNERS, Budget, build_planner
-from script_support import REPO_ROOT, arg, parse_args
+from script_support import REPO_ROOT, arg, command_line, parse_args
 
 AGENTS = ("sac", "ppo")
 # The planner "random" (random shooting) is left out: the name is taken by smooth random actions.
@@ -311,7 +310,7 @@ def main(args: CollectArgs) -> Path:
         "episode_lengths": lengths,
         "mean_return": float(np.mean(returns)),
         "std_return": float(np.std(returns)),
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "arguments": asdict(args),
         "sizes": {
             "transitions": len(transitions["rewards"]),

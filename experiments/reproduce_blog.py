@@ -28,8 +28,6 @@ their feasibility residual); prints the per-iteration and feasibility tables.
 from __future__ import annotations
 
 import math
-import shlex
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +47,15 @@ from envs.datasets import unicycle_arcs
 from envs.unicycle import unicycle_feasibility_residual
 from planner.elites import DiffusionElites, ElitesConfig
 from planner.prior import DiffusionPrior
-from script_support import REPO_ROOT, arg, parse_args, print_table, run_folder, write_json
+from script_support import (
+    REPO_ROOT,
+    arg,
+    command_line,
+    parse_args,
+    print_table,
+    run_folder,
+    write_json,
+)
 
 ARC_DT = 0.01
 """Time step of the arcs the state prior is trained on (``unicycle_arcs``' default)."""
@@ -344,7 +350,7 @@ def main(args: BlogArgs) -> dict:
             "inpainting": inpaint_seconds,
             "total": time.perf_counter() - tic,
         },
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "figures": [str(path) for path in figures],
     }
     write_json(folder / "results.json", results)

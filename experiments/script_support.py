@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -54,9 +55,14 @@ def run_folder(root: Path, parts: list[str], args: Any) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = Path(root) / "__".join([*parts, stamp])
     folder.mkdir(parents=True, exist_ok=True)
-    config = {**dataclasses.asdict(args), "argv": sys.argv}
+    config = {**dataclasses.asdict(args), "command": command_line()}
     write_json(folder / "config.json", config)
     return folder
+
+
+def command_line() -> str:
+    """This run's command, as a person would retype it (``python experiments/x.py --flag ...``)."""
+    return shlex.join([Path(sys.executable).name, *sys.argv])
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -8,8 +8,6 @@ Writes ``<out>`` (default ``checkpoints/agents/<env>-<algo>.zip``, SB3's own for
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from tqdm import tqdm
 
 from envs.registry import get_task, make_env
-from script_support import REPO_ROOT, arg, parse_args, write_json
+from script_support import REPO_ROOT, arg, command_line, parse_args, write_json
 
 ALGORITHMS = {"sac": SAC, "ppo": PPO}
 
@@ -73,7 +71,7 @@ def main(args: AgentArgs) -> Path:
     eval_env.reset(seed=args.seed + 10_000)
     mean, std = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, warn=False)
     record = {
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "arguments": asdict(args),
         "train_seconds": seconds,
         "timesteps_trained": int(model.num_timesteps),

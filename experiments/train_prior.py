@@ -17,8 +17,6 @@ Writes ``<out>`` (default ``checkpoints/<env family>-<kind>[-cond].pt``), ``<out
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,7 +28,7 @@ from matplotlib.figure import Figure
 from envs.datasets import unicycle_action_dataset, unicycle_arcs
 from planner.denoiser import DenoiserConfig
 from planner.training import TrainingConfig, train_prior
-from script_support import REPO_ROOT, arg, parse_args, write_json
+from script_support import REPO_ROOT, arg, command_line, parse_args, write_json
 
 
 @dataclass
@@ -142,7 +140,7 @@ def main(args: TrainArgs) -> Path:
     prior.save(out)
     plot_losses(history, out.with_suffix(".loss.png"))
     record = {
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "arguments": asdict(args),
         "dataset_shape": list(trajectories.shape),
         "denoiser": asdict(denoiser),
