@@ -48,8 +48,7 @@ def test_planner_contract_and_improvement(name):
     assert result.reward_evaluations in (N * T, N * T + 1)
     executed = point_mass(np.zeros(2), result.plan[None])[0]
     do_nothing = point_mass(np.zeros(2), np.zeros((1, H, A)))[0]
-    # Measured gains: 0.14 (MPPI, small default noise) to over 0.4 (CEM, iCEM, random).
-    assert executed > do_nothing + 0.1, (executed, do_nothing)
+    assert executed > do_nothing + 0.2, (executed, do_nothing)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
