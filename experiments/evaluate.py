@@ -22,10 +22,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from envs.registry import CHECKPOINTS, get_task, make_env
-from planner.prior import DiffusionPrior
-from policies.planners import Budget
-from run_mpc import make_policy, planner_settings, run_episode, summarise
+from envs.registry import get_task, make_env
+from run_mpc import (
+    load_prior,
+    make_budget,
+    make_policy,
+    planner_settings,
+    run_episode,
+    summarise,
+)
 from script_support import REPO_ROOT, arg, parse_args, print_table, run_folder, write_json
 
 
@@ -85,18 +90,12 @@ def evaluate_row(job: tuple[Row, EvalArgs]) -> dict:
     row, args = job
     torch.set_num_threads(1)
     spec = get_task(row.env)
-    prior = None
-    if row.planner == "de":
-        prior = DiffusionPrior.load(args.prior or spec.prior_path)
+    prior = load_prior(row.planner, spec, args.prior)
     env = make_env(row.env)
     objective = spec.make_objective(env)
-    horizon = prior.horizon if prior is not None else spec.horizon
-    budget = Budget(horizon, env.action_space.shape[0], row.population, row.iterations)
+    budget = make_budget(spec, env, prior, row.population, row.iterations)
     settings = planner_settings(spec, args.search_steps, args.final_steps, row.warm_start or None)
-    agent = CHECKPOINTS / "agents" / f"{row.env}-{row.planner}.zip"
-    policy = make_policy(
-        env, row.planner, objective, budget, args.seed, prior, settings, agent=agent
-    )
+    policy = make_policy(env, spec, row.planner, objective, budget, args.seed, prior, settings)
     max_steps = args.max_steps or spec.max_steps
     episodes = [
         run_episode(env, policy, args.seed + i, max_steps, None) for i in range(args.episodes)

@@ -59,17 +59,27 @@ class RunArgs:
     runs_dir: str = arg(str(REPO_ROOT / "runs"), "where run folders are created")
 
 
-def load_prior(args: RunArgs, spec) -> DiffusionPrior | None:
-    """The DE prior: ``--prior`` or the task's shipped one (None for other planners)."""
-    if args.planner != "de":
+def load_prior(kind: str, spec, path: str | None = None, device: str = "cpu"):
+    """The DE prior: ``path`` or the task's shipped one (None for other planners)."""
+    if kind != "de":
         return None
-    path = Path(args.prior) if args.prior else spec.prior_path
+    path = Path(path) if path else spec.prior_path
     if path is None:
         raise SystemExit(
             f"task {spec.name} ships no prior yet: pass --prior PATH "
             "(train one with experiments/train_prior.py) or pick a baseline with --planner"
         )
-    return DiffusionPrior.load(path, device=args.device)
+    return DiffusionPrior.load(path, device=device)
+
+
+def make_budget(spec, env, prior, population=None, iterations=None) -> Budget:
+    """The per-step budget: the prior's horizon (else the task's), the task's default N and T."""
+    return Budget(
+        horizon=prior.horizon if prior is not None else spec.horizon,
+        action_dim=env.action_space.shape[0],
+        population=population or spec.planner.get("population", 64),
+        iterations=iterations or spec.planner.get("iterations", 4),
+    )
 
 
 def run(args: RunArgs) -> dict:
@@ -77,23 +87,17 @@ def run(args: RunArgs) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = get_task(args.env)
-    prior = load_prior(args, spec)
+    prior = load_prior(args.planner, spec, args.prior, args.device)
     render = not args.no_render
     env = make_env(spec.name, render_mode="rgb_array" if render else None)
     objective = spec.make_objective(env)
-    defaults = spec.planner
-    horizon = prior.horizon if prior is not None else spec.horizon
-    budget = Budget(
-        horizon=horizon,
-        action_dim=env.action_space.shape[0],
-        population=args.population or defaults.get("population", 64),
-        iterations=args.iterations or defaults.get("iterations", 4),
-    )
+    budget = make_budget(spec, env, prior, args.population, args.iterations)
     settings = planner_settings(spec, args.search_steps, args.final_steps, args.warm_start)
     settings = replace(settings, execute=args.execute)
 
     policy = make_policy(
         env,
+        spec,
         args.planner,
         objective,
         budget,
@@ -101,8 +105,8 @@ def run(args: RunArgs) -> dict:
         prior,
         settings,
         args.device,
-        render,
-        agent=args.agent or CHECKPOINTS / "agents" / f"{spec.name}-{args.planner}.zip",
+        record=render,
+        agent=args.agent,
     )
     folder = run_folder(Path(args.runs_dir), [spec.name, args.planner, f"s{args.seed}"], args)
     recorder = EpisodeRecorder(env, objective) if render else None
@@ -137,10 +141,24 @@ def planner_settings(spec, search_steps=None, final_steps=None, warm_start=None)
 
 
 def make_policy(
-    env, kind, objective, budget, seed, prior, settings, device="cpu", record=False, agent=None
+    env,
+    spec,
+    kind,
+    objective,
+    budget,
+    seed,
+    prior,
+    settings,
+    device="cpu",
+    record=False,
+    agent=None,
 ):
-    """An SB3-style policy for ``env``: a planner behind DiffusionElitesPolicy, or an SB3 agent."""
+    """An SB3-style policy for ``env``: a planner behind DiffusionElitesPolicy, or an SB3 agent.
+
+    ``agent``: the SB3 zip for ``kind`` in AGENTS (default: checkpoints/agents/<task>-<kind>.zip).
+    """
     if kind in AGENTS:
+        agent = agent or CHECKPOINTS / "agents" / f"{spec.name}-{kind}.zip"
         return load_sb3_agent(agent, kind, device)
 
     def make_planner(index: int):
