@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from envs.unicycle import UnicycleConfig, unicycle_step
+from envs.unicycle_world import UnicycleConfig, unicycle_step
 
 LevelSampler = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 """``sampler(rng, (num, segments, A)) -> levels`` in [-1, 1] of that shape."""
@@ -79,7 +79,7 @@ def unicycle_arcs(
     """Sample ``num`` unicycle arcs of ``horizon`` steps of ``dt`` from the origin.
 
     ``theta0 ~ U[theta0_range]``, ``v ~ U[v_range]``, ``kappa ~ N(0, kappa_sigma^2)``,
-    ``omega = v kappa``, integrated exactly by :func:`envs.unicycle.unicycle_step` (the env's
+    ``omega = v kappa``, integrated exactly by :func:`envs.unicycle_world.unicycle_step` (the env's
     integrator). The defaults give arcs of length 0.32-0.64 whose endpoint bearings spread with a
     standard deviation of about 19 degrees, so the blog's goal (0.4, 0.2) lies among the
     endpoints. Normalised actions use the bounds of ``config`` (default

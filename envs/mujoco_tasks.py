@@ -30,6 +30,7 @@ import numpy as np
 from mujoco import batch as mj_batch
 
 from envs.mujoco_rewards import SUPPORTED_ENV_IDS, reward_for
+from planner.action_scaling import ActionScaling
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
 _TIME = mujoco.mjtState.mjSTATE_TIME.value
@@ -74,7 +75,7 @@ class MujocoTask:
         frame_skip: physics steps per env step; each action is held for that many.
         action_dim: A. obs_dim: O. state_dim: D, the length of a snapshot.
         default_horizon: H, planning horizon in env steps.
-        action_low, action_high: ``(A,)`` float64 env action bounds.
+        action_scaling: the map between normalised actions and the env's bounds.
     """
 
     def __init__(self, env: gymnasium.Env):
@@ -91,9 +92,8 @@ class MujocoTask:
         self.env_id = spec.id
         self.model = base.model
         self.frame_skip = int(base.frame_skip)
-        self.action_low = np.asarray(base.action_space.low, dtype=np.float64)
-        self.action_high = np.asarray(base.action_space.high, dtype=np.float64)
-        self.action_dim = int(self.action_low.shape[0])
+        self.action_scaling = ActionScaling(base.action_space.low, base.action_space.high)
+        self.action_dim = self.action_scaling.action_dim
         self.obs_dim = int(base.observation_space.shape[0])
         self.state_dim = int(mujoco.mj_stateSize(self.model, STATE_SPEC))
         self.default_horizon = info.default_horizon
@@ -130,8 +130,7 @@ class MujocoTask:
 
     def scale_actions(self, actions: np.ndarray) -> np.ndarray:
         """Normalised actions ``(..., A)`` in [-1, 1] (clipped) -> env actions within bounds."""
-        clipped = np.clip(actions, -1.0, 1.0)
-        return self.action_low + (clipped + 1.0) * 0.5 * (self.action_high - self.action_low)
+        return self.action_scaling.to_env(actions)
 
     def objective(self, threads: int | None = None) -> MujocoObjective:
         """A batched planning reward on ``threads`` threads (default: one per CPU core)."""

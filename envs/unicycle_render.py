@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Circle, FancyArrow
 
-from envs.unicycle import UnicycleConfig, split_state
+from envs.unicycle_world import UnicycleConfig, split_state
 
 
 def scene_limits(state: np.ndarray, config: UnicycleConfig, margin: float = 0.6) -> tuple:

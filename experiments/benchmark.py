@@ -24,7 +24,8 @@ import torch
 
 from envs.mujoco_tasks import make_task
 from planner.denoiser import DenoiserConfig
-from planner.prior import DiffusionPrior, Normalizer
+from planner.normalizer import Normalizer
+from planner.prior import DiffusionPrior
 
 
 def machine_facts() -> dict:

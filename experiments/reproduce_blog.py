@@ -11,12 +11,12 @@ fixed to the arcs' mean first point and whose last point is fixed to g, imposed 
 denoising step by replacement in model space (the known values noised to the current level;
 see :func:`planner.diffusion.ddim_decode`).
 
-Kinematic feasibility (:func:`envs.unicycle.unicycle_feasibility_residual`, with the dataset's
-dt, speed range and a yaw-rate bound of ``OMEGA_MAX``): the largest relative excess, anywhere
-along a path, of the speed and yaw rate it implies beyond what the arcs' unicycle can do; 0 on
-the dataset. ``feasibility`` judges 8-step windows (``STRIDE``: breaks count, sub-step jitter
-does not), ``feasibility_per_step`` single steps (the model's ~1e-3 position noise, a tenth of
-a step, counts too).
+Kinematic feasibility (:func:`envs.unicycle_feasibility.unicycle_feasibility_residual`, with the
+dataset's dt, speed range and a yaw-rate bound of ``OMEGA_MAX``): the largest relative excess,
+anywhere along a path, of the speed and yaw rate it implies beyond what the arcs' unicycle can do;
+0 on the dataset. ``feasibility`` judges 8-step windows (``STRIDE``: breaks count, sub-step jitter
+does not), ``feasibility_per_step`` single steps (the model's ~1e-3 position noise, a tenth of a
+step, counts too).
 
 Writes into ``--out-dir`` (default ``runs/reproduce_blog__s<S>__seed<seed>__<time>/``):
 ``config.json``, ``results.json`` (also ``--out PATH``), ``iterations.png`` (one panel per
@@ -44,7 +44,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from envs.datasets import unicycle_arcs
-from envs.unicycle import unicycle_feasibility_residual
+from envs.unicycle_feasibility import unicycle_feasibility_residual
 from planner.elites import DiffusionElites, ElitesConfig
 from planner.prior import DiffusionPrior
 from script_support import (

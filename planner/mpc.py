@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from planner.elites import DiffusionElites, ElitesConfig
-from planner.objective import Objective
+from planner.objective import Objective, score_candidates, top_indices
 
 WARM_STARTS = ("none", "shift", "inversion")
 EXECUTE = ("best", "mean")
@@ -376,20 +376,3 @@ class RecedingHorizonPlanner:
                 f"cond must be one vector (K,) for the current state, got shape {tuple(cond.shape)}"
             )
         return cond.expand(n, -1)
-
-
-def score_candidates(objective: Objective, state: Any, actions: np.ndarray) -> np.ndarray:
-    """Rewards (N,) float64 of ``actions (N, H, A)``, checked to be one reward per candidate."""
-    rewards = np.asarray(objective(state, actions), dtype=np.float64)
-    if rewards.shape != (actions.shape[0],):
-        raise ValueError(
-            f"objective returned rewards of shape {rewards.shape} for {actions.shape[0]} "
-            f"candidates; it must return one reward per candidate, shape ({actions.shape[0]},)"
-        )
-    return rewards
-
-
-def top_indices(rewards: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the (at most) k highest finite rewards, best first."""
-    order = np.argsort(-np.where(np.isfinite(rewards), rewards, -np.inf), kind="stable")[:k]
-    return order[np.isfinite(rewards[order])]

@@ -9,124 +9,19 @@ to the range the training data covered. ``save``/``load`` keep everything in one
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from planner.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule, ddim_decode, ddim_invert
+from planner.normalizer import Normalizer
 
-FORMAT_VERSION = 1
-NORMALIZATIONS = ("standard", "minmax")
-
-
-class CheckpointError(ValueError):
-    """A prior checkpoint file is unreadable, damaged, incomplete or from another format version."""
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Normalizer:
-    """Per-channel affine map to model space, ``model = (data - center) / scale``, on the last axis.
-
-    ``center``, ``scale``, ``low``, ``high`` are ``(C,)`` tensors; ``low``/``high`` are the data's
-    per-channel bounds, used to clamp decoded trajectories back into the data's range.
-    """
-
-    center: torch.Tensor
-    scale: torch.Tensor
-    low: torch.Tensor
-    high: torch.Tensor
-
-    def __post_init__(self) -> None:
-        shapes = {
-            name: tuple(getattr(self, name).shape) for name in ("center", "scale", "low", "high")
-        }
-        if len(set(shapes.values())) != 1 or len(shapes["center"]) != 1:
-            raise ValueError(f"Normalizer needs four (C,) tensors of one shape, got {shapes}")
-        if not bool(torch.all(self.scale > 0)) or not bool(torch.all(torch.isfinite(self.scale))):
-            raise ValueError(
-                f"Normalizer scale must be positive and finite, got {self.scale.tolist()}"
-            )
-        if not bool(torch.all(self.low <= self.high)):
-            raise ValueError(
-                f"Normalizer needs low <= high, got {self.low.tolist()} > {self.high.tolist()}"
-            )
-
-    @classmethod
-    def fit(cls, data: torch.Tensor | np.ndarray, method: str = "standard") -> Normalizer:
-        """Fit to ``data (..., C)`` over all leading axes.
-
-        ``method="standard"`` maps each channel to zero mean and unit std (what the noise
-        schedule assumes); ``"minmax"`` maps ``[low, high]`` to ``[-1, 1]``. Constant channels
-        get scale 1 instead of dividing by zero.
-        """
-        if method not in NORMALIZATIONS:
-            raise ValueError(f"method must be one of {NORMALIZATIONS}, got {method!r}")
-        flat = torch.as_tensor(data, dtype=torch.float64)
-        if flat.ndim == 0 or flat.numel() == 0 or not bool(torch.isfinite(flat).all()):
-            raise ValueError(
-                f"fit needs finite (..., C) data with entries, got shape {tuple(flat.shape)}"
-            )
-        flat = flat.reshape(-1, flat.shape[-1])
-        low, high = flat.min(dim=0).values, flat.max(dim=0).values
-        if method == "standard":
-            center, scale = flat.mean(dim=0), flat.std(dim=0, correction=0)
-        else:
-            center, scale = (low + high) / 2, (high - low) / 2
-        scale = torch.where(scale > 1e-6 * (1 + center.abs()), scale, torch.ones_like(scale))
-        return cls(*(v.to(torch.float32) for v in (center, scale, low, high)))
-
-    @property
-    def channels(self) -> int:
-        """C, the number of channels this normaliser maps."""
-        return self.center.shape[0]
-
-    def normalize(self, data: torch.Tensor) -> torch.Tensor:
-        """Data units -> model space, ``(..., C)``."""
-        return (data - self.center) / self.scale
-
-    def denormalize(self, model_values: torch.Tensor) -> torch.Tensor:
-        """Model space -> data units, clamped to ``[low, high]``, ``(..., C)``."""
-        return torch.clamp(model_values * self.scale + self.center, self.low, self.high)
-
-    def to(self, device: torch.device | str) -> Normalizer:
-        """A copy with its tensors on ``device``."""
-        return Normalizer(*(getattr(self, f.name).to(device) for f in dataclasses.fields(self)))
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Its tensors by name, on the CPU (for checkpoints)."""
-        return {f.name: getattr(self, f.name).detach().cpu() for f in dataclasses.fields(self)}
-
-
-def _digest(payload: dict) -> str:
-    """SHA-256 over everything a checkpoint holds, so corrupted tensor bytes are caught on load."""
-    digest = hashlib.sha256()
-
-    def feed(value: object) -> None:
-        if isinstance(value, torch.Tensor):
-            digest.update(f"{value.dtype}{tuple(value.shape)}".encode())
-            digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-        elif isinstance(value, dict):
-            for key in sorted(value):
-                digest.update(repr(key).encode())
-                feed(value[key])
-        else:
-            digest.update(repr(value).encode())
-
-    feed({key: value for key, value in payload.items() if key != "checksum"})
-    return digest.hexdigest()
-
-
-def _readable_mode() -> int:
-    """The permissions a plain ``open(path, "w")`` would give under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+_CONTENTS = ("denoiser_config", "schedule", "state_dict", "normalizer", "cond_normalizer")
 
 
 class DiffusionPrior:
@@ -134,6 +29,8 @@ class DiffusionPrior:
 
     ``model`` defaults to a fresh ``build_denoiser(denoiser_config)``. ``cond_normalizer`` maps
     the conditioning vector ``(K,)`` to model space when ``cond_dim > 0`` (None = identity).
+    ``task`` names the task the prior was trained for (``"reacher"``); it is saved with the
+    checkpoint so that loading it for another task can be refused (None: not recorded).
     """
 
     def __init__(
@@ -144,6 +41,7 @@ class DiffusionPrior:
         model: nn.Module | None = None,
         device: torch.device | str = "cpu",
         cond_normalizer: Normalizer | None = None,
+        task: str | None = None,
     ) -> None:
         if not isinstance(denoiser_config, DenoiserConfig):
             raise TypeError(
@@ -164,6 +62,7 @@ class DiffusionPrior:
         self.model = (model if model is not None else build_denoiser(denoiser_config)).eval()
         self.normalizer = normalizer
         self.cond_normalizer = cond_normalizer
+        self.task = task
         self.to(device)
 
     @property
@@ -304,9 +203,12 @@ class DiffusionPrior:
         x0 = self.normalizer.normalize(trajectories)
         return ddim_invert(self.model, x0, self.schedule, steps, cond)
 
-    def _payload(self) -> dict:
-        payload = {
-            "format_version": FORMAT_VERSION,
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write config, weights, normalisers, schedule and task to one file atomically.
+
+        Returns the path. See :mod:`planner.checkpoint` for the format.
+        """
+        contents = {
             "denoiser_config": dataclasses.asdict(self._config),
             "schedule": {"name": self.schedule.name, "train_steps": self.schedule.train_steps},
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
@@ -315,64 +217,29 @@ class DiffusionPrior:
             if self.cond_normalizer is None
             else self.cond_normalizer.state_dict(),
         }
-        payload["checksum"] = _digest(payload)
-        return payload
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write config, weights, normalisers, schedule to one file atomically; return its path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                torch.save(self._payload(), file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temp, _readable_mode())  # mkstemp files are private (0600)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        return path
+        return save_checkpoint(path, "prior", contents, task=self.task)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> DiffusionPrior:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        device: torch.device | str = "cpu",
+        task: str | None = None,
+    ) -> DiffusionPrior:
         """Read a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``).
 
-        Raises FileNotFoundError if there is no file, and :class:`CheckpointError` naming the
-        file and the problem if it is truncated, corrupted, incomplete or of another format.
+        Args:
+            path: the checkpoint file.
+            device: where the model runs.
+            task: the task the caller plans on (e.g. ``"reacher"``); a prior recorded for
+                another task is refused. None accepts any.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            CheckpointError: naming the file and the problem if it is truncated, corrupted,
+                incomplete, of another format, or trained for another task.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no prior checkpoint at {path}")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        # torch.load signals damage with many types (RuntimeError, UnpicklingError, EOFError, ...).
-        except Exception as exc:
-            raise CheckpointError(
-                f"{path}: cannot be read as a prior checkpoint (truncated or corrupted?): {exc}"
-            ) from exc
-        if not isinstance(payload, dict):
-            raise CheckpointError(f"{path}: expected a dict payload, got {type(payload).__name__}")
-        version = payload.get("format_version")
-        if version != FORMAT_VERSION:
-            raise CheckpointError(
-                f"{path}: checkpoint format version {version!r}, this code reads version "
-                f"{FORMAT_VERSION}; re-train or re-save the prior with this version"
-            )
-        required = (
-            "denoiser_config",
-            "schedule",
-            "state_dict",
-            "normalizer",
-            "cond_normalizer",
-            "checksum",
-        )
-        missing = [key for key in required if key not in payload]
-        if missing:
-            raise CheckpointError(f"{path}: checkpoint is missing {missing}")
-        if payload["checksum"] != _digest(payload):
-            raise CheckpointError(f"{path}: checksum mismatch, the file is corrupted")
+        payload = load_checkpoint(path, "prior", _CONTENTS, task=task)
         try:
             config = DenoiserConfig(**payload["denoiser_config"])
             if payload["schedule"]["name"] != NoiseSchedule.name:
@@ -386,4 +253,5 @@ class DiffusionPrior:
             prior = cls(config, normalizer, schedule, model, "cpu", cond_normalizer)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: inconsistent checkpoint contents: {exc}") from exc
+        prior.task = payload["task"]
         return prior.to(device)

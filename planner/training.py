@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule, v_prediction_loss
-from planner.prior import NORMALIZATIONS, DiffusionPrior, Normalizer
+from planner.normalizer import NORMALIZATIONS, Normalizer
+from planner.prior import DiffusionPrior
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from envs.datasets import smooth_random_actions, unicycle_action_dataset, unicycle_arcs
-from envs.unicycle import UnicycleConfig, UnicycleObjective
+from envs.unicycle_world import UnicycleConfig, UnicycleObjective
 
 
 @pytest.fixture(scope="module")

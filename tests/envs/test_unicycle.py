@@ -11,17 +11,10 @@ from matplotlib.figure import Figure
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from envs.datasets import smooth_random_actions
-from envs.unicycle import (
-    UnicycleConfig,
-    UnicycleGoalEnv,
-    UnicycleObjective,
-    UnicycleObstaclesEnv,
-    path_exists,
-    register_unicycle_envs,
-    split_state,
-    unicycle_step,
-)
+from envs.unicycle import UnicycleGoalEnv, UnicycleObstaclesEnv, register_unicycle_envs
+from envs.unicycle_layouts import path_exists
 from envs.unicycle_render import draw_scene, scene_limits
+from envs.unicycle_world import UnicycleConfig, UnicycleObjective, split_state, unicycle_step
 
 matplotlib.use("Agg")
 ENV_CLASSES = [UnicycleGoalEnv, UnicycleObstaclesEnv]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from envs.datasets import unicycle_arcs
-from envs.unicycle import unicycle_feasibility_residual
+from envs.unicycle_feasibility import unicycle_feasibility_residual
 from planner.denoiser import DenoiserConfig
 from planner.training import TrainingConfig, train_prior
 

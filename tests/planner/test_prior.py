@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from planner.checkpoint import CheckpointError
 from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule
-from planner.prior import CheckpointError, DiffusionPrior, Normalizer
+from planner.normalizer import Normalizer
+from planner.prior import DiffusionPrior
 
 H, C = 12, 2
 

@@ -1,0 +1,278 @@
+"""The unicycle world without Gymnasium: kinematics, rewards and the batched planning objective.
+
+A planar vehicle drives to a goal, optionally through circular obstacles.
+
+Kinematics ``x' = v cos(theta), y' = v sin(theta), theta' = omega`` integrated exactly over each
+time step ``dt`` (constant ``v``, ``omega`` trace a circular arc), by :func:`unicycle_step`. The
+Gymnasium env (:mod:`envs.unicycle`) and the batched planning objective both advance through
+:func:`transition`, so the planner scores a candidate with exactly the states and rewards the env
+would give it.
+
+Planning state ``(D,)`` float64 (``D = 5 + 3K`` for ``K`` obstacles), from ``env.get_state()``:
+``[x, y, theta, goal_x, goal_y, obstacle_1_x, obstacle_1_y, obstacle_1_radius, ...]``.
+
+Actions are normalised to ``[-1, 1]^2``: ``a[0]`` maps affinely to the speed
+``v in [v_min, v_max]`` (``-1`` is ``v_min``, by default standing still: the vehicle drives
+forward only but can turn in place) and ``a[1]`` to the yaw rate ``omega = a[1] * omega_max``.
+
+Reward per step (maximised): ``progress_weight * (d_before - d_after)`` where ``d`` is the distance
+to the goal, ``+ success_bonus`` on the step that ends within ``goal_tolerance`` (the episode then
+terminates) and ``- collision_penalty`` on the step whose end pose overlaps an obstacle (the
+episode then terminates: collision is a non-differentiable event, not a soft cost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
+
+import numpy as np
+
+from planner.action_scaling import ActionScaling
+
+POSE_DIM = 3
+"""``(x, y, theta)``: the vehicle part of the planning state."""
+GOAL_DIM = 2
+OBSTACLE_DIM = 3
+"""``(center_x, center_y, radius)`` of one circular obstacle."""
+ACTION_DIM = 2
+
+
+@dataclass(frozen=True)
+class UnicycleConfig:
+    """Sizes, bounds, rewards and obstacle layout of the unicycle world.
+
+    The defaults make one step move at most ``v_max * dt = 0.1``: a planning horizon of H = 16
+    steps covers up to 1.6, about half of a typical start-goal distance (2 to 3.5), and an
+    episode needs roughly 25-60 steps (more around obstacles), well inside ``max_episode_steps``.
+    """
+
+    dt: float = 0.1
+    """Time step (s) of one env step and one planning step."""
+    v_min: float = 0.0
+    """Speed at normalised action ``a[0] = -1``; 0 means forward-only (negative allows reverse)."""
+    v_max: float = 1.0
+    """Speed at normalised action ``a[0] = +1``."""
+    omega_max: float = 2.5
+    """Yaw rate (rad/s) at ``a[1] = +-1``: a half turn in place takes 13 steps."""
+    start_noise: float = 0.1
+    """Start position ~ U[-start_noise, start_noise]^2 around the origin; heading ~ U[-pi, pi)."""
+    goal_distance_range: tuple[float, float] = (2.0, 3.5)
+    """Goal sampled at this distance from the origin, in a uniformly random direction."""
+    goal_tolerance: float = 0.15
+    """Success when the vehicle centre is within this distance of the goal."""
+    max_episode_steps: int = 120
+    """The env truncates after this many steps."""
+    progress_weight: float = 1.0
+    """Reward per unit of decrease in goal distance."""
+    success_bonus: float = 1.0
+    """Reward added on the step that reaches the goal."""
+    collision_penalty: float = 5.0
+    """Subtracted on a colliding step; larger than the most progress an H = 16 plan can make
+    (1.6), so a colliding plan ranks below one that stands still."""
+    num_obstacles: int = 0
+    """K circular obstacles per layout (0: free plane)."""
+    obstacle_radius_range: tuple[float, float] = (0.15, 0.35)
+    """Obstacle radii ~ U[range]."""
+    blocking_obstacles: int = 2
+    """How many obstacles (at most K) sit on the start-goal line; the rest is clutter around it."""
+    corridor_half_width: float = 1.2
+    """Clutter centres lie within this distance of the start-goal line."""
+    vehicle_radius: float = 0.1
+    """Collision when the vehicle centre is closer than ``radius + vehicle_radius`` to a centre."""
+    endpoint_clearance: float = 0.35
+    """Free distance kept between any obstacle surface and the start or the goal."""
+    gap_clearance: float = 0.05
+    """A layout is solvable if a path keeps this margin beyond ``vehicle_radius`` everywhere."""
+    max_layout_tries: int = 200
+    """Layouts are resampled until solvable and blocked; give up after this many."""
+
+    def __post_init__(self) -> None:
+        positive = (
+            "dt",
+            "v_max",
+            "omega_max",
+            "goal_tolerance",
+            "vehicle_radius",
+            "max_layout_tries",
+            "max_episode_steps",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"UnicycleConfig.{name} must be > 0, got {getattr(self, name)!r}.")
+        non_negative = (
+            "start_noise", "progress_weight", "success_bonus", "collision_penalty",
+            "num_obstacles", "blocking_obstacles", "corridor_half_width", "endpoint_clearance",
+            "gap_clearance",
+        )  # fmt: skip
+        for name in non_negative:
+            if not getattr(self, name) >= 0:
+                raise ValueError(
+                    f"UnicycleConfig.{name} must be >= 0, got {getattr(self, name)!r}."
+                )
+        if not self.v_min < self.v_max:
+            raise ValueError(
+                f"UnicycleConfig needs v_min < v_max, got v_min={self.v_min}, v_max={self.v_max}; "
+                "use v_min=0 for a forward-only vehicle or a negative v_min to allow reverse."
+            )
+        for name in ("goal_distance_range", "obstacle_radius_range"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(
+                    f"UnicycleConfig.{name} must be (low, high) with 0 < low <= high, "
+                    f"got {(low, high)!r}."
+                )
+        if self.goal_distance_range[0] <= self.goal_tolerance + self.start_noise * np.sqrt(2):
+            raise ValueError(
+                "UnicycleConfig.goal_distance_range[0] must exceed goal_tolerance + the start "
+                "noise radius so that no episode starts solved; raise it or lower the tolerance."
+            )
+        reserve = self.endpoint_clearance + self.vehicle_radius + self.obstacle_radius_range[1]
+        if self.num_obstacles and self.goal_distance_range[0] - 2 * self.start_noise < 2 * reserve:
+            raise ValueError(
+                "Obstacles do not fit between start and goal with endpoint_clearance: need "
+                f"goal_distance_range[0] - 2 start_noise >= {2 * reserve:.3f}; raise the goal "
+                "distance or lower endpoint_clearance / obstacle_radius_range."
+            )
+
+    @property
+    def state_dim(self) -> int:
+        """D: length of the planning state (pose, goal, obstacles)."""
+        return POSE_DIM + GOAL_DIM + OBSTACLE_DIM * self.num_obstacles
+
+    @cached_property
+    def action_scaling(self) -> ActionScaling:
+        """Normalised ``(a[0], a[1])`` <-> (speed in ``[v_min, v_max]``, yaw rate within
+        ``+-omega_max``)."""
+        return ActionScaling([self.v_min, -self.omega_max], [self.v_max, self.omega_max])
+
+    def scale_actions(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised actions ``(..., 2)`` (clipped to [-1, 1]) -> speed, yaw rate ``(...)``."""
+        scaled = self.action_scaling.to_env(actions)
+        return scaled[..., 0], scaled[..., 1]
+
+    def normalize_actions(self, speed: np.ndarray, yaw_rate: np.ndarray) -> np.ndarray:
+        """Speed, yaw rate ``(...)`` -> normalised ``(..., 2)`` (unclipped inverse of scaling)."""
+        scaled = np.stack([np.asarray(speed), np.asarray(yaw_rate)], axis=-1)
+        return self.action_scaling.to_normalised(scaled, clip=False)
+
+
+def unicycle_step(
+    poses: np.ndarray, speed: np.ndarray, yaw_rate: np.ndarray, dt: float
+) -> np.ndarray:
+    """Advance poses ``(N, 3)`` by one step of constant ``speed (N,)`` and ``yaw_rate (N,)``.
+
+    Exact arc integration, written with the midpoint heading and a sinc factor so that it stays
+    exact and smooth through ``yaw_rate = 0`` (a straight line). Heading wrapped to [-pi, pi).
+    """
+    x, y, theta = poses[:, 0], poses[:, 1], poses[:, 2]
+    turn = yaw_rate * dt
+    chord = speed * dt * np.sinc(turn / (2.0 * np.pi))  # np.sinc(u) = sin(pi u) / (pi u)
+    mid_heading = theta + 0.5 * turn
+    new_theta = np.mod(theta + turn + np.pi, 2.0 * np.pi) - np.pi
+    return np.stack(
+        [x + chord * np.cos(mid_heading), y + chord * np.sin(mid_heading), new_theta], 1
+    )
+
+
+def split_state(state: np.ndarray, config: UnicycleConfig) -> tuple[np.ndarray, ...]:
+    """Planning state ``(D,)`` -> pose ``(3,)``, goal ``(2,)``, obstacles ``(K, 3)``."""
+    state = np.asarray(state, dtype=np.float64)
+    if state.shape != (config.state_dim,):
+        raise ValueError(
+            f"Expected a unicycle planning state of shape ({config.state_dim},) = pose (3) + goal"
+            f" (2) + 3 x {config.num_obstacles} obstacles, got shape {state.shape}; pass "
+            "env.get_state() of an env built with the same UnicycleConfig."
+        )
+    obstacles = state[POSE_DIM + GOAL_DIM :].reshape(config.num_obstacles, OBSTACLE_DIM)
+    return state[:POSE_DIM], state[POSE_DIM : POSE_DIM + GOAL_DIM], obstacles
+
+
+def transition(
+    config: UnicycleConfig,
+    poses: np.ndarray,
+    actions: np.ndarray,
+    goal: np.ndarray,
+    obstacles: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One step for N vehicles: the single source of truth for the env and the objective.
+
+    poses ``(N, 3)``, actions ``(N, 2)`` normalised, goal ``(2,)``, obstacles ``(K, 3)`` ->
+    new poses ``(N, 3)``, rewards ``(N,)``, success ``(N,)`` bool, collision ``(N,)`` bool.
+    A step that both collides and ends at the goal counts as a collision only.
+    """
+    speed, yaw_rate = config.scale_actions(actions)
+    new_poses = unicycle_step(poses, speed, yaw_rate, config.dt)
+    dist_before = np.hypot(poses[:, 0] - goal[0], poses[:, 1] - goal[1])
+    dist_after = np.hypot(new_poses[:, 0] - goal[0], new_poses[:, 1] - goal[1])
+    gaps = np.hypot(
+        new_poses[:, None, 0] - obstacles[None, :, 0], new_poses[:, None, 1] - obstacles[None, :, 1]
+    ) - (obstacles[None, :, 2] + config.vehicle_radius)
+    collision = np.any(gaps < 0.0, axis=1)
+    success = (dist_after <= config.goal_tolerance) & ~collision
+    rewards = (
+        config.progress_weight * (dist_before - dist_after)
+        + config.success_bonus * success
+        - config.collision_penalty * collision
+    )
+    return new_poses, rewards, success, collision
+
+
+class UnicycleRollout(NamedTuple):
+    """Batched rollout of N candidates over H steps; after termination the pose is frozen."""
+
+    states: np.ndarray
+    """(N, H+1, 3) poses, the start pose first."""
+    rewards: np.ndarray
+    """(N, H) per-step rewards, 0 after termination."""
+    success: np.ndarray
+    """(N,) bool, reached the goal."""
+    collision: np.ndarray
+    """(N,) bool, hit an obstacle."""
+
+
+class UnicycleObjective:
+    """Batched planning reward: ``objective(state (D,), actions (N, H, 2)) -> rewards (N,)``.
+
+    Vectorised over the N candidates (a loop over the H steps only); each candidate's summed
+    reward equals what ``env.set_state(state)`` followed by H ``env.step`` calls would return,
+    including the collision penalty and success termination (nothing counts after either).
+    """
+
+    def __init__(self, config: UnicycleConfig | None = None) -> None:
+        self.config = config or UnicycleConfig()
+
+    def rollout(self, state: np.ndarray, actions: np.ndarray) -> UnicycleRollout:
+        """Roll out ``actions (N, H, 2)`` in [-1, 1] from planning ``state (D,)``."""
+        pose, goal, obstacles = split_state(state, self.config)
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.ndim != 3 or actions.shape[2] != ACTION_DIM:
+            raise ValueError(
+                f"Expected actions of shape (N, H, {ACTION_DIM}), got {actions.shape}; add a "
+                "leading axis for a single candidate (actions[None])."
+            )
+        num, horizon, _ = actions.shape
+        states = np.empty((num, horizon + 1, POSE_DIM))
+        states[:, 0] = pose
+        rewards = np.zeros((num, horizon))
+        success = np.zeros(num, dtype=bool)
+        collision = np.zeros(num, dtype=bool)
+        for step in range(horizon):
+            poses, step_rewards, reached, hit = transition(
+                self.config, states[:, step], actions[:, step], goal, obstacles
+            )
+            alive = ~(success | collision)
+            states[:, step + 1] = np.where(alive[:, None], poses, states[:, step])
+            rewards[:, step] = np.where(alive, step_rewards, 0.0)
+            success |= alive & reached
+            collision |= alive & hit
+        return UnicycleRollout(states, rewards, success, collision)
+
+    def __call__(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Summed rewards ``(N,)`` float64 of ``actions (N, H, 2)`` from ``state (D,)``."""
+        return self.rollout(state, actions).rewards.sum(axis=1)
+
+    def rollout_states(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Poses ``(N, H+1, 3)`` visited by ``actions (N, H, 2)`` (for plotting)."""
+        return self.rollout(state, actions).states
