@@ -22,9 +22,7 @@ Train a prior on it with ``experiments/train_prior.py --env <env> --data <out>``
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +34,10 @@ from tqdm import tqdm
 
 from envs.datasets import smooth_random_actions
 from envs.registry import TaskSpec, get_task, make_env, task_names
+from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args
+from planner.action_scaling import ActionScaling
+from planner.files import atomic_write
 from policies.planners import PLANNERS, Budget, build_planner
-from script_support import REPO_ROOT, arg, command_line, parse_args
 
 AGENTS = ("sac", "ppo")
 # The planner "random" (random shooting) is left out: the name is taken by smooth random actions.
@@ -82,23 +82,12 @@ class CollectArgs:
             )
 
 
-def to_normalised(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Env actions ``(..., A)`` -> normalised actions in [-1, 1] (clipped); inverse of
-    :func:`to_env_units` within the bounds."""
-    return np.clip(2.0 * (np.asarray(actions, np.float64) - low) / (high - low) - 1.0, -1.0, 1.0)
-
-
-def to_env_units(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Normalised actions ``(..., A)`` in [-1, 1] -> env actions ``low + (a+1)/2 (high - low)``."""
-    return low + (np.asarray(actions, np.float64) + 1.0) * 0.5 * (high - low)
-
-
 class AgentSource:
     """An SB3 agent's ``predict(observation, deterministic)``, normalised."""
 
     def __init__(self, model: Any, deterministic: bool, space: gym.spaces.Box) -> None:
         self.model, self.deterministic = model, deterministic
-        self.low, self.high = space.low.astype(np.float64), space.high.astype(np.float64)
+        self.scaling = ActionScaling(space.low, space.high)
 
     def begin(self, env: gym.Env, length: int | None) -> None:
         """Start an episode (agents keep no episode state)."""
@@ -106,7 +95,7 @@ class AgentSource:
     def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
         """The agent's normalised action (A,) for ``observation (O,)``."""
         action, _ = self.model.predict(observation, deterministic=self.deterministic)
-        return to_normalised(action, self.low, self.high)
+        return self.scaling.to_normalised(action)
 
 
 class SmoothRandomSource:
@@ -200,7 +189,7 @@ def collect_episode(
     float32 before it is scaled and executed, so replaying the stored actions from the same reset
     reproduces the episode.
     """
-    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    scaling = ActionScaling(env.action_space.low, env.action_space.high)
     limits = [n for n in (max_steps, env.spec.max_episode_steps) if n is not None]
     source.begin(env, min(limits) if limits else None)
     observation, _ = env.reset(seed=seed)
@@ -210,9 +199,7 @@ def collect_episode(
         if action_noise:
             action = action + action_noise * rng.standard_normal(action.shape)
         action = np.clip(action, -1.0, 1.0).astype(np.float32)
-        next_observation, reward, terminated, truncated, _ = env.step(
-            to_env_units(action, low, high)
-        )
+        next_observation, reward, terminated, truncated, _ = env.step(scaling.to_env(action))
         observations.append(observation)
         actions.append(action)
         rewards.append(float(reward))
@@ -261,12 +248,9 @@ def action_chunks(
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` as a compressed npz atomically (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".npz.tmp") as tmp:
-        np.savez_compressed(tmp, **arrays)
-    os.chmod(tmp.name, 0o644)  # temp files are private; data is for people to read
-    os.replace(tmp.name, path)
+    """Write ``arrays`` as a compressed npz atomically."""
+    with atomic_write(path) as file:
+        np.savez_compressed(file, **arrays)
 
 
 def main(args: CollectArgs) -> Path:

@@ -23,15 +23,16 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from envs.registry import get_task, make_env
-from run_mpc import (
-    load_prior,
-    make_budget,
-    make_policy,
-    planner_settings,
-    run_episode,
-    summarise,
+from experiments.harness.cli import (
+    REPO_ROOT,
+    arg,
+    parse_args,
+    print_table,
+    run_folder,
+    write_json,
 )
-from script_support import REPO_ROOT, arg, parse_args, print_table, run_folder, write_json
+from experiments.harness.episodes import run_episode, summarise
+from experiments.harness.wiring import load_prior, make_budget, make_policy, planner_settings
 
 
 @dataclass

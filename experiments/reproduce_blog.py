@@ -45,9 +45,7 @@ from matplotlib.figure import Figure
 
 from envs.datasets import unicycle_arcs
 from envs.unicycle_feasibility import unicycle_feasibility_residual
-from planner.elites import DiffusionElites, ElitesConfig
-from planner.prior import DiffusionPrior
-from script_support import (
+from experiments.harness.cli import (
     REPO_ROOT,
     arg,
     command_line,
@@ -56,6 +54,8 @@ from script_support import (
     run_folder,
     write_json,
 )
+from planner.elites import DiffusionElites, ElitesConfig
+from planner.prior import DiffusionPrior
 
 ARC_DT = 0.01
 """Time step of the arcs the state prior is trained on (``unicycle_arcs``' default)."""

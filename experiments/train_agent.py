@@ -19,7 +19,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from tqdm import tqdm
 
 from envs.registry import get_task, make_env
-from script_support import REPO_ROOT, arg, command_line, parse_args, write_json
+from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args, write_json
 
 ALGORITHMS = {"sac": SAC, "ppo": PPO}
 

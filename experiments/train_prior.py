@@ -26,9 +26,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from envs.datasets import unicycle_action_dataset, unicycle_arcs
+from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args, write_json
 from planner.denoiser import DenoiserConfig
 from planner.training import TrainingConfig, train_prior
-from script_support import REPO_ROOT, arg, command_line, parse_args, write_json
 
 
 @dataclass

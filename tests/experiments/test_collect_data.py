@@ -31,12 +31,10 @@ SOURCES = {
 
 @pytest.fixture(scope="module")
 def scripts():
-    """The collect_data and train_prior script modules (they import their sibling helpers)."""
-    sys.path.insert(0, str(REPO / "experiments"))
-    try:
-        yield importlib.import_module("collect_data"), importlib.import_module("train_prior")
-    finally:
-        sys.path.remove(str(REPO / "experiments"))
+    """The collect_data and train_prior script modules."""
+    return importlib.import_module("experiments.collect_data"), importlib.import_module(
+        "experiments.train_prior"
+    )
 
 
 def collect(scripts, out: Path, source: str, *extra: str) -> dict:

@@ -10,17 +10,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from planner.files import atomic_write
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 Args = TypeVar("Args")
 
 
@@ -67,12 +67,8 @@ def command_line() -> str:
 
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON atomically (numpy scalars and arrays become lists)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(data, tmp, indent=2, default=_to_builtin)
-    os.chmod(tmp.name, 0o644)  # temp files are private; results are for people to read
-    os.replace(tmp.name, path)
+    with atomic_write(path, "w") as file:
+        json.dump(data, file, indent=2, default=_to_builtin)
 
 
 def _to_builtin(value: Any) -> Any:

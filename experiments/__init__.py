@@ -1,0 +1,1 @@
+"""Command-line scripts (``python experiments/<script>.py --help``) and the harness they share."""

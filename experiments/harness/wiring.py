@@ -1,0 +1,77 @@
+"""Wiring shared by the scripts: a task's prior, budget, planner settings and policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envs.registry import CHECKPOINTS
+from planner.mpc import PlannerConfig
+from planner.prior import DiffusionPrior
+from policies.baselines import load_sb3_agent
+from policies.diffusion_elites import DiffusionElitesPolicy
+from policies.planners import PLANNERS, Budget, build_planner
+
+AGENTS = ("sac", "ppo")
+CONTROLLERS = PLANNERS + AGENTS
+
+
+def load_prior(kind: str, spec, path: str | None = None, device: str = "cpu"):
+    """The DE prior: ``path`` or the task's shipped one (None for other planners)."""
+    if kind != "de":
+        return None
+    path = Path(path) if path else spec.prior_path
+    if path is None:
+        raise SystemExit(
+            f"task {spec.name} ships no prior yet: pass --prior PATH "
+            "(train one with experiments/train_prior.py) or pick a baseline with --planner"
+        )
+    return DiffusionPrior.load(path, device=device)
+
+
+def make_budget(spec, env, prior, population=None, iterations=None) -> Budget:
+    """The per-step budget: the prior's horizon (else the task's), the task's default N and T."""
+    return Budget(
+        horizon=prior.horizon if prior is not None else spec.horizon,
+        action_dim=env.action_space.shape[0],
+        population=population or spec.planner.get("population", 64),
+        iterations=iterations or spec.planner.get("iterations", 4),
+    )
+
+
+def planner_settings(spec, search_steps=None, final_steps=None, warm_start=None):
+    """PlannerConfig for DE and CEM from the task's defaults and the command line."""
+    defaults = spec.planner
+    return PlannerConfig(
+        search_steps=search_steps or defaults.get("search_steps", 2),
+        final_steps=final_steps or defaults.get("final_steps", 5),
+        warm_start=warm_start or defaults.get("warm_start", "shift"),
+        fill_action=defaults.get("fill_action"),
+    )
+
+
+def make_policy(
+    env,
+    spec,
+    kind,
+    objective,
+    budget,
+    seed,
+    prior,
+    settings,
+    device="cpu",
+    record=False,
+    agent=None,
+):
+    """An SB3-style policy for ``env``: a planner behind DiffusionElitesPolicy, or an SB3 agent.
+
+    ``agent``: the SB3 zip for ``kind`` in AGENTS (default: checkpoints/agents/<task>-<kind>.zip).
+    """
+    if kind in AGENTS:
+        agent = agent or CHECKPOINTS / "agents" / f"{spec.name}-{kind}.zip"
+        return load_sb3_agent(agent, kind, device)
+
+    def make_planner(index: int):
+        return build_planner(kind, objective, budget, seed, prior, settings, device, record)
+
+    conditioned = prior is not None and prior.cond_dim > 0
+    return DiffusionElitesPolicy.for_env(env, make_planner, condition_on_observation=conditioned)
