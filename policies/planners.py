@@ -8,14 +8,10 @@ from typing import Any
 from planner.mpc import PlannerConfig, RecedingHorizonPlanner
 from planner.objective import Objective
 from planner.prior import DiffusionPrior
-from policies.baselines import (
-    ICEMConfig,
-    ICEMPlanner,
-    MPPIConfig,
-    MPPIPlanner,
-    RandomShootingPlanner,
-    make_cem,
-)
+from policies.cem import make_cem
+from policies.icem import ICEMConfig, ICEMPlanner
+from policies.mppi import MPPIConfig, MPPIPlanner
+from policies.random_shooting import RandomShootingPlanner
 
 PLANNERS = ("de", "cem", "icem", "mppi", "random")
 

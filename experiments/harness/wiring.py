@@ -7,9 +7,9 @@ from pathlib import Path
 from envs.registry import CHECKPOINTS
 from planner.mpc import PlannerConfig
 from planner.prior import DiffusionPrior
-from policies.baselines import load_sb3_agent
 from policies.diffusion_elites import DiffusionElitesPolicy
 from policies.planners import PLANNERS, Budget, build_planner
+from policies.sb3_agents import load_sb3_agent
 
 AGENTS = ("sac", "ppo")
 CONTROLLERS = PLANNERS + AGENTS

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from planner.mpc import PlannerConfig, RecedingHorizonPlanner
-from policies.baselines import ActionSpaceDecoder
+from policies.cem import ActionSpaceDecoder
 
 H, A = 8, 2
 GOAL = np.array([0.5, -0.3])

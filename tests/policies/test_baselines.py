@@ -4,15 +4,10 @@ import numpy as np
 import pytest
 
 from planner.mpc import PlannerConfig
-from policies.baselines import (
-    ICEMConfig,
-    ICEMPlanner,
-    MPPIConfig,
-    MPPIPlanner,
-    RandomShootingPlanner,
-    colored_noise,
-    make_cem,
-)
+from policies.cem import make_cem
+from policies.icem import ICEMConfig, ICEMPlanner, colored_noise
+from policies.mppi import MPPIConfig, MPPIPlanner
+from policies.random_shooting import RandomShootingPlanner
 
 H, A, N, T = 10, 2, 32, 3
 GOAL = np.array([0.6, 0.4])

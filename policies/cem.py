@@ -1,0 +1,43 @@
+"""Action-space CEM: the Diffusion Elites planner with an identity decoder (no prior).
+
+The same :class:`~planner.mpc.RecedingHorizonPlanner` loop searches the action trajectories
+``(N, H, A)`` themselves, so CEM and Diffusion Elites differ only in the decoder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from planner.mpc import PlannerConfig, RecedingHorizonPlanner
+from planner.objective import Objective
+
+
+class ActionSpaceDecoder:
+    """Identity 'prior': the latent is the action trajectory, clipped to [-1, 1].
+
+    With it, :class:`RecedingHorizonPlanner` is plain CEM in action space.
+    """
+
+    def __init__(self, horizon: int, action_dim: int) -> None:
+        self.latent_shape = (horizon, action_dim)
+
+    def decode(self, latents: torch.Tensor, steps: int = 1, cond: Any = None) -> torch.Tensor:
+        """Latents (N, H, A) -> actions (N, H, A) clipped to [-1, 1]."""
+        return latents.clamp(-1.0, 1.0)
+
+    def encode(self, trajectories: torch.Tensor, steps: int = 1, cond: Any = None) -> torch.Tensor:
+        """Actions (N, H, A) -> the same tensor (the inverse of the identity)."""
+        return trajectories
+
+
+def make_cem(
+    objective: Objective,
+    horizon: int,
+    action_dim: int,
+    config: PlannerConfig = PlannerConfig(init_std=0.5),
+    seed: int | None = 0,
+) -> RecedingHorizonPlanner:
+    """Action-space CEM: the Diffusion Elites loop over actions (N, H, A) instead of latents."""
+    return RecedingHorizonPlanner(ActionSpaceDecoder(horizon, action_dim), objective, config, seed)
