@@ -2,9 +2,10 @@
 
 ``make_env(name)`` returns a Gymnasium env that answers ``planning_state()`` (through its
 wrappers, and inside SB3 VecEnvs via ``env_method``): the full simulator state the task's
-objective restarts from. ``task.make_objective(env)`` gives the batched objective
+objective restarts from (see :mod:`envs.planning_state`, which also reads it from a plain
+``gymnasium.make`` env). ``task.make_objective(env)`` gives the batched objective
 ``rewards (N,) = objective(state, actions (N, H, A))`` for that env. Together they are all a
-planner needs; see policies/diffusion_elites.py for how a policy reads the state.
+planner needs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import gymnasium as gym
 
 from envs import mujoco_tasks
+from envs.planning_state import PlanningState
 from envs.unicycle import register_unicycle_envs
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -30,7 +32,6 @@ class TaskSpec:
         name: short name (``unicycle-goal``).
         env_id: Gymnasium id the env is made from.
         make_objective: ``env -> objective`` scoring (N, H, A) normalised actions from a state.
-        read_state: ``env -> state`` the objective restarts from (``env`` unwrapped).
         prior: file name in ``checkpoints/`` of the shipped action-chunk prior (None: none yet).
         horizon: H for planners without a prior (with one, the prior's horizon is used).
         episodes: default episode count of ``run_mpc.py``.
@@ -42,7 +43,6 @@ class TaskSpec:
     name: str
     env_id: str
     make_objective: Callable[[gym.Env], Any]
-    read_state: Callable[[gym.Env], Any]
     prior: str | None = None
     horizon: int = 16
     episodes: int = 10
@@ -56,24 +56,8 @@ class TaskSpec:
         return None if self.prior is None else CHECKPOINTS / self.prior
 
 
-class PlanningState(gym.Wrapper):
-    """Adds ``planning_state()`` to an env: the full state its task's objective plans from."""
-
-    def __init__(self, env: gym.Env, read_state: Callable[[gym.Env], Any]) -> None:
-        super().__init__(env)
-        self._read_state = read_state
-
-    def planning_state(self) -> Any:
-        """The simulator state of this env now, for ``objective(state, actions)``."""
-        return self._read_state(self.env.unwrapped)
-
-
 def _unicycle_objective(env: gym.Env) -> Any:
     return env.unwrapped.objective
-
-
-def _unicycle_state(env: gym.Env) -> Any:
-    return env.get_state()
 
 
 def _mujoco_objective(env: gym.Env) -> Any:
@@ -103,7 +87,6 @@ TASKS: dict[str, TaskSpec] = {
             "unicycle-goal",
             "UnicycleGoal-v0",
             _unicycle_objective,
-            _unicycle_state,
             prior="unicycle-action.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
@@ -112,7 +95,6 @@ TASKS: dict[str, TaskSpec] = {
             "unicycle-obstacles",
             "UnicycleObstacles-v0",
             _unicycle_objective,
-            _unicycle_state,
             prior="unicycle-action.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
@@ -123,7 +105,6 @@ TASKS: dict[str, TaskSpec] = {
             info.short_name,
             info.env_id,
             _mujoco_objective,
-            mujoco_tasks.snapshot,
             prior=MUJOCO_PRIORS.get(info.short_name),
             horizon=info.default_horizon,
             episodes=MUJOCO_EPISODES.get(info.short_name, (3, 200))[0],
@@ -155,4 +136,4 @@ def make_env(name: str, render_mode: str | None = None, **kwargs: Any) -> gym.En
     register_unicycle_envs()
     spec = get_task(name)
     env = gym.make(spec.env_id, render_mode=render_mode, **{**spec.env_kwargs, **kwargs})
-    return PlanningState(env, spec.read_state)
+    return PlanningState(env)

@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from envs.datasets import smooth_random_actions
+from envs.planning_state import read_planning_state
 from envs.registry import TaskSpec, get_task, make_env, task_names
 from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args
 from planner.action_scaling import ActionScaling
@@ -137,7 +138,7 @@ class PlannerSource:
 
     def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
         """The planner's normalised action from the env's current state."""
-        return self.planner.plan(env.get_wrapper_attr("planning_state")()).action
+        return self.planner.plan(read_planning_state(env)).action
 
 
 def make_source(

@@ -5,12 +5,18 @@ episode_start=None, deterministic=False) -> (actions, state)`` contract, so
 ``stable_baselines3.common.evaluation.evaluate_policy`` and any SB3-style loop can run it.
 
 Reading the simulator state. A planner needs the full state of the simulator it controls
-(a MuJoCo snapshot, the vehicle pose and goal), which observations usually do not carry. Every
-environment made by :func:`envs.registry.make_env` therefore answers ``planning_state()``
-(through any Gymnasium wrappers and inside SB3 VecEnvs, via ``get_wrapper_attr`` /
-``env_method``). The policy is built around a *state reader*: a function that returns the
-planning state of each sub-environment, one per row of the observation batch.
-:meth:`DiffusionElitesPolicy.for_env` wires it to a Gymnasium env or an SB3 VecEnv.
+(a MuJoCo snapshot, the vehicle pose and goal), which observations usually do not carry. The
+policy is built around a *state reader*: a function that returns the planning state of each
+sub-environment, one per row of the observation batch. :meth:`DiffusionElitesPolicy.for_env`
+wires it to a Gymnasium env or an SB3 VecEnv through :func:`envs.planning_state.state_reader`:
+a plain ``gymnasium.make`` MuJoCo env of a supported task works as it is, as does any env made
+by :func:`envs.registry.make_env`.
+
+Actions. Planners act in ``[-1, 1]``; the policy maps them onto the action space's bounds with
+:class:`planner.action_scaling.ActionScaling`. Those bounds must be finite: ``for_env`` looks
+through ``gymnasium.wrappers.ClipAction`` (which reports infinite bounds but passes in-bound
+actions through unchanged) to the bounds of the env inside it, and refuses other wrapper stacks
+with infinite bounds rather than emit NaN actions.
 """
 
 from __future__ import annotations
@@ -20,21 +26,42 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.wrappers import ClipAction
 
+from envs.planning_state import state_reader
+from planner.action_scaling import ActionScaling
 from planner.mpc import PlanResult
 
-PLANNING_STATE = "planning_state"
 
+def plannable_action_space(env: Any) -> gym.spaces.Box:
+    """The Box whose finite bounds the policy maps planner actions onto, for ``env``.
 
-def vec_env_state_reader(env: Any) -> Callable[[], Sequence[Any]]:
-    """State reader for a Gymnasium env or an SB3 VecEnv whose envs answer ``planning_state()``."""
-    if hasattr(env, "env_method"):  # SB3 VecEnv: one state per sub-env, in order
-        return lambda: env.env_method(PLANNING_STATE)
-    if isinstance(env, gym.Env):
-        return lambda: [env.get_wrapper_attr(PLANNING_STATE)()]
-    raise TypeError(
-        f"cannot read planning states from {type(env).__name__}: pass a Gymnasium env or an SB3 "
-        "VecEnv made by envs.registry.make_env (its envs answer planning_state())"
+    ``env.action_space`` itself when its bounds are finite. Otherwise (``ClipAction`` reports
+    ``(-inf, inf)``) the space of the first env inside the wrapper stack with finite bounds,
+    looking only through wrappers that pass in-bound actions unchanged (``ClipAction`` and wrappers
+    that do not transform actions). For an SB3 ``DummyVecEnv`` its first env is inspected.
+
+    Raises:
+        ValueError: no finite bounds can be found safely; the message says what to change.
+    """
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"DiffusionElitesPolicy needs a continuous Box action space, got {space}")
+    if np.isfinite(space.low).all() and np.isfinite(space.high).all():
+        return space
+    inner = env.envs[0] if hasattr(env, "envs") and env.envs else env
+    while isinstance(inner, gym.Wrapper):
+        if isinstance(inner, gym.ActionWrapper) and not isinstance(inner, ClipAction):
+            break  # it transforms actions: the inner bounds are not this wrapper's bounds
+        inner = inner.env
+        inner_space = inner.action_space
+        if np.isfinite(inner_space.low).all() and np.isfinite(inner_space.high).all():
+            return inner_space
+    raise ValueError(
+        f"the action space of {type(env).__name__} has infinite bounds ({space}), so planner "
+        "actions in [-1, 1] cannot be mapped onto it. Put action wrappers with infinite bounds "
+        "outside ClipAction only, or build DiffusionElitesPolicy(...) with action_space= a Box "
+        "of the env's real bounds"
     )
 
 
@@ -45,8 +72,8 @@ class DiffusionElitesPolicy:
         make_planner: ``make_planner(i)`` builds the planner of sub-env ``i``; each sub-env keeps
             its own planner, so warm starts never mix episodes.
         read_states: returns the planning state of each sub-env, in VecEnv order.
-        action_space: the env's Box action space; planners act in [-1, 1] and the policy
-            scales to the space's bounds, then clips.
+        action_space: the env's Box action space, with finite bounds; planners act in [-1, 1]
+            and the policy maps that onto the bounds.
         observation_space: tells a single observation (its shape) from a batch; without it a
             1-D observation is taken as a single env's.
         condition_on_observation: pass each sub-env's observation to its planner as the
@@ -65,6 +92,7 @@ class DiffusionElitesPolicy:
             raise TypeError(
                 f"DiffusionElitesPolicy needs a continuous Box action space, got {action_space}"
             )
+        self.scaling = ActionScaling(action_space.low, action_space.high)
         self.make_planner = make_planner
         self.read_states = read_states
         self.action_space = action_space
@@ -72,18 +100,20 @@ class DiffusionElitesPolicy:
         self.condition_on_observation = condition_on_observation
         self.planners: list[Any] = []
         self.last_results: list[PlanResult | None] = []
-        low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
-        self._scale, self._offset = (high - low) / 2.0, (high + low) / 2.0
 
     @classmethod
     def for_env(
         cls, env: Any, make_planner: Callable[[int], Any], condition_on_observation: bool = False
     ) -> DiffusionElitesPolicy:
-        """A policy controlling ``env`` (a Gymnasium env or an SB3 VecEnv)."""
+        """A policy controlling ``env`` (a Gymnasium env or an SB3 VecEnv).
+
+        The planning states are read with :func:`envs.planning_state.state_reader` and the
+        action bounds come from :func:`plannable_action_space`.
+        """
         return cls(
             make_planner,
-            vec_env_state_reader(env),
-            env.action_space,
+            state_reader(env),
+            plannable_action_space(env),
             env.observation_space,
             condition_on_observation,
         )
@@ -134,7 +164,7 @@ class DiffusionElitesPolicy:
             cond = batch[i] if self.condition_on_observation else None
             result = self.planners[i].plan(states[i], cond=cond)
             self.last_results[i] = result
-            actions[i] = self._to_env_units(result.action)
+            actions[i] = self.scaling.to_env(result.action)
         actions = actions.astype(self.action_space.dtype)
         return (actions[0] if single else actions), state
 
@@ -142,7 +172,3 @@ class DiffusionElitesPolicy:
         while len(self.planners) < n_envs:
             self.planners.append(self.make_planner(len(self.planners)))
             self.last_results.append(None)
-
-    def _to_env_units(self, action: np.ndarray) -> np.ndarray:
-        scaled = action * self._scale + self._offset
-        return np.clip(scaled, self.action_space.low, self.action_space.high)

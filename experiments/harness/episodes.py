@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from envs.planning_state import read_planning_state
 from planner.action_scaling import ActionScaling
 from policies.planners import Budget
 
@@ -20,7 +21,7 @@ def run_episode(env, policy, seed, max_steps, recorder) -> dict:
     seconds = 0.0  # planning and simulation only: drawing video frames is not control time
     while True:
         tic = time.perf_counter()
-        state = env.get_wrapper_attr("planning_state")()
+        state = read_planning_state(env)
         action, _ = policy.predict(observation[None], episode_start=episode_start)
         plan_ms.append(1e3 * (time.perf_counter() - tic))
         episode_start[:] = False
@@ -40,7 +41,7 @@ def run_episode(env, policy, seed, max_steps, recorder) -> dict:
         collision = collision or bool(info.get("collision", False))
         if terminated or truncated or (max_steps is not None and steps >= max_steps):
             break
-    states.append(np.asarray(env.get_wrapper_attr("planning_state")()))
+    states.append(np.asarray(read_planning_state(env)))
     changes = np.abs(np.diff(np.asarray(actions), axis=0))
     return {
         "seed": seed,
