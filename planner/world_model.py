@@ -1,0 +1,374 @@
+"""A learned world model (probabilistic ensemble, PETS) and the Objective that plans with it.
+
+The model reads only observations. Each of E members is an MLP mapping the normalised
+``(observation (O,), action (A,))`` to a diagonal Gaussian over the normalised target
+``(next_observation - observation (O,), reward (1,))``; its log-variance is soft-clamped
+between learned bounds (Chua et al. 2018, PETS), so no member can claim zero or infinite noise.
+
+The reward is learned, not computed from predicted observations. Half-cheetah's and hopper's
+forward reward is the x displacement over one env step divided by dt, and x is not observed:
+the observation holds only the instantaneous x velocity at the end of the step, which differs
+from the step's mean velocity. Reacher's distance term reads a body position that the
+observation rounds through the integrator's last stage. A reward head sees the same inputs and
+learns the env's own reward from the recorded transitions, one rule for every task.
+
+Termination is not learned: it is the task's own rule applied to predicted observations,
+injected as a plain function ``terminated (N,) bool = terminated_fn(observations (N, O))`` (the
+task-specific ones live in :mod:`envs.world_model_rules`), as in mbrl-lib. A candidate earns its
+terminal step's reward and nothing after it, as :class:`envs.mujoco_tasks.MujocoObjective`
+counts it.
+
+Shapes: E ensemble members, N candidates, H horizon, O observation dim, A action dim.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from planner.checkpoint import load_checkpoint, save_checkpoint
+from planner.normalizer import Normalizer
+
+PROPAGATIONS = ("mean", "ts1")
+_CONTENTS = ("config", "state_dict", "input_normalizer", "target_normalizer")
+
+TerminationFn = Callable[[np.ndarray], np.ndarray]
+"""``terminated (N,) bool = terminated_fn(observations (N, O) float64)``."""
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """Shape of the ensemble: E members, each ``depth`` hidden layers of ``hidden`` units."""
+
+    obs_dim: int
+    action_dim: int
+    ensemble_size: int = 5
+    hidden: int = 200
+    depth: int = 3
+    min_logvar: float = -10.0
+    """Initial lower bound of the (learned) log-variance, in normalised target units."""
+    max_logvar: float = 0.5
+    """Initial upper bound of the (learned) log-variance."""
+
+    def __post_init__(self) -> None:
+        for name in ("obs_dim", "action_dim", "ensemble_size", "hidden", "depth"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"WorldModelConfig.{name} must be a positive int, got {value!r}")
+        if not self.min_logvar < self.max_logvar:
+            raise ValueError(
+                f"min_logvar must be < max_logvar, got {self.min_logvar} >= {self.max_logvar}"
+            )
+
+    @property
+    def target_dim(self) -> int:
+        """O + 1: the observation change and the reward."""
+        return self.obs_dim + 1
+
+
+class EnsembleLinear(nn.Module):
+    """E independent linear layers applied at once: ``(E, B, fan_in) -> (E, B, fan_out)``."""
+
+    def __init__(self, members: int, fan_in: int, fan_out: int) -> None:
+        super().__init__()
+        bound = 1 / math.sqrt(fan_in)
+        self.weight = nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class GaussianEnsemble(nn.Module):
+    """E MLPs with SiLU, each returning the mean and soft-clamped log-variance of the target."""
+
+    def __init__(self, config: WorldModelConfig) -> None:
+        super().__init__()
+        members, width = config.ensemble_size, config.hidden
+        sizes = [config.obs_dim + config.action_dim] + [width] * config.depth
+        self.hidden = nn.ModuleList(
+            EnsembleLinear(members, a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.head = EnsembleLinear(members, width, 2 * config.target_dim)
+        self.max_logvar = nn.Parameter(torch.full((config.target_dim,), config.max_logvar))
+        self.min_logvar = nn.Parameter(torch.full((config.target_dim,), config.min_logvar))
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``inputs (E, B, O + A)`` normalised -> mean, logvar ``(E, B, O + 1)`` normalised."""
+        x = inputs
+        for layer in self.hidden:
+            x = F.silu(layer(x))
+        mean, raw_logvar = self.head(x).chunk(2, dim=-1)
+        logvar = self.max_logvar - F.softplus(self.max_logvar - raw_logvar)
+        logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
+        return mean, logvar
+
+
+class WorldModel:
+    """The trained ensemble with its normalisers, predicting in data units.
+
+    Args:
+        config: the ensemble's shape.
+        network: its :class:`GaussianEnsemble` (default: a fresh one).
+        input_normalizer: maps ``(observation, action) (O + A,)`` to the network's inputs.
+        target_normalizer: maps ``(observation change, reward) (O + 1,)`` to its targets; its
+            ``denormalize`` clamps predicted changes and rewards to the training data's range.
+        task: the task it was trained for (recorded in checkpoints).
+    """
+
+    def __init__(
+        self,
+        config: WorldModelConfig,
+        input_normalizer: Normalizer,
+        target_normalizer: Normalizer,
+        network: GaussianEnsemble | None = None,
+        task: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        expected = (config.obs_dim + config.action_dim, config.target_dim)
+        got = (input_normalizer.channels, target_normalizer.channels)
+        if got != expected:
+            raise ValueError(
+                f"normalisers have {got} channels, the config needs (O + A, O + 1) = {expected}"
+            )
+        self.config, self.task, self.device = config, task, torch.device(device)
+        self.network = (network or GaussianEnsemble(config)).to(self.device).eval()
+        self.input_normalizer = input_normalizer.to(self.device)
+        self.target_normalizer = target_normalizer.to(self.device)
+
+    @property
+    def ensemble_size(self) -> int:
+        """E."""
+        return self.config.ensemble_size
+
+    @torch.no_grad()
+    def step(
+        self, observations: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member's mean prediction of one env step.
+
+        Args:
+            observations: (B, O) float32 on the model's device. actions: (B, A) in [-1, 1].
+
+        Returns:
+            next observations (E, B, O) and rewards (E, B); non-finite where a member is.
+        """
+        inputs = self.input_normalizer.normalize(torch.cat([observations, actions], dim=-1))
+        mean, _ = self.network(inputs.expand(self.ensemble_size, *inputs.shape))
+        target = self.target_normalizer.denormalize(mean)
+        return observations + target[..., :-1], target[..., -1]
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write one checkpoint file (config, weights, normalisers, task)."""
+        contents = {
+            "config": asdict(self.config),
+            "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+            "input_normalizer": self.input_normalizer.state_dict(),
+            "target_normalizer": self.target_normalizer.state_dict(),
+        }
+        save_checkpoint(path, "world_model", contents, task=self.task)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, task: str | None = None, device: str = "cpu"
+    ) -> WorldModel:
+        """Read a checkpoint; ``task`` given: refuse one trained for another task."""
+        payload = load_checkpoint(path, "world_model", _CONTENTS, task=task)
+        config = WorldModelConfig(**payload["config"])
+        network = GaussianEnsemble(config)
+        network.load_state_dict(payload["state_dict"])
+        return cls(
+            config,
+            Normalizer(**payload["input_normalizer"]),
+            Normalizer(**payload["target_normalizer"]),
+            network,
+            task=payload["task"],
+            device=device,
+        )
+
+
+class WorldModelObjective:
+    """Planning reward from a learned model: ``rewards (N,) = objective(observation (O,),
+    actions (N, H, A))``.
+
+    All N candidates roll forward together, one batched ensemble call per step. Propagation:
+
+    - ``"mean"``: each step's next observation and reward are the mean over the members whose
+      prediction for that candidate is finite (a diverging member is ignored); a candidate for
+      which no member is finite gets -inf.
+    - ``"ts1"``: at every step each candidate follows one member drawn uniformly at random
+      (trajectory sampling TS-1 of PETS, with each member's mean: no aleatoric sampling), from a
+      ``torch.Generator`` seeded with ``seed``; a candidate whose drawn member predicts a
+      non-finite value gets -inf.
+
+    ``disagreement_penalty`` > 0 subtracts that weight times the members' disagreement (the std
+    over members of the normalised next observation, averaged over dimensions) from every step's
+    reward. Steps after a candidate's terminal step add nothing, and what is predicted there
+    (finite or not) does not matter.
+
+    Args:
+        model: the trained :class:`WorldModel`.
+        terminated_fn: ``observations (N, O) -> terminated (N,)``, the task's rule (None: never).
+        propagation: ``"mean"`` or ``"ts1"``.
+        seed: seeds the member draws of ``"ts1"``.
+        disagreement_penalty: weight of the disagreement penalty (0: none).
+
+    Attributes:
+        num_evaluated: candidates scored so far. num_invalid: of those, scored -inf.
+    """
+
+    def __init__(
+        self,
+        model: WorldModel,
+        terminated_fn: TerminationFn | None = None,
+        propagation: str = "mean",
+        seed: int = 0,
+        disagreement_penalty: float = 0.0,
+    ) -> None:
+        if propagation not in PROPAGATIONS:
+            raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {propagation!r}")
+        if not disagreement_penalty >= 0:
+            raise ValueError(f"disagreement_penalty must be >= 0, got {disagreement_penalty}")
+        self.model = model
+        self.terminated_fn = terminated_fn
+        self.propagation = propagation
+        self.disagreement_penalty = float(disagreement_penalty)
+        self.generator = torch.Generator(device=model.device).manual_seed(seed)
+        self._combine = finite_mean if propagation == "mean" else self._sample_member
+        self.num_evaluated = 0
+        self.num_invalid = 0
+
+    def __call__(self, observation: Any, actions: Any) -> np.ndarray:
+        """Rewards ``(N,)`` float64 of ``actions (N, H, A)`` from ``observation (O,)``."""
+        device = self.model.device
+        observation, actions = self._check(observation, actions)
+        n, horizon, _ = actions.shape
+        obs = torch.as_tensor(observation, dtype=torch.float32, device=device).expand(n, -1)
+        plan = torch.as_tensor(actions, dtype=torch.float32, device=device)
+        total = torch.zeros(n, dtype=torch.float64, device=device)
+        alive = torch.ones(n, dtype=torch.bool, device=device)
+        invalid = torch.zeros(n, dtype=torch.bool, device=device)
+        for t in range(horizon):
+            next_all, reward_all = self.model.step(obs, plan[:, t])
+            finite = torch.isfinite(next_all).all(dim=-1) & torch.isfinite(reward_all)
+            next_obs, reward, valid = self._combine(next_all, reward_all, finite)
+            if self.disagreement_penalty:
+                reward = reward - self.disagreement_penalty * self._disagreement(next_all, finite)
+            invalid |= alive & ~valid
+            total += torch.where(alive & valid, reward, 0.0).double()
+            obs = torch.where(valid[:, None], next_obs, obs)
+            if self.terminated_fn is not None:
+                ended = self.terminated_fn(obs.double().cpu().numpy())
+                alive &= ~torch.as_tensor(np.asarray(ended, dtype=bool), device=device)
+        total[invalid] = -math.inf
+        self.num_evaluated += n
+        self.num_invalid += int(invalid.sum())
+        return total.cpu().numpy()
+
+    def _sample_member(self, next_all, reward_all, finite):
+        members, n = reward_all.shape
+        pick = torch.randint(members, (n,), generator=self.generator, device=reward_all.device)
+        rows = torch.arange(n, device=reward_all.device)
+        return next_all[pick, rows], reward_all[pick, rows], finite[pick, rows]
+
+    def _disagreement(self, next_all: torch.Tensor, finite: torch.Tensor) -> torch.Tensor:
+        scale = self.model.target_normalizer.scale[:-1]
+        spread = torch.where(finite[..., None], next_all / scale, torch.nan)
+        std = torch.nan_to_num(spread.std(dim=0, correction=0), nan=0.0)
+        return std.mean(dim=-1)
+
+    def _check(self, observation: Any, actions: Any) -> tuple[np.ndarray, np.ndarray]:
+        obs_dim, action_dim = self.model.config.obs_dim, self.model.config.action_dim
+        observation = np.asarray(observation, dtype=np.float64)
+        if observation.shape != (obs_dim,) or not np.isfinite(observation).all():
+            raise ValueError(
+                f"the world model plans from one finite observation of shape ({obs_dim},), got "
+                f"shape {observation.shape}; pass the env's current observation (plan from the "
+                "observation, not the simulator state)"
+            )
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.ndim != 3 or actions.shape[2] != action_dim or 0 in actions.shape[:2]:
+            raise ValueError(
+                f"actions must be (N, H, {action_dim}) normalised actions, got shape "
+                f"{actions.shape}"
+            )
+        if not np.isfinite(actions).all():
+            raise ValueError("actions must be finite; got NaN or inf entries")
+        return observation, np.clip(actions, -1.0, 1.0)
+
+
+def finite_mean(
+    next_all: torch.Tensor, reward_all: torch.Tensor, finite: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean over the members whose prediction is finite.
+
+    Args:
+        next_all: (E, N, O). reward_all: (E, N). finite: (E, N), which members to average.
+
+    Returns:
+        next observations (N, O), rewards (N,) and valid (N,): whether any member was finite
+        (where none was, the mean is 0 and must not be used).
+    """
+    count = finite.sum(dim=0)
+    next_obs = torch.where(finite[..., None], next_all, 0.0).sum(dim=0)
+    reward = torch.where(finite, reward_all, 0.0).sum(dim=0)
+    scale = 1 / count.clamp(min=1)
+    return next_obs * scale[:, None], reward * scale, count > 0
+
+
+@torch.no_grad()
+def k_step_errors(
+    model: WorldModel,
+    observations: np.ndarray,
+    actions: np.ndarray,
+    next_observations: np.ndarray,
+    episode_index: np.ndarray,
+    ks: tuple[int, ...] = (1, 5, 10, 20),
+    obs_scale: np.ndarray | None = None,
+) -> dict[int, float]:
+    """Open-loop k-step prediction error on recorded episodes (ensemble-mean propagation).
+
+    From every step t of every episode with at least k steps left, the model rolls forward on
+    the recorded actions ``t .. t+k-1`` alone; the error is the root mean square, over starts
+    and observation dimensions, of ``(predicted - recorded observation after k steps) / scale``
+    with ``scale (O,)`` per dimension (default: the recorded observations' std). Non-finite
+    predictions count as errors of 1e6.
+
+    Args:
+        observations, next_observations: (M, O). actions: (M, A). episode_index: (M,), episodes
+            stored one after another.
+    """
+    obs = torch.as_tensor(observations, dtype=torch.float32, device=model.device)
+    act = torch.as_tensor(actions, dtype=torch.float32, device=model.device)
+    nxt = torch.as_tensor(next_observations, dtype=torch.float64, device=model.device)
+    if obs_scale is None:
+        obs_scale = np.maximum(np.std(observations, axis=0), 1e-6)
+    scale = torch.as_tensor(obs_scale, dtype=torch.float64, device=model.device)
+    episode_index = np.asarray(episode_index)
+    ends = np.flatnonzero(np.append(np.diff(episode_index) != 0, True))  # last row of each
+    last_row = ends[np.searchsorted(ends, np.arange(len(episode_index)))]
+    errors = {}
+    for k in ks:
+        starts = np.flatnonzero(last_row - np.arange(len(episode_index)) >= k - 1)
+        if len(starts) == 0:
+            errors[k] = math.nan
+            continue
+        rows = torch.as_tensor(starts, device=model.device)
+        state = obs[rows]
+        for step in range(k):
+            next_all, reward_all = model.step(state, act[rows + step])
+            finite = torch.isfinite(next_all).all(dim=-1) & torch.isfinite(reward_all)
+            mean, _, valid = finite_mean(next_all, reward_all, finite)
+            state = torch.where(valid[:, None], mean, torch.nan)
+        diff = (state.double() - nxt[rows + k - 1]) / scale
+        diff = torch.nan_to_num(diff, nan=1e6, posinf=1e6, neginf=1e6)
+        errors[k] = float(diff.square().mean().sqrt())
+    return errors
