@@ -27,6 +27,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -94,9 +95,7 @@ class GaussianEnsemble(nn.Module):
         super().__init__()
         members, width = config.ensemble_size, config.hidden
         sizes = [config.obs_dim + config.action_dim] + [width] * config.depth
-        self.hidden = nn.ModuleList(
-            EnsembleLinear(members, a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
-        )
+        self.hidden = nn.ModuleList(EnsembleLinear(members, a, b) for a, b in pairwise(sizes))
         self.head = EnsembleLinear(members, width, 2 * config.target_dim)
         self.max_logvar = nn.Parameter(torch.full((config.target_dim,), config.max_logvar))
         self.min_logvar = nn.Parameter(torch.full((config.target_dim,), config.min_logvar))
