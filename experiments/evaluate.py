@@ -6,6 +6,9 @@
 Each row is one (env, planner, budget) over the same episode seeds. A budget ``NxT`` gives every
 planner N candidates x T iterations per control step (N*T reward evaluations; DE and CEM score
 their executed plan once more). ``--warm-starts`` adds one DE row per warm-start mode.
+``--rewards simulator,world-model`` adds one row per reward: candidates scored in the simulator
+or by the task's learned world model (``--world-model``, default checkpoints/<env>-world-model.pt)
+from the observation; the return is always the env's own.
 ``--workers`` runs rows in parallel processes: success and returns do not change, but control
 rates then share the cores, so measure Hz with one worker.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import csv
 import multiprocessing
 from dataclasses import asdict, dataclass
+from itertools import product
 from pathlib import Path
 
 import torch
@@ -32,7 +36,13 @@ from experiments.harness.cli import (
     write_json,
 )
 from experiments.harness.episodes import run_episode, summarise
-from experiments.harness.wiring import load_prior, make_budget, make_policy, planner_settings
+from experiments.harness.wiring import (
+    load_prior,
+    make_budget,
+    make_objective,
+    make_policy,
+    planner_settings,
+)
 
 
 @dataclass
@@ -49,6 +59,8 @@ class EvalArgs:
     search_steps: int | None = arg(None, "DE: DDIM steps while searching (default: the task's)")
     final_steps: int | None = arg(None, "DE: DDIM steps of the executed plan (task default)")
     prior: str | None = arg(None, "DE prior checkpoint (default: each task's shipped prior)")
+    rewards: str = arg("simulator", "planning rewards, one row each: simulator, world-model")
+    world_model: str | None = arg(None, "world model (default: each task's shipped one)")
     workers: int = arg(1, "parallel processes (Hz is only comparable with 1)")
     out: str | None = arg(None, "also write the rows as JSON here")
     runs_dir: str = arg(str(REPO_ROOT / "runs"), "where the run folder is created")
@@ -64,6 +76,7 @@ class Row:
     iterations: int
     warm_start: str = ""
     """DE only; empty: the task's default."""
+    reward: str = "simulator"
 
     @property
     def label(self) -> str:
@@ -80,9 +93,12 @@ def plan_rows(args: EvalArgs) -> list[Row]:
             except ValueError:
                 message = f"budget {budget!r} must look like 64x4 (population x iterations)"
                 raise SystemExit(message) from None
-            for planner in _split(args.planners):
+            for planner, reward in product(_split(args.planners), _split(args.rewards)):
                 modes = _split(args.warm_starts) if planner == "de" else []
-                rows += [Row(env, planner, population, iterations, mode) for mode in modes or [""]]
+                rows += [
+                    Row(env, planner, population, iterations, mode, reward)
+                    for mode in modes or [""]
+                ]
     return rows
 
 
@@ -93,7 +109,7 @@ def evaluate_row(job: tuple[Row, EvalArgs]) -> dict:
     spec = get_task(row.env)
     prior = load_prior(row.planner, spec, args.prior)
     env = make_env(row.env)
-    objective = spec.make_objective(env)
+    objective = make_objective(spec, env, row.reward, args.world_model, args.seed)
     budget = make_budget(spec, env, prior, row.population, row.iterations)
     settings = planner_settings(spec, args.search_steps, args.final_steps, row.warm_start or None)
     policy = make_policy(env, spec, row.planner, objective, budget, args.seed, prior, settings)
@@ -103,7 +119,7 @@ def evaluate_row(job: tuple[Row, EvalArgs]) -> dict:
     ]
     env.close()
     summary = summarise(episodes, budget)
-    return {"env": row.env, "planner": row.label, **summary}
+    return {"env": row.env, "planner": row.label, "reward": row.reward, **summary}
 
 
 def plot_rows(results: list[dict], path: Path) -> None:
@@ -114,13 +130,13 @@ def plot_rows(results: list[dict], path: Path) -> None:
     for index, env in enumerate(envs):
         success = figure.add_subplot(len(envs), 2, 2 * index + 1)
         smooth = figure.add_subplot(len(envs), 2, 2 * index + 2)
-        for planner in sorted({r["planner"] for r in results if r["env"] == env}):
+        for key in sorted({(r["planner"], r["reward"]) for r in results if r["env"] == env}):
             rows = sorted(
-                (r for r in results if r["env"] == env and r["planner"] == planner),
+                (r for r in results if (r["env"], r["planner"], r["reward"]) == (env, *key)),
                 key=lambda r: r["reward_evals_per_step"],
             )
             evals = [r["reward_evals_per_step"] for r in rows]
-            success.plot(evals, [r["success_rate"] for r in rows], marker="o", label=planner)
+            success.plot(evals, [r["success_rate"] for r in rows], marker="o", label="/".join(key))
             smooth.plot(evals, [r["mean_abs_action_change"] for r in rows], marker="o")
         for ax, ylabel in ((success, "success rate"), (smooth, "mean |a_t - a_{t-1}|")):
             ax.set_xscale("log")
@@ -152,6 +168,7 @@ def main(args: EvalArgs) -> list[dict]:
     columns = [
         "env",
         "planner",
+        "reward",
         "population",
         "iterations",
         "reward_evals_per_step",

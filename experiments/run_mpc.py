@@ -2,6 +2,11 @@
 
     python experiments/run_mpc.py --env unicycle-goal
     python experiments/run_mpc.py --env unicycle-obstacles --planner icem --episodes 50
+    python experiments/run_mpc.py --env half-cheetah --reward world-model --no-render
+
+``--reward world-model`` scores candidates with a learned world model from the current
+observation (checkpoints/<env>-world-model.pt, experiments/train_world_model.py) instead of the
+simulator; the reported return is still the env's own.
 
 Writes ``runs/<env>__<planner>__s<seed>__<time>/`` with ``config.json``, ``results.json``
 (``summary`` + per-episode list), ``trajectories.png`` and ``episode.gif`` (the first episode:
@@ -29,12 +34,15 @@ from experiments.harness.drawing import EpisodeRecorder, plot_episodes
 from experiments.harness.episodes import run_episode, summarise
 from experiments.harness.wiring import (
     CONTROLLERS,
+    REWARDS,
     load_prior,
     make_budget,
+    make_objective,
     make_policy,
     planner_settings,
 )
 from planner.mpc import EXECUTE, WARM_STARTS
+from planner.world_model import PROPAGATIONS
 
 
 @dataclass
@@ -58,6 +66,11 @@ class RunArgs:
     )
     execute: str = arg("best", "execute the best sample or the decoded elite mean (de)", EXECUTE)
     prior: str | None = arg(None, "prior checkpoint (default: the task's shipped one)")
+    reward: str = arg("simulator", "score candidates in the simulator or a world model", REWARDS)
+    world_model: str | None = arg(
+        None, "world model checkpoint (default: checkpoints/<env>-world-model.pt)"
+    )
+    propagation: str = arg("mean", "world model: ensemble mean or TS-1 sampling", PROPAGATIONS)
     max_steps: int | None = arg(None, "cut episodes after this many steps")
     device: str = arg("cpu", "torch device of the prior (cpu, cuda, ...)")
     threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
@@ -73,7 +86,9 @@ def run(args: RunArgs) -> dict:
     prior = load_prior(args.planner, spec, args.prior, args.device)
     render = not args.no_render
     env = make_env(spec.name, render_mode="rgb_array" if render else None)
-    objective = spec.make_objective(env)
+    objective = make_objective(
+        spec, env, args.reward, args.world_model, args.seed, args.device, args.propagation
+    )
     budget = make_budget(spec, env, prior, args.population, args.iterations)
     settings = planner_settings(spec, args.search_steps, args.final_steps, args.warm_start)
     settings = replace(settings, execute=args.execute)

@@ -222,7 +222,11 @@ class WorldModelObjective:
 
     Attributes:
         num_evaluated: candidates scored so far. num_invalid: of those, scored -inf.
+        plans_from_observation: True: its planning state is the env's observation, so a policy
+            passes the observation rather than the simulator state.
     """
+
+    plans_from_observation = True
 
     def __init__(
         self,

@@ -11,6 +11,9 @@ sub-environment, one per row of the observation batch. :meth:`DiffusionElitesPol
 wires it to a Gymnasium env or an SB3 VecEnv through :func:`envs.planning_state.state_reader`:
 a plain ``gymnasium.make`` MuJoCo env of a supported task works as it is, as does any env made
 by :func:`envs.registry.make_env`.
+An objective that scores candidates from the observation alone (a learned world model,
+:class:`planner.world_model.WorldModelObjective`) needs no reader: with ``read_states=None``
+(``for_env(..., plan_from_observation=True)``) each sub-env's observation is its planning state.
 
 Actions. Planners act in ``[-1, 1]``; the policy maps them onto the action space's bounds with
 :class:`planner.action_scaling.ActionScaling`. Those bounds must be finite: ``for_env`` looks
@@ -71,7 +74,8 @@ class DiffusionElitesPolicy:
     Args:
         make_planner: ``make_planner(i)`` builds the planner of sub-env ``i``; each sub-env keeps
             its own planner, so warm starts never mix episodes.
-        read_states: returns the planning state of each sub-env, in VecEnv order.
+        read_states: returns the planning state of each sub-env, in VecEnv order; None: plan
+            from each sub-env's observation.
         action_space: the env's Box action space, with finite bounds; planners act in [-1, 1]
             and the policy maps that onto the bounds.
         observation_space: tells a single observation (its shape) from a batch; without it a
@@ -83,7 +87,7 @@ class DiffusionElitesPolicy:
     def __init__(
         self,
         make_planner: Callable[[int], Any],
-        read_states: Callable[[], Sequence[Any]],
+        read_states: Callable[[], Sequence[Any]] | None,
         action_space: gym.spaces.Box,
         observation_space: gym.spaces.Space | None = None,
         condition_on_observation: bool = False,
@@ -103,16 +107,21 @@ class DiffusionElitesPolicy:
 
     @classmethod
     def for_env(
-        cls, env: Any, make_planner: Callable[[int], Any], condition_on_observation: bool = False
+        cls,
+        env: Any,
+        make_planner: Callable[[int], Any],
+        condition_on_observation: bool = False,
+        plan_from_observation: bool = False,
     ) -> DiffusionElitesPolicy:
         """A policy controlling ``env`` (a Gymnasium env or an SB3 VecEnv).
 
-        The planning states are read with :func:`envs.planning_state.state_reader` and the
-        action bounds come from :func:`plannable_action_space`.
+        The planning states are read with :func:`envs.planning_state.state_reader` (with
+        ``plan_from_observation``: they are the observations) and the action bounds come from
+        :func:`plannable_action_space`.
         """
         return cls(
             make_planner,
-            state_reader(env),
+            None if plan_from_observation else state_reader(env),
             plannable_action_space(env),
             env.observation_space,
             condition_on_observation,
@@ -149,7 +158,7 @@ class DiffusionElitesPolicy:
         single = observation.ndim == single_ndim
         batch = observation[None] if single else observation
         n_envs = batch.shape[0]
-        states = list(self.read_states())
+        states = list(batch) if self.read_states is None else list(self.read_states())
         if len(states) != n_envs:
             raise ValueError(
                 f"the state reader returned {len(states)} states for {n_envs} observations; "

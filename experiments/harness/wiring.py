@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from envs.registry import CHECKPOINTS
+from envs.world_model_rules import termination_fn
 from planner.mpc import PlannerConfig
 from planner.prior import DiffusionPrior
+from planner.world_model import WorldModel, WorldModelObjective
 from policies.diffusion_elites import DiffusionElitesPolicy
 from policies.planners import PLANNERS, Budget, build_planner
 from policies.sb3_agents import load_sb3_agent
 
 AGENTS = ("sac", "ppo")
+REWARDS = ("simulator", "world-model")
 CONTROLLERS = PLANNERS + AGENTS
 
 
@@ -49,6 +52,30 @@ def planner_settings(spec, search_steps=None, final_steps=None, warm_start=None)
     )
 
 
+def make_objective(
+    spec, env, reward="simulator", world_model=None, seed=0, device="cpu", propagation="mean"
+):
+    """The planner's objective for ``env``: the task's simulator, or a learned world model.
+
+    ``reward="world-model"`` loads ``world_model`` (default: checkpoints/<task>-world-model.pt;
+    one trained for another task is refused) and scores candidates from the current observation,
+    with the task's termination rule on predicted observations (envs/world_model_rules.py),
+    propagating the ensemble by its ``propagation`` (planner.world_model.PROPAGATIONS).
+    """
+    if reward == "simulator":
+        return spec.make_objective(env)
+    if reward != "world-model":
+        raise SystemExit(f"--reward must be one of {REWARDS}, got {reward!r}")
+    path = Path(world_model) if world_model else CHECKPOINTS / f"{spec.name}-world-model.pt"
+    if not path.is_file():
+        raise SystemExit(
+            f"no world model at {path}: train one with experiments/train_world_model.py --env "
+            f"{spec.name} --data FILE, or pass --world-model PATH"
+        )
+    model = WorldModel.load(path, task=spec.name, device=device)
+    return WorldModelObjective(model, termination_fn(env), propagation, seed=seed)
+
+
 def make_policy(
     env,
     spec,
@@ -74,4 +101,5 @@ def make_policy(
         return build_planner(kind, objective, budget, seed, prior, settings, device, record)
 
     conditioned = prior is not None and prior.cond_dim > 0
-    return DiffusionElitesPolicy.for_env(env, make_planner, condition_on_observation=conditioned)
+    from_observation = getattr(objective, "plans_from_observation", False)
+    return DiffusionElitesPolicy.for_env(env, make_planner, conditioned, from_observation)

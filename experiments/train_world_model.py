@@ -1,0 +1,172 @@
+"""Train a world model (probabilistic ensemble) on recorded transitions; score its k-step error.
+
+    python experiments/train_world_model.py --env half-cheetah \\
+        --data data/half-cheetah-sac-noise.npz,data/half-cheetah-random.npz --out kstep.json
+
+``--data``: one or more npz files from experiments/collect_data.py (comma-separated; mixing an
+agent's, noisy and random episodes gives better models). A share of each file's episodes
+(``--test-episodes``) is held out whole: never trained on, used for the open-loop k-step
+prediction error (see :func:`planner.world_model.k_step_errors`, normalised per observation
+dimension by the data's std).
+
+Writes ``<checkpoint>`` (default ``checkpoints/<env>-world-model.pt``), ``<checkpoint stem>.json``
+(the exact command, configs, data, losses, k-step errors) and ``<checkpoint stem>.kstep.png``
+(validation loss per epoch and error against k); ``--out PATH`` also writes
+``{"env": ..., "k_step_error": {"1": e1, "5": e5, "10": e10, "20": e20}}``.
+Plan with it: ``python experiments/run_mpc.py --env <env> --reward world-model``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from envs.registry import get_task
+from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args, write_json
+from planner.world_model import WorldModelConfig, k_step_errors
+from planner.world_model_training import WorldModelTraining, train_world_model
+
+KS = (1, 5, 10, 20)
+FIELDS = ("observations", "actions", "rewards", "next_observations", "episode_index")
+
+
+@dataclass
+class TrainArgs:
+    """Arguments of train_world_model.py."""
+
+    env: str = arg("reacher", "task the model is for", ("reacher", "half-cheetah", "hopper"))
+    data: str = arg("", "comma-separated npz files from collect_data.py (required)")
+    checkpoint: str | None = arg(None, "model path (default: checkpoints/<env>-world-model.pt)")
+    out: str | None = arg(None, "also write the k-step error JSON here")
+    test_episodes: float = arg(0.1, "share of each file's episodes held out for the k-step error")
+    ensemble: int = arg(5, "E, ensemble members")
+    hidden: int = arg(200, "hidden units per layer")
+    depth: int = arg(3, "hidden layers")
+    epochs: int = arg(200, "most epochs (early stopping on the validation split)")
+    patience: int = arg(15, "epochs without a better validation error before stopping")
+    batch_size: int = arg(256, "batch size")
+    learning_rate: float = arg(1e-3, "AdamW learning rate")
+    seed: int = arg(0, "seed of the split and of training")
+    device: str = arg("cpu", "torch device")
+    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise SystemExit("--data is required: npz files written by experiments/collect_data.py")
+        if not 0 < self.test_episodes < 1:
+            raise SystemExit(f"--test-episodes must be in (0, 1), got {self.test_episodes}")
+
+
+def read_transitions(args: TrainArgs) -> tuple[dict, dict, list[dict]]:
+    """Training and held-out test transitions (episodes renumbered across files), and per-file
+    sizes."""
+    rng = np.random.default_rng(args.seed)
+    train, test, files, offset = [], [], [], 0
+    for name in (part.strip() for part in args.data.split(",") if part.strip()):
+        path = Path(name)
+        if not path.is_file():
+            raise SystemExit(f"no data file {path}: make it with experiments/collect_data.py")
+        with np.load(path) as archive:
+            metadata = json.loads(str(archive["metadata"]))
+            arrays = {key: archive[key] for key in FIELDS}
+        if metadata["env"] != args.env:
+            raise SystemExit(f"{path} holds {metadata['env']} data, not {args.env}")
+        episodes = np.unique(arrays["episode_index"])
+        held = rng.choice(episodes, max(1, round(args.test_episodes * len(episodes))), False)
+        is_test = np.isin(arrays["episode_index"], held)
+        arrays["episode_index"] = arrays["episode_index"] + offset
+        offset += int(episodes.max()) + 1
+        train.append({key: value[~is_test] for key, value in arrays.items()})
+        test.append({key: value[is_test] for key, value in arrays.items()})
+        files.append(
+            {"path": str(path), "transitions": len(is_test), "test_episodes": sorted(held.tolist())}
+        )
+    merge = lambda parts: {key: np.concatenate([p[key] for p in parts]) for key in FIELDS}  # noqa: E731
+    return merge(train), merge(test), files
+
+
+def plot(history: dict, errors: dict[int, float], path: Path) -> None:
+    """Validation error per epoch and held-out k-step error against k."""
+    figure = Figure(figsize=(10, 3.5), dpi=90)
+    FigureCanvasAgg(figure)
+    loss, kstep = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    loss.plot(history["epoch"], history["val_mse"])
+    loss.set(xlabel="epoch", ylabel="validation MSE (normalised targets)", yscale="log")
+    loss.axvline(history["best_epoch"], color="grey", linestyle=":")
+    kstep.plot(list(errors), list(errors.values()), marker="o")
+    kstep.set(xlabel="k (open-loop steps)", ylabel="normalised RMSE, held-out episodes")
+    kstep.set_yscale("log")
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def main(args: TrainArgs) -> dict:
+    """Train, score, write the checkpoint, its record and plot; return the record."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = get_task(args.env)
+    checkpoint = Path(args.checkpoint or REPO_ROOT / "checkpoints" / f"{spec.name}-world-model.pt")
+    train, test, files = read_transitions(args)
+    config = WorldModelConfig(
+        obs_dim=train["observations"].shape[1],
+        action_dim=train["actions"].shape[1],
+        ensemble_size=args.ensemble,
+        hidden=args.hidden,
+        depth=args.depth,
+    )
+    training = WorldModelTraining(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+    )
+    model, history = train_world_model(
+        *(train[key] for key in FIELDS[:4]), config, training, task=spec.name
+    )
+    scale = np.maximum(np.std(train["observations"], axis=0), 1e-6)
+    errors = k_step_errors(
+        model,
+        *(test[key] for key in FIELDS[:2]),
+        *(test[key] for key in FIELDS[3:]),
+        ks=KS,
+        obs_scale=scale,
+    )
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    model.save(checkpoint)
+    k_step = {str(k): v for k, v in errors.items()}
+    record = {
+        "env": spec.name,
+        "command": command_line(),
+        "arguments": asdict(args),
+        "config": asdict(config),
+        "training": asdict(training),
+        "data": files,
+        "sizes": {
+            "train_transitions": len(train["rewards"]),
+            "test_transitions": len(test["rewards"]),
+        },
+        "history": history,
+        "k_step_error": k_step,
+    }
+    write_json(checkpoint.with_suffix(".json"), record)
+    plot(history, errors, checkpoint.with_suffix(".kstep.png"))
+    if args.out:
+        write_json(Path(args.out), {"env": spec.name, "k_step_error": k_step})
+    print(
+        f"wrote {checkpoint}: best epoch {history['best_epoch']}, validation MSE "
+        f"{history['initial_val_mse']:.4f} -> {history['best_val_mse']:.4f}; k-step error "
+        + ", ".join(f"{k}: {v:.3g}" for k, v in errors.items())
+    )
+    return record
+
+
+if __name__ == "__main__":
+    main(parse_args(TrainArgs, __doc__))
