@@ -3,6 +3,12 @@
     python experiments/collect_data.py --env reacher --source sac --episodes 50 --horizon 16
     python experiments/collect_data.py --env half-cheetah --source random --max-steps 300
     python experiments/collect_data.py --env reacher --source cem --population 32 --iterations 2
+    python experiments/collect_data.py --env hopper --source de --reward world-model --max-steps 200
+
+``--source de``: Diffusion Elites over the task's shipped prior (``--prior``), scoring candidates in
+the simulator or, with ``--reward world-model``, with a learned world model from the observation
+(``--world-model``): the data-aggregation round of PETS (collect with the model's planner, add
+the transitions to the training data, retrain with experiments/train_world_model.py).
 
 Writes ``<out>`` (default ``data/<env>-<source>.npz``, compressed, written atomically) holding
 
@@ -36,13 +42,20 @@ from envs.datasets import smooth_random_actions
 from envs.planning_state import read_planning_state
 from envs.registry import TaskSpec, get_task, make_env, task_names
 from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args
+from experiments.harness.wiring import (
+    REWARDS,
+    load_prior,
+    make_budget,
+    make_objective,
+    planner_settings,
+)
 from planner.action_scaling import ActionScaling
 from planner.files import atomic_write
-from policies.planners import PLANNERS, Budget, build_planner
+from policies.planners import PLANNERS, build_planner
 
 AGENTS = ("sac", "ppo")
 # The planner "random" (random shooting) is left out: the name is taken by smooth random actions.
-PLANNER_SOURCES = tuple(p for p in PLANNERS if p not in ("de", "random"))
+PLANNER_SOURCES = tuple(p for p in PLANNERS if p != "random")
 SOURCES = (*AGENTS, "random", *PLANNER_SOURCES)
 
 
@@ -66,6 +79,11 @@ class CollectArgs:
     segment_steps: float = arg(16.0, "random source: mean steps between action-level switches")
     population: int | None = arg(None, "planner sources: N candidates per iteration")
     iterations: int | None = arg(None, "planner sources: T iterations per control step")
+    prior: str | None = arg(None, "de source: prior checkpoint (default: the task's shipped one)")
+    reward: str = arg(
+        "simulator", "planner sources: score candidates in the simulator or a world model", REWARDS
+    )
+    world_model: str | None = arg(None, "world model (default: checkpoints/<env>-world-model.pt)")
     threads: int = arg(1, "torch CPU threads (agent networks)")
     out: str | None = arg(None, "npz path (default: data/<env>-<source>.npz)")
 
@@ -127,10 +145,11 @@ class SmoothRandomSource:
 
 
 class PlannerSource:
-    """A planner of :mod:`policies.planners` planning from the env's ``planning_state()``."""
+    """A planner of :mod:`policies.planners` planning from the env's ``planning_state()`` (or,
+    with ``from_observation``, from the observation)."""
 
-    def __init__(self, planner: Any) -> None:
-        self.planner = planner
+    def __init__(self, planner: Any, from_observation: bool = False) -> None:
+        self.planner, self.from_observation = planner, from_observation
 
     def begin(self, env: gym.Env, length: int | None) -> None:
         """Forget the previous episode's warm start."""
@@ -138,7 +157,8 @@ class PlannerSource:
 
     def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
         """The planner's normalised action from the env's current state."""
-        return self.planner.plan(read_planning_state(env)).action
+        state = observation if self.from_observation else read_planning_state(env)
+        return self.planner.plan(state).action
 
 
 def make_source(
@@ -166,14 +186,14 @@ def make_source(
         return AgentSource(model, args.deterministic, env.action_space), {"agent": str(path)}
     if args.source == "random":
         return SmoothRandomSource(action_dim, args.segment_steps, rng), {}
-    budget = Budget(
-        horizon=spec.horizon,
-        action_dim=action_dim,
-        population=args.population or spec.planner.get("population", 64),
-        iterations=args.iterations or spec.planner.get("iterations", 4),
-    )
-    planner = build_planner(args.source, spec.make_objective(env), budget, args.seed)
-    return PlannerSource(planner), {"planner_budget": asdict(budget)}
+    prior = load_prior(args.source, spec, args.prior)
+    budget = make_budget(spec, env, prior, args.population, args.iterations)
+    objective = make_objective(spec, env, args.reward, args.world_model, args.seed)
+    settings = planner_settings(spec) if args.source == "de" else None
+    planner = build_planner(args.source, objective, budget, args.seed, prior, settings)
+    from_observation = getattr(objective, "plans_from_observation", False)
+    info = {"planner_budget": asdict(budget), "reward": args.reward}
+    return PlannerSource(planner, from_observation), info
 
 
 def collect_episode(

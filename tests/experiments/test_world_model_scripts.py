@@ -1,0 +1,104 @@
+"""collect_data -> train_world_model -> run_mpc / evaluate with --reward world-model, end to end
+on a tiny model (subprocesses, tiny budgets)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "experiments" / script), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A 2-member reacher world model trained for 2 epochs on 4 random episodes."""
+    folder = tmp_path_factory.mktemp("wm")
+    data = folder / "reacher.npz"
+    run_script(
+        "collect_data.py",
+        *("--env", "reacher", "--source", "random", "--episodes", "4", "--max-steps", "25"),
+        *("--horizon", "16", "--out", str(data)),
+    )
+    checkpoint = folder / "reacher-world-model.pt"
+    run_script(
+        "train_world_model.py",
+        *("--env", "reacher", "--data", str(data), "--checkpoint", str(checkpoint)),
+        *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--epochs", "2"),
+        *("--test-episodes", "0.25", "--threads", "1", "--out", str(folder / "kstep.json")),
+    )
+    return folder, checkpoint
+
+
+def test_training_writes_the_checkpoint_record_plot_and_k_step_json(tiny_model):
+    folder, checkpoint = tiny_model
+    kstep = json.loads((folder / "kstep.json").read_text())
+    assert kstep["env"] == "reacher" and set(kstep["k_step_error"]) == {"1", "5", "10", "20"}
+    assert all(v >= 0 for v in kstep["k_step_error"].values())
+    record = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert (
+        "train_world_model.py" in record["command"]
+        and record["k_step_error"] == kstep["k_step_error"]
+    )
+    assert checkpoint.with_suffix(".kstep.png").stat().st_size > 0
+
+
+def test_run_mpc_plans_with_the_world_model(tiny_model, tmp_path):
+    _, checkpoint = tiny_model
+    out = tmp_path / "results.json"
+    run_script(
+        "run_mpc.py",
+        *("--env", "reacher", "--reward", "world-model", "--world-model", str(checkpoint)),
+        *("--episodes", "1", "--population", "8", "--iterations", "1", "--max-steps", "3"),
+        *("--threads", "1", "--no-render", "--out", str(out), "--runs-dir", str(tmp_path)),
+    )
+    results = json.loads(out.read_text())
+    assert results["summary"]["episodes"] == 1 and results["episodes"][0]["steps"] == 3
+    config = json.loads(next(tmp_path.glob("reacher__de__*/config.json")).read_text())
+    assert config["reward"] == "world-model"
+
+
+def test_a_world_model_of_another_task_is_refused(tiny_model, tmp_path):
+    _, checkpoint = tiny_model
+    command = [sys.executable, str(REPO / "experiments" / "run_mpc.py"), "--env", "hopper"]
+    command += ["--reward", "world-model", "--world-model", str(checkpoint), "--no-render"]
+    command += ["--episodes", "1", "--max-steps", "1", "--runs-dir", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode != 0 and "trained for task 'reacher', not 'hopper'" in done.stderr
+
+
+def test_evaluate_compares_simulator_and_world_model_rewards(tiny_model, tmp_path):
+    _, checkpoint = tiny_model
+    out = tmp_path / "rows.json"
+    run_script(
+        "evaluate.py",
+        *("--envs", "reacher", "--planners", "de", "--budgets", "8x1", "--episodes", "1"),
+        *("--max-steps", "2", "--rewards", "simulator,world-model"),
+        *("--world-model", str(checkpoint), "--out", str(out), "--runs-dir", str(tmp_path)),
+    )
+    rows = json.loads(out.read_text())
+    assert [row["reward"] for row in rows] == ["simulator", "world-model"]
+
+
+def test_collect_data_with_the_world_model_planner(tiny_model, tmp_path):
+    _, checkpoint = tiny_model
+    out = tmp_path / "aggregate.npz"
+    run_script(
+        "collect_data.py",
+        *("--env", "reacher", "--source", "de", "--reward", "world-model"),
+        *("--world-model", str(checkpoint), "--population", "8", "--iterations", "1"),
+        *("--episodes", "1", "--max-steps", "4", "--horizon", "2", "--out", str(out)),
+    )
+    with np.load(out) as archive:
+        meta = json.loads(str(archive["metadata"]))
+        assert archive["actions"].shape == (4, 2)
+    assert (meta["source"], meta["reward"]) == ("de", "world-model")
