@@ -118,8 +118,12 @@ class WorldModel:
         config: the ensemble's shape.
         network: its :class:`GaussianEnsemble` (default: a fresh one).
         input_normalizer: maps ``(observation, action) (O + A,)`` to the network's inputs.
-        target_normalizer: maps ``(observation change, reward) (O + 1,)`` to its targets; its
-            ``denormalize`` clamps predicted changes and rewards to the training data's range.
+        target_normalizer: maps ``(observation change, reward) (O + 1,)`` to its targets.
+            Predicted one-step changes are clamped to the training data's range (a guard against
+            members exploding far from the data); rewards are not. A planner must be able to
+            find plans better than the data: with the reward clamped, half-cheetah's predicted
+            reward stopped at the data's best step (3 to 4) while planning in the simulator
+            reaches 9, and the model-based planner could not tell fast plans apart.
         task: the task it was trained for (recorded in checkpoints).
     """
 
@@ -162,8 +166,10 @@ class WorldModel:
         """
         inputs = self.input_normalizer.normalize(torch.cat([observations, actions], dim=-1))
         mean, _ = self.network(inputs.expand(self.ensemble_size, *inputs.shape))
-        target = self.target_normalizer.denormalize(mean)
-        return observations + target[..., :-1], target[..., -1]
+        changes = self.target_normalizer.denormalize(mean)[..., :-1]
+        normalizer = self.target_normalizer
+        rewards = mean[..., -1] * normalizer.scale[-1] + normalizer.center[-1]
+        return observations + changes, rewards
 
     def save(self, path: str | os.PathLike) -> None:
         """Write one checkpoint file (config, weights, normalisers, task)."""

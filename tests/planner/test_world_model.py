@@ -180,3 +180,18 @@ def test_k_step_error_grows_with_k_and_is_small_for_a_trained_model(trained):
     )
     assert set(errors) == {1, 5, 10, 20}
     assert errors[1] < 0.2 and errors[1] <= errors[20]
+
+
+def test_changes_are_clamped_to_the_data_range_but_rewards_are_not(trained):
+    model, _ = trained
+    state = {k: v.clone() for k, v in model.network.state_dict().items()}
+    state["head.weight"].zero_()
+    state["head.bias"].fill_(10.0)  # every mean 10 stds above the data's centre
+    far = WorldModel(model.config, model.input_normalizer, model.target_normalizer)
+    far.network.load_state_dict(state)
+    next_all, reward_all = far.step(torch.zeros(2, OBS), torch.zeros(2, ACT))
+    normalizer = model.target_normalizer
+    torch.testing.assert_close(next_all, normalizer.high[:-1].expand_as(next_all))
+    expected = 10 * normalizer.scale[-1] + normalizer.center[-1]
+    assert expected > normalizer.high[-1]
+    torch.testing.assert_close(reward_all, expected.expand_as(reward_all))
