@@ -1,0 +1,78 @@
+"""Confidence intervals for evaluation tables: per-row means and paired differences over seeds.
+
+Episodes of one row are independent draws (one seed each), so a row's mean gets a Student-t
+interval; success and collision rates, which are proportions, get a Wilson score interval
+(the t interval collapses to zero width at 0% or 100%, which no finite sample justifies).
+Two planners run on the same seeds are compared by their paired differences, which cancels
+the seed-to-seed spread of the task itself (a hard layout is hard for every planner).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+
+
+class Interval(NamedTuple):
+    """A mean and the half-width of its confidence interval: ``mean +- half_width``."""
+
+    mean: float
+    half_width: float
+    count: int
+
+    def __str__(self) -> str:
+        return f"{_fmt(self.mean)} ± {_fmt(self.half_width)}"
+
+
+def _fmt(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interval:
+    """Mean of ``values (n,)`` with a Student-t interval (half-width inf for n = 1, NaN for 0)."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n == 0:
+        return Interval(math.nan, math.nan, 0)
+    if n == 1:
+        return Interval(float(values[0]), math.inf, 1)
+    sem = values.std(ddof=1) / math.sqrt(n)
+    return Interval(float(values.mean()), float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sem), n)
+
+
+def proportion_interval(hits: np.ndarray, confidence: float = CONFIDENCE) -> Interval:
+    """Rate of ``hits (n,)`` (booleans) with the Wilson score interval, given as centre +- half.
+
+    The mean reported is the observed rate; the half-width is the larger distance from it to
+    the Wilson bounds, so ``mean +- half_width`` covers the whole (asymmetric) interval.
+    """
+    hits = np.asarray(hits, dtype=bool)
+    n = len(hits)
+    if n == 0:
+        return Interval(math.nan, math.nan, 0)
+    rate = float(hits.mean())
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    spread = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    low, high = max(0.0, centre - spread), min(1.0, centre + spread)
+    return Interval(rate, max(rate - low, high - rate), n)
+
+
+def paired_difference(
+    first: np.ndarray, second: np.ndarray, confidence: float = CONFIDENCE
+) -> Interval:
+    """Mean of ``first - second`` over the same seeds, with a t interval on the differences."""
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if first.shape != second.shape:
+        raise ValueError(
+            f"a paired comparison needs one value per seed on both sides, got {first.shape} "
+            f"and {second.shape}"
+        )
+    return mean_interval(first - second, confidence)
