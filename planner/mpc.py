@@ -58,7 +58,8 @@ class PlannerConfig:
             trajectory whatever the latent, so the search stalls).
         final_steps: DDIM steps for the executed plan.
         execute: ``"best"`` executes the best candidate seen; ``"mean"`` the decoded elite mean.
-        replan_every: k; search every k control steps and execute the cached plan in between.
+        replan_every: k; search every k control steps and execute the cached plan in between
+            (k <= H, checked by the planner, which knows H).
         warm_start: ``"none"`` restarts from the prior; ``"shift"`` moves the latent mean k steps
             along time and refills the tail from the prior; ``"inversion"`` DDIM-inverts the
             previous plan shifted k steps in action space and centres the search there.
@@ -213,6 +214,12 @@ class RecedingHorizonPlanner:
             raise ValueError(
                 f"PlannerConfig.fill_action has {len(config.fill_action)} entries but the "
                 f"decoder plans {self.action_dim}-dimensional actions"
+            )
+        if config.replan_every > self.horizon:
+            raise ValueError(
+                f"PlannerConfig.replan_every={config.replan_every} exceeds the decoder's horizon "
+                f"H={self.horizon}: the cached plan would run out before the next search. Pass "
+                f"replan_every <= {self.horizon}, or a decoder with a longer horizon."
             )
         self.elites = DiffusionElites(
             (self.horizon, self.action_dim), config.elites_config(), seed=seed, device=self.device

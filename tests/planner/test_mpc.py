@@ -116,17 +116,85 @@ def test_config_rejects_bad_values(bad):
         PlannerConfig(**bad)
 
 
+FILL = (0.25, -0.5)  # a fill action no search or shift would produce by accident
+
+
+@pytest.mark.parametrize("replan_every", [1, 2])
 @pytest.mark.parametrize("keep", [True, False])
-def test_keeping_the_previous_plan_never_executes_a_worse_one(keep):
-    config = PlannerConfig(population=4, iterations=1, keep_previous_plan=keep)
-    planner = make(config)
-    state = np.zeros(2)
-    result = planner.plan(state)
-    regressions = 0
-    for _ in range(8):
-        state = state + 0.1 * result.action
-        previous = np.concatenate([result.plan[1:], result.plan[-1:]])
+def test_previous_plan_shifted_is_executed_when_only_it_scores(keep, replan_every):
+    """After the first plan, only the exact previous plan shifted to now (filled with
+    ``fill_action``) earns the top reward, 0; a 4-sample search cannot hit it exactly. So the
+    executed plan is that shift if and only if the planner keeps the previous plan, and a wrong
+    shift (off by one step, wrong fill) scores below 0 and is not executed either."""
+    target = {}
+
+    def only_the_target(state, actions):
+        if "plan" not in target:
+            return point_mass(state, actions)
+        return -np.abs(actions - target["plan"]).sum(axis=(1, 2))
+
+    config = PlannerConfig(
+        population=4,
+        iterations=1,
+        keep_previous_plan=keep,
+        replan_every=replan_every,
+        fill_action=FILL,
+    )
+    planner = make(config, only_the_target)
+    first = planner.plan(np.zeros(2))
+    for _ in range(replan_every - 1):
+        planner.plan(np.zeros(2))  # executes the cached plan
+    target["plan"] = np.concatenate([first.plan[replan_every:], np.repeat([FILL], replan_every, 0)])
+    result = planner.plan(np.zeros(2))
+    assert result.iterations == 1
+    if keep:
+        np.testing.assert_array_equal(result.plan, target["plan"])
+        np.testing.assert_array_equal(result.action, first.plan[replan_every])
+        assert result.predicted_reward == 0.0
+        assert result.reward_evaluations == 4 + 2  # N*T, the final decode, the previous plan
+    else:
+        assert np.all(result.action != first.plan[replan_every])
+        assert result.predicted_reward < -0.1
+        assert result.reward_evaluations == 4 + 1
+
+
+@pytest.fixture(params=["identity", "prior"])
+def decoder(request):
+    """The identity decoder (CEM) and a trained prior, whose search (S=2) and final (S=5)
+    decodes differ, so the three options the planner picks from score differently."""
+    if request.param == "identity":
+        return ActionSpaceDecoder(H, A)
+    return request.getfixturevalue("tiny_action_prior")
+
+
+@pytest.mark.parametrize("execute", ["best", "mean"])
+@pytest.mark.parametrize("keep", [True, False])
+def test_predicted_reward_is_the_objective_of_the_executed_plan(decoder, keep, execute):
+    """Over a closed loop, the reported reward is the objective re-evaluated on the returned
+    plan, and the returned action is that plan's first step, whichever option won."""
+    config = PlannerConfig(population=8, iterations=2, keep_previous_plan=keep, execute=execute)
+    planner = RecedingHorizonPlanner(decoder, point_mass, config, seed=5)
+    state = np.array([-0.2, 0.4])
+    for _ in range(6):
         result = planner.plan(state)
-        regressions += result.predicted_reward < point_mass(state, previous[None])[0] - 1e-12
-    # With a 4-sample search, replanning alone often finds worse plans than the one it had.
-    assert regressions == 0 if keep else regressions > 0
+        assert result.predicted_reward == pytest.approx(
+            point_mass(state, result.plan[None])[0], rel=1e-12, abs=1e-12
+        )
+        np.testing.assert_array_equal(result.action, result.plan[0])
+        state = state + 0.1 * result.action
+
+
+@pytest.mark.parametrize("replan_every", [H, H + 1])
+def test_replan_every_up_to_the_horizon(replan_every):
+    """k <= H executes the whole cached plan then replans; k > H is refused when built, since
+    the plan would run out before the next search."""
+    config = PlannerConfig(population=4, iterations=1, replan_every=replan_every)
+    if replan_every > H:
+        with pytest.raises(ValueError, match=rf"replan_every={H + 1}.*horizon H={H}"):
+            make(config)
+        return
+    planner = make(config)
+    first = planner.plan(np.zeros(2))
+    executed = [planner.plan(np.zeros(2)).action for _ in range(H - 1)]
+    np.testing.assert_array_equal(np.array(executed), first.plan[1:])
+    assert planner.plan(np.zeros(2)).iterations == 1
