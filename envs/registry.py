@@ -33,6 +33,9 @@ class TaskSpec:
         env_id: Gymnasium id the env is made from.
         make_objective: ``env -> objective`` scoring (N, H, A) normalised actions from a state.
         prior: file name in ``checkpoints/`` of the shipped action-chunk prior (None: none yet).
+        family: the task name its priors record (``DiffusionPrior.task``), checked when one is
+            loaded. Tasks with the same dynamics and action space share priors, so they share
+            a family: ``unicycle`` for both unicycle tasks (default: ``name``).
         horizon: H for planners without a prior (with one, the prior's horizon is used).
         episodes: default episode count of ``run_mpc.py``.
         max_steps: default cut of an episode (None: the env's own limit).
@@ -49,6 +52,11 @@ class TaskSpec:
     max_steps: int | None = None
     planner: dict[str, Any] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.family:
+            object.__setattr__(self, "family", self.name)  # frozen: set once, here
 
     @property
     def prior_path(self) -> Path | None:
@@ -90,6 +98,7 @@ TASKS: dict[str, TaskSpec] = {
             prior="unicycle-action.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
+            family="unicycle",
         ),
         TaskSpec(
             "unicycle-obstacles",
@@ -98,6 +107,7 @@ TASKS: dict[str, TaskSpec] = {
             prior="unicycle-action.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
+            family="unicycle",
         ),
     ]
     + [

@@ -22,36 +22,64 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from envs.registry import get_task, make_env
+from envs.registry import get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
+    ScriptArgs,
     arg,
-    parse_args,
     print_table,
     run_folder,
+    run_main,
     write_json,
 )
 from experiments.harness.episodes import run_episode, summarise
-from experiments.harness.wiring import load_prior, make_budget, make_policy, planner_settings
+from experiments.harness.wiring import (
+    CONTROLLERS,
+    load_prior,
+    make_budget,
+    make_policy,
+    planner_settings,
+)
+from planner.mpc import WARM_STARTS
 
 
 @dataclass
-class EvalArgs:
+class EvalArgs(ScriptArgs):
     """Arguments of evaluate.py (comma-separated lists)."""
 
     envs: str = arg("unicycle-goal,unicycle-obstacles", "tasks")
     planners: str = arg("de,cem,icem,mppi,random", "planners (de = Diffusion Elites; sac = agent)")
     budgets: str = arg("8x2,16x2,32x3,64x4", "budgets NxT: population x iterations per step")
     warm_starts: str = arg("", "DE warm-start modes, one DE row each (default: the task's)")
-    episodes: int = arg(50, "episodes per row; episode i uses seed seed+i")
+    episodes: int = arg(50, "episodes per row; episode i uses seed seed+i", minimum=1)
     seed: int = arg(0, "first episode seed; planners are seeded with it too")
-    max_steps: int | None = arg(None, "cut episodes after this many steps (default: the task's)")
-    search_steps: int | None = arg(None, "DE: DDIM steps while searching (default: the task's)")
-    final_steps: int | None = arg(None, "DE: DDIM steps of the executed plan (task default)")
+    max_steps: int | None = arg(
+        None, "cut episodes after this many steps (default: the task's)", minimum=1
+    )
+    search_steps: int | None = arg(
+        None, "DE: DDIM steps while searching (default: the task's)", minimum=1
+    )
+    final_steps: int | None = arg(
+        None, "DE: DDIM steps of the executed plan (task default)", minimum=1
+    )
     prior: str | None = arg(None, "DE prior checkpoint (default: each task's shipped prior)")
-    workers: int = arg(1, "parallel processes (Hz is only comparable with 1)")
+    force_prior: bool = arg(False, "use --prior even if it was trained for another task")
+    workers: int = arg(1, "parallel processes (Hz is only comparable with 1)", minimum=1)
     out: str | None = arg(None, "also write the rows as JSON here")
     runs_dir: str = arg(str(REPO_ROOT / "runs"), "where the run folder is created")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        lists = {"envs": task_names(), "planners": CONTROLLERS, "warm_starts": WARM_STARTS}
+        for name, known in lists.items():
+            unknown = [item for item in _split(getattr(self, name)) if item not in known]
+            if unknown:
+                raise ValueError(
+                    f"--{name.replace('_', '-')}: unknown {unknown}; pick from {', '.join(known)}"
+                )
+        if not _split(self.envs) or not _split(self.planners):
+            raise ValueError("--envs and --planners each need at least one name")
+        _budgets(self.budgets)
 
 
 @dataclass(frozen=True)
@@ -74,12 +102,7 @@ def plan_rows(args: EvalArgs) -> list[Row]:
     """The grid of rows, DE expanded into its warm-start modes."""
     rows = []
     for env in _split(args.envs):
-        for budget in _split(args.budgets):
-            try:
-                population, iterations = (int(v) for v in budget.lower().split("x"))
-            except ValueError:
-                message = f"budget {budget!r} must look like 64x4 (population x iterations)"
-                raise SystemExit(message) from None
+        for population, iterations in _budgets(args.budgets):
             for planner in _split(args.planners):
                 modes = _split(args.warm_starts) if planner == "de" else []
                 rows += [Row(env, planner, population, iterations, mode) for mode in modes or [""]]
@@ -91,13 +114,13 @@ def evaluate_row(job: tuple[Row, EvalArgs]) -> dict:
     row, args = job
     torch.set_num_threads(1)
     spec = get_task(row.env)
-    prior = load_prior(row.planner, spec, args.prior)
+    prior = load_prior(row.planner, spec, args.prior, force=args.force_prior)
     env = make_env(row.env)
     objective = spec.make_objective(env)
     budget = make_budget(spec, env, prior, row.population, row.iterations)
     settings = planner_settings(spec, args.search_steps, args.final_steps, row.warm_start or None)
     policy = make_policy(env, spec, row.planner, objective, budget, args.seed, prior, settings)
-    max_steps = args.max_steps or spec.max_steps
+    max_steps = spec.max_steps if args.max_steps is None else args.max_steps
     episodes = [
         run_episode(env, policy, args.seed + i, max_steps, None) for i in range(args.episodes)
     ]
@@ -133,7 +156,11 @@ def plot_rows(results: list[dict], path: Path) -> None:
 
 
 def main(args: EvalArgs) -> list[dict]:
+    """Run every row, write the run folder and print the comparison; return the rows' results."""
     rows = plan_rows(args)
+    # Refuse a missing or foreign prior now, not after the rows before it have run
+    for env in dict.fromkeys(row.env for row in rows if row.planner == "de"):
+        load_prior("de", get_task(env), args.prior, force=args.force_prior)
     folder = run_folder(Path(args.runs_dir), ["evaluate", f"s{args.seed}"], args)
     jobs = [(row, args) for row in rows]
     if args.workers > 1:
@@ -173,5 +200,20 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _budgets(text: str) -> list[tuple[int, int]]:
+    """``"8x2,64x4"`` -> ``[(8, 2), (64, 4)]`` (population, iterations), each at least 1."""
+    budgets = []
+    for budget in _split(text):
+        parts = budget.lower().split("x")
+        if len(parts) != 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+            raise ValueError(
+                f"--budgets: {budget!r} must look like 64x4 (population x iterations, each >= 1)"
+            )
+        budgets.append((int(parts[0]), int(parts[1])))
+    if not budgets:
+        raise ValueError("--budgets needs at least one budget NxT, e.g. 64x4")
+    return budgets
+
+
 if __name__ == "__main__":
-    main(parse_args(EvalArgs, __doc__))
+    run_main(main, EvalArgs, __doc__)

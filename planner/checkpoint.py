@@ -30,6 +30,14 @@ class CheckpointError(ValueError):
     """A checkpoint file is unreadable, damaged, incomplete, of another format or another task."""
 
 
+class TaskMismatchError(CheckpointError):
+    """A checkpoint recorded for one task (``recorded``) was loaded for another (``expected``)."""
+
+    def __init__(self, message: str, recorded: str, expected: str) -> None:
+        super().__init__(message)
+        self.recorded, self.expected = recorded, expected
+
+
 def _digest(payload: dict) -> str:
     """SHA-256 over everything a checkpoint holds, so corrupted tensor bytes are caught on load."""
     digest = hashlib.sha256()
@@ -86,7 +94,7 @@ def load_checkpoint(
     Raises:
         FileNotFoundError: no file at ``path``.
         CheckpointError: truncated, corrupted, tampered, of another format version or kind,
-            incomplete, or trained for another task.
+            incomplete; its subclass TaskMismatchError: trained for another task.
     """
     path = Path(path)
     if not path.is_file():
@@ -125,8 +133,10 @@ def load_checkpoint(
             stacklevel=2,
         )
     elif task is not None and recorded != task:
-        raise CheckpointError(
+        raise TaskMismatchError(
             f"{path}: this {kind.replace('_', ' ')} was trained for task {recorded!r}, not "
-            f"{task!r}; use one trained for {task!r}"
+            f"{task!r}; use one trained for {task!r}",
+            recorded,
+            task,
         )
     return payload

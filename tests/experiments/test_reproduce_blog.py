@@ -27,6 +27,7 @@ def tiny_prior_path(tmp_path_factory):
     config = DenoiserConfig(kind="mlp", horizon=H, channels=2, mlp_hidden=64, mlp_depth=2)
     training = TrainingConfig(steps=60, batch_size=64, warmup_steps=5, log_every=20, seed=0)
     prior, _ = train_prior(arcs, config, training, progress=False)
+    prior.task = "unicycle"
     return prior.save(tmp_path_factory.mktemp("prior") / "tiny-state.pt")
 
 
