@@ -114,17 +114,20 @@ def load_checkpoint(
             f"{path}: checkpoint format version {version!r}, this code reads versions "
             f"{_READABLE_VERSIONS}; re-train or re-save it with this version"
         )
-    missing = [key for key in (*required, "checksum") if key not in payload]
+    # Version 1 files hold priors only, from before kinds and tasks were recorded.
+    found = payload.get("kind", "prior" if version == 1 else None)
+    if found != kind:
+        raise CheckpointError(
+            f"{path}: holds a {str(found).replace('_', ' ')}, not a {kind.replace('_', ' ')}"
+        )
+    header = ("checksum",) if version == 1 else ("kind", "task", "checksum")
+    missing = [key for key in (*required, *header) if key not in payload]
     if missing:
         raise CheckpointError(f"{path}: checkpoint is missing {missing}")
     if payload["checksum"] != _digest(payload):
         raise CheckpointError(f"{path}: checksum mismatch, the file is corrupted")
-    if version == 1:  # priors only, before kinds and tasks were recorded
+    if version == 1:
         payload = {**payload, "kind": "prior", "task": None}
-    if payload["kind"] != kind:
-        raise CheckpointError(
-            f"{path}: holds a {payload['kind'].replace('_', ' ')}, not a {kind.replace('_', ' ')}"
-        )
     recorded = payload["task"]
     if task is not None and recorded is None:
         warnings.warn(
