@@ -40,6 +40,11 @@ class TaskSpec:
         episodes: default episode count of ``run_mpc.py``.
         max_steps: default cut of an episode (None: the env's own limit).
         planner: default planner settings (population, iterations, search_steps, final_steps).
+        fill_action: the task's safe action (normalised), shared by every planner through
+            :class:`planner.safeguards.Safeguards`; None: shifted plans repeat their last action
+            and there is no safe plan.
+        tuning: per baseline kind, its settings tuned on this task (``{"mppi": {"noise_std":
+            ...}}``), chosen by ``experiments/tune_baselines.py`` (its tables: TUNING.md).
         env_kwargs: passed to ``gymnasium.make``.
     """
 
@@ -51,6 +56,8 @@ class TaskSpec:
     episodes: int = 10
     max_steps: int | None = None
     planner: dict[str, Any] = field(default_factory=dict)
+    fill_action: tuple[float, ...] | None = None
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     family: str = ""
 
@@ -77,11 +84,12 @@ UNICYCLE_PLANNER = {
     "iterations": 4,
     "search_steps": 2,
     "final_steps": 5,
-    "fill_action": (-1.0, 0.0),  # standing still: a shifted collision-free plan stays so
     # Measured (evaluate.py, 50 episodes): restarting the latent search each step, with the
     # previous plan kept as a candidate, beat the latent time shift with this MLP prior.
     "warm_start": "none",
 }
+UNICYCLE_STAND_STILL = (-1.0, 0.0)
+"""Speed 0, no turn: a shifted collision-free plan stays collision-free, and holding it is safe."""
 MUJOCO_PLANNER = {"population": 64, "iterations": 3, "search_steps": 2, "final_steps": 5}
 MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
 MUJOCO_PRIORS = {name: f"{name}-action.pt" for name in ("reacher", "half-cheetah", "hopper")}
@@ -98,6 +106,7 @@ TASKS: dict[str, TaskSpec] = {
             prior="unicycle-action.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
+            fill_action=UNICYCLE_STAND_STILL,
             family="unicycle",
         ),
         TaskSpec(
@@ -107,6 +116,7 @@ TASKS: dict[str, TaskSpec] = {
             prior="unicycle-action.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
+            fill_action=UNICYCLE_STAND_STILL,
             family="unicycle",
         ),
     ]

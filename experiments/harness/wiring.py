@@ -11,8 +11,9 @@ from experiments.harness.cli import UsageError
 from planner.checkpoint import TaskMismatchError
 from planner.mpc import PlannerConfig
 from planner.prior import DiffusionPrior
+from planner.safeguards import Safeguards
 from policies.diffusion_elites import DiffusionElitesPolicy
-from policies.planners import PLANNERS, Budget, build_planner
+from policies.planners import PLANNERS, Budget, build_planner, sub_env_seed
 from policies.sb3_agents import load_sb3_agent
 
 AGENTS = ("sac", "ppo")
@@ -93,7 +94,6 @@ def planner_settings(spec, search_steps=None, final_steps=None, warm_start=None)
         search_steps=defaults.get("search_steps", 2) if search_steps is None else search_steps,
         final_steps=defaults.get("final_steps", 5) if final_steps is None else final_steps,
         warm_start=defaults.get("warm_start", "shift") if warm_start is None else warm_start,
-        fill_action=defaults.get("fill_action"),
     )
 
 
@@ -117,8 +117,15 @@ def make_policy(
     if kind in AGENTS:
         return load_agent(spec, env, kind, agent, device)
 
+    safeguards = Safeguards(fill_action=spec.fill_action)
+    tuning = spec.tuning.get(kind)
+
     def make_planner(index: int):
-        return build_planner(kind, objective, budget, seed, prior, settings, device, record)
+        planner_seed = sub_env_seed(seed, index)
+        return build_planner(
+            kind, objective, budget, planner_seed, prior, settings, device, record, safeguards,
+            tuning,
+        )  # fmt: skip
 
     conditioned = prior is not None and prior.cond_dim > 0
     return DiffusionElitesPolicy.for_env(env, make_planner, condition_on_observation=conditioned)

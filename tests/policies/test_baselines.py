@@ -39,24 +39,13 @@ def test_planner_contract_and_improvement(name):
     assert result.action.shape == (A,)
     assert result.plan.shape == (H, A)
     assert np.all(np.abs(result.plan) <= 1.0)
-    # Equal budgets: N*T evaluations in the search (CEM also scores its executed plan once).
-    assert result.reward_evaluations == N * T + (name == "cem")
+    assert result.reward_evaluations == N * T  # equal budgets, extras included
     executed = point_mass(np.zeros(2), result.plan[None])[0]
     do_nothing = point_mass(np.zeros(2), np.zeros((1, H, A)))[0]
     assert executed > do_nothing + 0.2, (executed, do_nothing)
 
 
-MPPI_REPORTS_ITS_BEST_SAMPLE = pytest.mark.xfail(
-    strict=True,
-    reason="MPPI reports the best sampled sequence's reward but executes its weighted-mean "
-    "nominal sequence, so predicted_reward is not the reward of PlanResult.plan",
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=MPPI_REPORTS_ITS_BEST_SAMPLE) if n == "mppi" else n for n in BUILDERS],
-)
+@pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_predicted_reward_is_the_reward_of_the_returned_plan(name):
     planner, state = BUILDERS[name](0), np.zeros(2)
     for _ in range(3):
