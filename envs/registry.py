@@ -1,4 +1,4 @@
-"""Short task names -> env factory, planning objective, planning state and defaults.
+"""Short task names -> env factory, planning objective, shipped prior and defaults.
 
 ``make_env(name)`` returns a Gymnasium env that answers ``planning_state()`` (through its
 wrappers, and inside SB3 VecEnvs via ``env_method``): the full simulator state the task's
