@@ -72,11 +72,7 @@ class Block:
 
 MUJOCO_ROWS = (*PLANNERS, "sac")
 SUITES: dict[str, tuple[Block, ...]] = {
-    "quick": (
-        Block(
-            ("unicycle-goal", "unicycle-obstacles", "reacher"), ("de", "cem", "mppi"), ("16x2",), 5
-        ),
-    ),
+    "quick": (Block(("unicycle-goal", "unicycle-obstacles", "reacher"), PLANNERS, ("16x2",), 5),),
     "full": (
         Block(("unicycle-goal", "unicycle-obstacles"), PLANNERS, ("4x2", "16x2", "64x4"), 20),
         Block(("reacher",), MUJOCO_ROWS, ("16x2", "64x3"), 10),
@@ -211,8 +207,10 @@ def check_files(rows: list[Row], settings: GridSettings) -> None:
             agent_env.close()
 
 
-def claim_folder(folder: Path, grid: dict) -> None:
+def claim_folder(folder: Path, grid: dict) -> str:
     """Record ``grid`` in ``folder/grid.json``, or check that the folder holds this grid.
+
+    Returns the command that started the grid (this one for a new folder).
 
     Raises:
         UsageError: the folder holds another grid, or files but no grid.json.
@@ -226,11 +224,12 @@ def claim_folder(folder: Path, grid: dict) -> None:
                 f"{folder} holds another grid ({difference}): resume it with its own command "
                 f"({recorded.get('command')}) or pass a new --out folder"
             )
-        return
+        return recorded.get("command", command_line())
     if folder.exists() and any(folder.iterdir()):
         raise UsageError(f"{folder} holds files but no grid.json: pass a new or empty --out")
     folder.mkdir(parents=True, exist_ok=True)
     write_json(record, {**grid, "command": command_line()})
+    return command_line()
 
 
 def main(args: EvalArgs) -> str:
@@ -245,14 +244,14 @@ def main(args: EvalArgs) -> str:
     )
     # A JSON round trip, so that the grid compares equal to the one read back from grid.json
     grid = json.loads(json.dumps(describe_grid(args.suite, episodes, settings)))
-    claim_folder(folder, grid)
+    commands = list(dict.fromkeys([claim_folder(folder, grid), command_line()]))
     log = EpisodeLog(folder / "episodes.csv")
     print(
         f"grid {name}: {len(rows)} rows, {len(episodes)} episodes, {len(log.records)} already "
         f"in {folder} (rerun with --out {folder} to resume)"
     )
     records = run_grid(episodes, settings, log, args.workers)
-    text = write_report(folder, rows, records, command_line(), args.suite)
+    text = write_report(folder, rows, records, commands, args.suite)
     print(text)
     print(f"results: {folder}")
     return text

@@ -267,14 +267,19 @@ def describe_grid(
 
 
 def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    """How two :func:`describe_grid` records differ, in words (None: they are the same grid)."""
-    if recorded == wanted:
-        return None
+    """How two :func:`describe_grid` records differ, in words (None: they are the same grid).
+
+    Keys other than those :func:`describe_grid` writes (a recorded command) are not compared.
+    """
     for part in ("suite", "settings"):
         if recorded.get(part) != wanted.get(part):
-            return f"{part} {recorded.get(part)} there, {wanted.get(part)} here"
+            return f"{part}: {recorded.get(part)} there, {wanted.get(part)} here"
     old, new = recorded.get("rows", []), wanted.get("rows", [])
     for index, (before, now) in enumerate(zip(old, new, strict=False)):
-        if before != now:
-            return f"row {index + 1} is {before} there, {now} here"
-    return f"{len(old)} rows there, {len(new)} here"
+        fields = [name for name in {**before, **now} if before.get(name) != now.get(name)]
+        if fields:
+            changes = "; ".join(f"{f} {before.get(f)} there, {now.get(f)} here" for f in fields)
+            return f"row {index + 1} ({before.get('env')} {before.get('planner')}): {changes}"
+    if len(old) != len(new):
+        return f"{len(old)} rows there, {len(new)} here"
+    return None

@@ -148,9 +148,17 @@ PLOTS = {"main_metric": "main_metric.png", "control_rate": "control_rate.png"}
 
 
 def write_report(
-    folder: Path, rows: list[Row], records: list[dict[str, Any]], command: str, suite: str | None
+    folder: Path,
+    rows: list[Row],
+    records: list[dict[str, Any]],
+    commands: list[str],
+    suite: str | None,
 ) -> str:
-    """Write ``results.md`` and the plots (:data:`PLOTS`) into ``folder``; return the markdown."""
+    """Write ``results.md`` and the plots (:data:`PLOTS`) into ``folder``; return the markdown.
+
+    ``commands``: the command that started the grid, then the one that resumed it last if it
+    differs (say, in ``--workers``).
+    """
     stats = summarise_rows(rows, records)
     comparisons = paired_comparisons(stats)
     workers = sorted({record["workers"] for record in records})
@@ -160,7 +168,9 @@ def write_report(
     lines = [
         "# Evaluation results",
         "",
-        f"- command: `{command}`",
+        "- command: "
+        + " (started the grid), ".join(f"`{c}`" for c in commands)
+        + (" (last run)" if len(commands) > 1 else ""),
         f"- grid: {'suite ' + suite if suite else 'custom'}, {len(rows)} rows, "
         f"{len(records)} episodes (`grid.json`, one line per episode in `episodes.csv`)",
         f"- machine: {machine()}",
@@ -254,6 +264,9 @@ def _seed_range(seeds: list[int]) -> str:
 
 # Plots
 
+DODGE = 1.04
+"""Factor between neighbouring planners' x positions on the log axes."""
+
 
 def _panels(count: int) -> tuple[Figure, list]:
     """A figure with ``count`` panels, at most three a line."""
@@ -265,11 +278,14 @@ def _panels(count: int) -> tuple[Figure, list]:
 
 
 def _budget_axis(ax, stats: list[RowStats], label: Callable[[Row], str]) -> None:
-    """Log x axis with plain-number ticks at the budgets N*T only (no 10^x, no minor ticks)."""
+    """Log x axis with plain-number ticks at the budgets N*T only (no 10^x, no minor ticks),
+    wide enough that one budget alone does not stretch its points to the edges."""
     planned = {_candidates(s): s.row for s in stats if s.row.budget != NO_BUDGET}
     ax.set_xscale("log")
     if planned:
         ax.set_xticks(sorted(planned), [label(planned[x]) for x in sorted(planned)])
+        low, high = ax.dataLim.intervalx if ax.has_data() else (min(planned), max(planned))
+        ax.set_xlim(min(low, *planned) / 1.6, max(high, *planned) * 1.6)
     ax.xaxis.set_minor_locator(NullLocator())
 
 
@@ -293,7 +309,12 @@ def _draw_rows(
     ax, stats: list[RowStats], value: Callable[[RowStats], Interval | None], x, band: bool
 ) -> None:
     """One line with error bars per planner label; a grey line (and ``band``: its interval) per
-    agent, which has no budget."""
+    agent, which has no budget.
+
+    Planners are spread a few percent apart along x, so that equal points do not hide each
+    other.
+    """
+    planners = list(dict.fromkeys(s.row.label for s in stats if s.row.budget != NO_BUDGET))
     for label in dict.fromkeys(s.row.label for s in stats):
         mine = [s for s in stats if s.row.label == label and value(s) is not None]
         if not mine:
@@ -308,8 +329,9 @@ def _draw_rows(
         mine, intervals = zip(
             *sorted(zip(mine, intervals, strict=True), key=lambda pair: x(pair[0])), strict=True
         )
+        spread = DODGE ** (planners.index(label) - (len(planners) - 1) / 2)
         ax.errorbar(
-            [x(s) for s in mine],
+            [x(s) * spread for s in mine],
             [i.mean for i in intervals],
             yerr=_yerr(list(intervals)),
             marker="o",
@@ -329,6 +351,8 @@ def plot_main_metric(stats: list[RowStats], path: Path) -> None:
         _budget_axis(ax, mine, lambda row: str(row.population * row.iterations))
         ax.set_xlabel("reward evaluations per step (ticks at N x T)")
         ax.set_ylabel(METRICS[metric][0])
+        if metric in GOAL_METRICS:
+            ax.set_ylim(-0.03, 1.03)
         ax.set_title(f"{env} ({len(mine[0].by_seed)} seeds)")
         ax.legend(fontsize=8)
     figure.savefig(path)

@@ -75,7 +75,10 @@ def proportion_interval(hits: np.ndarray, confidence: float = CONFIDENCE) -> Int
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     spread = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
-    return Interval(rate, max(0.0, centre - spread), min(1.0, centre + spread), n)
+    # The Wilson interval holds the observed rate; the clamps keep rounding (a bound of
+    # 0.9999999999999999 at n/n) from putting the rate outside it
+    low, high = min(rate, max(0.0, centre - spread)), max(rate, min(1.0, centre + spread))
+    return Interval(rate, low, high, n)
 
 
 def paired_difference(
