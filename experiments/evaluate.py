@@ -1,6 +1,6 @@
 """Compare planners on the same seeds and budgets: the harness behind every published number.
 
-    python experiments/evaluate.py --suite quick --out runs/quick      # a few minutes
+    python experiments/evaluate.py --suite quick --out runs/quick      # under 2 minutes
     python experiments/evaluate.py --suite full --out results/full     # the README's numbers
     python experiments/evaluate.py --envs reacher --planners de,cem,sac --budgets 16x2 --episodes 5
 
@@ -19,11 +19,12 @@ rest run; a folder holding another grid is refused.
 Suites fix the grid (``--envs``, ``--planners``, ``--budgets``, ``--episodes`` and ``--seed``
 are refused with ``--suite``); the other flags still apply and are recorded in grid.json:
 
-- ``quick`` (45 episodes, about 2 minutes on 2 cores): unicycle-goal, unicycle-obstacles and
-  reacher; de, cem, mppi; budget 16x2; 5 seeds.
-- ``full`` (830 episodes, about 1.5 CPU-hours): unicycle-goal and unicycle-obstacles with de,
-  cem, icem, mppi, random at 4x2, 16x2, 64x4 on 20 seeds; reacher (10 seeds), half-cheetah and
-  hopper (5 seeds, 200 steps) with the same planners at 16x2 and 64x3, and the SAC agent.
+- ``quick`` (75 episodes, 80 s on 2 shared cores): unicycle-goal, unicycle-obstacles and
+  reacher; every planner (de, cem, icem, mppi, random) at 16x2; 5 seeds.
+- ``full`` (820 episodes, about 1.5 CPU-hours, hopper at 64x3 half of it): unicycle-goal and
+  unicycle-obstacles with every planner at 4x2, 16x2, 64x4 on 20 seeds; reacher (10 seeds),
+  half-cheetah and hopper (5 seeds, 200 steps) with every planner at 16x2 and 64x3, and the
+  SAC agent.
 
 ``--workers`` runs episodes in parallel processes: results do not change, but control rates
 then share the cores, so rows run with more than one worker report none ("not comparable").

@@ -23,7 +23,12 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator, ScalarFormatter
+from matplotlib.ticker import (
+    LogLocator,
+    NullFormatter,
+    NullLocator,
+    StrMethodFormatter,
+)
 
 from envs.registry import get_task
 from experiments.harness.grid import NO_BUDGET, Row
@@ -366,8 +371,11 @@ def plot_control_rate(stats: list[RowStats], path: Path, comparable: bool) -> No
         mine = [s for s in stats if s.row.env == env]
         _draw_rows(ax, mine, lambda s: s.control_hz, _candidates, band=False)
         _budget_axis(ax, mine, lambda row: row.budget)
+        # Plain numbers at 1, 2 and 5 per decade: log axes label minor ticks as 4x10^2
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("budget N x T per step")
         ax.set_ylabel("control steps per second")
         ax.set_title(env)

@@ -1,7 +1,9 @@
 """evaluate.py end to end on a tiny grid (subprocesses): its files agree, it resumes exactly,
-its episodes do not depend on the worker count, and it refuses to mix grids."""
+its episodes do not depend on the worker count, and it refuses to mix grids; and
+results_to_readme.py, which puts its results.md into the README."""
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -11,8 +13,11 @@ import numpy as np
 import pytest
 
 from experiments.evaluate import SUITES, EvalArgs, plan_episodes
+from experiments.harness.cli import UsageError
 from experiments.harness.grid import COLUMNS, TIMING_COLUMNS, EpisodeLog, episode_key
 from experiments.harness.statistics import mean_interval, paired_difference, proportion_interval
+from experiments.results_to_readme import END, START, ReadmeArgs
+from experiments.results_to_readme import main as insert_results
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_GRID = (
@@ -182,3 +187,45 @@ def test_a_log_cut_inside_a_line_or_its_header_drops_only_the_cut_part(tmp_path)
     path.write_text("env,plan")  # stopped while writing the header
     assert EpisodeLog(path).records == []
     assert path.read_text().splitlines() == [",".join(COLUMNS)]
+
+
+# results_to_readme.py: the README's results block comes from results.md
+
+
+def readme_with_markers(tmp_path: Path) -> Path:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Project\n\n## What it does\n\n{START}\nold numbers\n{END}\n\n## More\n")
+    return readme
+
+
+def test_the_readme_block_is_results_md_with_working_plot_links(tiny_run, tmp_path):
+    readme = readme_with_markers(tmp_path)
+    insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme), any_grid=True))
+    text = readme.read_text()
+    assert "old numbers" not in text
+    assert text.startswith("# Project\n\n## What it does\n") and text.endswith("## More\n")
+    block = text.split(START)[1].split(END)[0]
+    markdown = (tiny_run / "results.md").read_text()
+    for line in section(markdown, "reacher"):  # every table line, as evaluate.py wrote it
+        assert line in block
+    assert "\n### reacher\n" in block and "# Evaluation results" not in block
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", block)
+    assert len(links) == 2 and all((readme.parent / link).is_file() for link in links)
+    insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme), any_grid=True))
+    assert readme.read_text() == text  # a second run changes nothing
+
+
+def test_the_readme_takes_only_a_finished_full_suite(tiny_run, tmp_path):
+    readme = readme_with_markers(tmp_path)
+    before = readme.read_text()
+    with pytest.raises(UsageError, match="custom grid, not --suite full"):
+        insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme)))
+    folder = copy_of(tiny_run, tmp_path)
+    log = folder / "episodes.csv"
+    log.write_text("".join(log.read_text().splitlines(keepends=True)[:6]))
+    with pytest.raises(UsageError, match="5 of its grid's 12 episodes"):
+        insert_results(ReadmeArgs(results=str(folder), readme=str(readme), any_grid=True))
+    readme.write_text("# Project without markers\n")
+    with pytest.raises(UsageError, match="results:start"):
+        insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme), any_grid=True))
+    assert readme_with_markers(tmp_path).read_text() == before
