@@ -44,7 +44,8 @@ class Row:
     """One line of a comparison: a task, a controller and its budget N x T per control step.
 
     A new dimension of the comparison (say, the reward a planner searches with) is one more
-    field here, one more entry in :meth:`columns` and in :data:`COLUMNS`.
+    field here, one more entry in :meth:`columns` and in :data:`COLUMNS` (before ``seed``);
+    episode keys, tables, pairing and plots follow from those.
     """
 
     env: str
@@ -125,8 +126,9 @@ COLUMNS: dict[str, Any] = {
 TIMING_COLUMNS = ("control_hz", "plan_ms_p50")
 """Columns measured with a clock: they differ from run to run; every other column does not."""
 
-KEY_COLUMNS = ("env", "planner", "budget", "seed")
-"""The columns that name an episode: a row's label and budget, and the seed."""
+KEY_COLUMNS = tuple(COLUMNS)[: list(COLUMNS).index("seed") + 1]
+"""The columns that name an episode: its row's (:meth:`Row.columns`, first in COLUMNS) and the
+seed."""
 
 
 def episode_key(record: dict[str, Any]) -> tuple:

@@ -122,7 +122,7 @@ def paired_comparisons(stats: list[RowStats]) -> list[Comparison]:
     comparisons = []
     for mine in (s for s in stats if s.row.planner == "de"):
         for other in stats:
-            if other.row.env != mine.row.env or other.row.planner == "de":
+            if other.row.planner == "de" or _setting(other.row) != _setting(mine.row):
                 continue
             if other.row.budget not in (mine.row.budget, NO_BUDGET):
                 continue
@@ -134,6 +134,26 @@ def paired_comparisons(stats: list[RowStats]) -> list[Comparison]:
             )
             comparisons.append(Comparison(mine, other, difference))
     return comparisons
+
+
+BUDGET_COLUMNS = ("budget", "population", "iterations")
+
+
+def _variant(row: Row) -> dict[str, Any]:
+    """What tells rows of one task and budget apart: the planner (and any further dimension of
+    :class:`Row`); one line in the plots."""
+    return {k: v for k, v in row.columns().items() if k != "env" and k not in BUDGET_COLUMNS}
+
+
+def _name(row: Row) -> str:
+    """The row's :func:`_variant` in one label (``de[shift]``)."""
+    return " ".join(str(value) for value in _variant(row).values())
+
+
+def _setting(row: Row) -> dict[str, Any]:
+    """What a planner must share with another to be compared with it: all but planner and
+    budget (the task, and any further dimension of :class:`Row`)."""
+    return {k: v for k, v in row.columns().items() if k != "planner" and k not in BUDGET_COLUMNS}
 
 
 def machine() -> str:
@@ -206,7 +226,8 @@ def _env_section(env: str, stats: list[RowStats], comparisons: list[Comparison])
     metric = main_metric(env)
     seeds = sorted({seed for s in stats for seed in s.by_seed})
     names = [METRICS[name][0] for name in metrics_of(env)]
-    header = ["planner", "budget", "evals/step mean (max)", *names, "control Hz", "episodes"]
+    variant = list(_variant(stats[0].row))
+    header = [*variant, "budget", "evals/step mean (max)", *names, "control Hz", "episodes"]
     lines = [
         f"## {env}",
         "",
@@ -216,7 +237,7 @@ def _env_section(env: str, stats: list[RowStats], comparisons: list[Comparison])
             header,
             [
                 [
-                    s.row.label,
+                    *map(str, _variant(s.row).values()),
                     s.row.budget,
                     f"{s.evals_mean:.4g} ({s.evals_max})",
                     *(str(s.metrics[name]) for name in metrics_of(env)),
@@ -238,8 +259,8 @@ def _env_section(env: str, stats: list[RowStats], comparisons: list[Comparison])
                 ["DE", "baseline", "budget", "difference", "seeds"],
                 [
                     [
-                        c.diffusion_elites.row.label,
-                        c.baseline.row.label,
+                        _name(c.diffusion_elites.row),
+                        _name(c.baseline.row),
                         c.diffusion_elites.row.budget,
                         str(c.difference),
                         str(c.difference.count),
@@ -313,15 +334,15 @@ def _yerr(intervals: list[Interval]) -> np.ndarray:
 def _draw_rows(
     ax, stats: list[RowStats], value: Callable[[RowStats], Interval | None], x, band: bool
 ) -> None:
-    """One line with error bars per planner label; a grey line (and ``band``: its interval) per
-    agent, which has no budget.
+    """One line with error bars per planner (:func:`_name`); a grey line (and ``band``: its
+    interval) per agent, which has no budget.
 
     Planners are spread a few percent apart along x, so that equal points do not hide each
     other.
     """
-    planners = list(dict.fromkeys(s.row.label for s in stats if s.row.budget != NO_BUDGET))
-    for label in dict.fromkeys(s.row.label for s in stats):
-        mine = [s for s in stats if s.row.label == label and value(s) is not None]
+    planners = list(dict.fromkeys(_name(s.row) for s in stats if s.row.budget != NO_BUDGET))
+    for label in dict.fromkeys(_name(s.row) for s in stats):
+        mine = [s for s in stats if _name(s.row) == label and value(s) is not None]
         if not mine:
             continue
         intervals = [value(s) for s in mine]
