@@ -251,7 +251,13 @@ def main(args: EvalArgs) -> str:
         f"grid {name}: {len(rows)} rows, {len(episodes)} episodes, {len(log.records)} already "
         f"in {folder} (rerun with --out {folder} to resume)"
     )
-    records = run_grid(episodes, settings, log, args.workers)
+    try:
+        records = run_grid(episodes, settings, log, args.workers)
+    except KeyboardInterrupt:
+        raise SystemExit(
+            f"stopped with {len(log.records)} of {len(episodes)} episodes in {folder}: the same "
+            "command continues from there"
+        ) from None
     text = write_report(folder, rows, records, commands, args.suite)
     print(text)
     print(f"results: {folder}")

@@ -69,6 +69,26 @@ def metrics_of(env: str) -> list[str]:
     return sorted(shown, key=lambda name: name != main_metric(env))
 
 
+BUDGET_COLUMNS = ("budget", "population", "iterations")
+
+
+def _variant(row: Row) -> dict[str, Any]:
+    """What tells rows of one task and budget apart: the planner (and any further dimension of
+    :class:`Row`); one line in the plots."""
+    return {k: v for k, v in row.columns().items() if k != "env" and k not in BUDGET_COLUMNS}
+
+
+def _name(row: Row) -> str:
+    """The row's :func:`_variant` in one label (``de[shift]``)."""
+    return " ".join(str(value) for value in _variant(row).values())
+
+
+def _setting(row: Row) -> dict[str, Any]:
+    """What a planner must share with another to be compared with it: all but planner and
+    budget (the task, and any further dimension of :class:`Row`)."""
+    return {k: v for k, v in row.columns().items() if k != "planner" and k not in BUDGET_COLUMNS}
+
+
 @dataclass(frozen=True)
 class RowStats:
     """One row's episodes summarised: an interval per metric, evaluations and control rate."""
@@ -134,26 +154,6 @@ def paired_comparisons(stats: list[RowStats]) -> list[Comparison]:
             )
             comparisons.append(Comparison(mine, other, difference))
     return comparisons
-
-
-BUDGET_COLUMNS = ("budget", "population", "iterations")
-
-
-def _variant(row: Row) -> dict[str, Any]:
-    """What tells rows of one task and budget apart: the planner (and any further dimension of
-    :class:`Row`); one line in the plots."""
-    return {k: v for k, v in row.columns().items() if k != "env" and k not in BUDGET_COLUMNS}
-
-
-def _name(row: Row) -> str:
-    """The row's :func:`_variant` in one label (``de[shift]``)."""
-    return " ".join(str(value) for value in _variant(row).values())
-
-
-def _setting(row: Row) -> dict[str, Any]:
-    """What a planner must share with another to be compared with it: all but planner and
-    budget (the task, and any further dimension of :class:`Row`)."""
-    return {k: v for k, v in row.columns().items() if k != "planner" and k not in BUDGET_COLUMNS}
 
 
 def machine() -> str:
