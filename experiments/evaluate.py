@@ -71,7 +71,7 @@ class Block:
     episodes: int
 
 
-MUJOCO_ROWS = (*PLANNERS, "sac")
+MUJOCO_ROWS = (*PLANNERS, "sac")  # SAC: the agent whose data trained the shipped priors
 SUITES: dict[str, tuple[Block, ...]] = {
     "quick": (Block(("unicycle-goal", "unicycle-obstacles", "reacher"), PLANNERS, ("16x2",), 5),),
     "full": (

@@ -99,4 +99,3 @@ def test_unknown_env_is_refused_with_the_known_names():
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode != 0
     assert "unicycle-goal" in done.stderr
-
