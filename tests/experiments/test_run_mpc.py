@@ -1,4 +1,4 @@
-"""The main job and the comparison script, end to end on tiny budgets (subprocesses)."""
+"""The main job end to end on tiny budgets (subprocesses); evaluate.py: test_evaluate.py."""
 
 import json
 import subprocess
@@ -99,26 +99,3 @@ def test_unknown_env_is_refused_with_the_known_names():
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode != 0
     assert "unicycle-goal" in done.stderr
-
-
-def test_evaluate_prints_one_row_per_planner_and_budget(tmp_path):
-    out = tmp_path / "rows.json"
-    run_script(
-        "evaluate.py",
-        *("--envs", "unicycle-goal", "--planners", "de,cem,random", "--budgets", "8x1,16x1"),
-        *("--warm-starts", "none,shift", "--episodes", "1", "--max-steps", "3"),
-        *("--out", str(out), "--runs-dir", str(tmp_path / "runs")),
-    )
-    rows = json.loads(out.read_text())
-    labels = {(r["planner"], r["population"]) for r in rows}
-    assert labels == {(p, n) for p in ("de[none]", "de[shift]", "cem", "random") for n in (8, 16)}
-    for row in rows:
-        n = row["population"]
-        assert (row["episodes"], row["mean_steps"], row["iterations"]) == (1, 3, 1)
-        # every planner scores exactly N*T per step, its extra candidates included
-        assert row["reward_evals_per_step"] == n, row["planner"]
-    # the warm start flag reaches the planner: from the second step on, the runs differ
-    by_label = {(r["planner"], r["population"]): r for r in rows}
-    for n in (8, 16):
-        none, shift = by_label["de[none]", n], by_label["de[shift]", n]
-        assert none["mean_abs_action_change"] != shift["mean_abs_action_change"]
