@@ -67,8 +67,8 @@ def test_one_line_per_episode_and_results_md_agrees_with_it(tiny_run):
     assert {r["planner"] for r in records} == {"de[none]", "de[shift]", "cem"}
     assert {r["seed"] for r in records} == {0, 1}
     assert all(r["steps"] == 3 and r["workers"] == 1 for r in records)
-    # every candidate of the budget is scored each step (more: the plans kept from before)
-    assert all(r["reward_evals_per_step"] >= 8 for r in records)
+    # exactly the budget, N*T = 8, every step: the plans kept from before come out of it
+    assert all(r["reward_evals_per_step"] == r["max_reward_evals_per_step"] == 8 for r in records)
     markdown = (tiny_run / "results.md").read_text()
     assert "--envs unicycle-goal,reacher" in markdown  # the exact command
     assert "cores" in markdown and "torch" in markdown and "mujoco" in markdown
