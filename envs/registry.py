@@ -10,6 +10,7 @@ planner needs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from envs.planning_state import PlanningState
 from envs.unicycle import register_unicycle_envs
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+TUNING_FILE = Path(__file__).resolve().parent / "baseline_tuning.json"
+"""Each task's tuned baseline settings, written by experiments/tune_baselines.py."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,12 @@ MUJOCO_PRIORS = {name: f"{name}-action.pt" for name in ("reacher", "half-cheetah
 """Shipped action-chunk priors (trained on SAC agent data, experiments/collect_data.py)."""
 """Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
 
+TUNED: dict[str, dict[str, dict[str, Any]]] = (
+    json.loads(TUNING_FILE.read_text()) if TUNING_FILE.exists() else {}
+)
+"""The baselines' settings per task from TUNING_FILE; a task without an entry uses their
+defaults."""
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in [
@@ -107,6 +116,7 @@ TASKS: dict[str, TaskSpec] = {
             horizon=32,
             planner=UNICYCLE_PLANNER,
             fill_action=UNICYCLE_STAND_STILL,
+            tuning=TUNED.get("unicycle-goal", {}),
             family="unicycle",
         ),
         TaskSpec(
@@ -117,6 +127,7 @@ TASKS: dict[str, TaskSpec] = {
             horizon=32,
             planner=UNICYCLE_PLANNER,
             fill_action=UNICYCLE_STAND_STILL,
+            tuning=TUNED.get("unicycle-obstacles", {}),
             family="unicycle",
         ),
     ]
@@ -130,6 +141,7 @@ TASKS: dict[str, TaskSpec] = {
             episodes=MUJOCO_EPISODES.get(info.short_name, (3, 200))[0],
             max_steps=MUJOCO_EPISODES.get(info.short_name, (3, 200))[1],
             planner=MUJOCO_PLANNER,
+            tuning=TUNED.get(info.short_name, {}),
         )
         for info in mujoco_tasks.TASKS.values()
     ]

@@ -56,6 +56,9 @@ class Row:
     """T; None for an agent."""
     warm_start: str = ""
     """Diffusion Elites only; empty: the task's default."""
+    tuning: tuple[tuple[str, Any], ...] = ()
+    """Baseline settings that replace the task's tuned ones (``(("execute", "mean"),)``);
+    empty: the task's (``TaskSpec.tuning``)."""
 
     def __post_init__(self) -> None:
         planning = self.planner not in AGENTS
@@ -66,8 +69,11 @@ class Row:
 
     @property
     def label(self) -> str:
-        """The planner's name in tables: ``de[shift]`` for a DE warm-start variant."""
-        return f"de[{self.warm_start}]" if self.warm_start else self.planner
+        """The planner's name in tables: ``de[shift]`` for a DE warm-start variant,
+        ``mppi[noise_std=0.2,temperature=0.5]`` for a baseline with its own settings."""
+        variant = [self.warm_start] if self.warm_start else []
+        variant += [f"{name}={value}" for name, value in self.tuning]
+        return f"{self.planner}[{','.join(variant)}]" if variant else self.planner
 
     @property
     def budget(self) -> str:
@@ -209,7 +215,9 @@ def run_grid_episode(job: tuple[Row, int, GridSettings, int]) -> dict[str, Any]:
     row, seed, settings, workers = job
     torch.set_num_threads(1)
     spec, env, objective, prior, budget, config, max_steps = _row_setup(row, settings)
-    policy = make_policy(env, spec, row.planner, objective, budget, seed, prior, config)
+    policy = make_policy(
+        env, spec, row.planner, objective, budget, seed, prior, config, tuning=dict(row.tuning)
+    )
     episode = run_episode(env, policy, seed, max_steps, None)
     evaluations = np.asarray(episode["reward_evaluations"])
     return {

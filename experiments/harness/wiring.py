@@ -109,16 +109,19 @@ def make_policy(
     device="cpu",
     record=False,
     agent=None,
+    tuning=None,
 ):
     """An SB3-style policy for ``env``: a planner behind DiffusionElitesPolicy, or an SB3 agent.
 
     ``agent``: the SB3 zip for ``kind`` in AGENTS (default: checkpoints/agents/<task>-<kind>.zip).
+    ``tuning``: the baseline's settings (see ``build_planner``); default (None or empty): the
+    task's tuned ones, ``spec.tuning[kind]``.
     """
     if kind in AGENTS:
         return load_agent(spec, env, kind, agent, device)
 
     safeguards = Safeguards(fill_action=spec.fill_action)
-    tuning = spec.tuning.get(kind)
+    tuning = tuning or spec.tuning.get(kind)
 
     def make_planner(index: int):
         planner_seed = sub_env_seed(seed, index)
