@@ -39,6 +39,7 @@ from experiments.harness.statistics import (
     paired_difference,
     proportion_interval,
 )
+from planner.safeguards import Safeguards
 
 METRICS: dict[str, tuple[str, Callable[[np.ndarray], Interval]]] = {
     "success": ("success rate", proportion_interval),
@@ -233,6 +234,8 @@ def _env_section(env: str, stats: list[RowStats], comparisons: list[Comparison])
         "",
         f"Main metric: {METRICS[metric][0]}; seeds {_seed_range(seeds)}.",
         "",
+        _help_line(env),
+        "",
         *_table(
             header,
             [
@@ -271,6 +274,24 @@ def _env_section(env: str, stats: list[RowStats], comparisons: list[Comparison])
             "",
         ]
     return lines
+
+
+def _help_line(env: str) -> str:
+    """What every planner of ``env`` shares (planner.safeguards) and the baselines' tuning."""
+    spec = get_task(env)
+    guards = Safeguards(fill_action=spec.fill_action)
+    fill = "repeat the last action" if guards.fill_action is None else str(guards.fill_action)
+    safe = "on" if guards.safe_plan and guards.fill_action is not None else "off (no fill action)"
+    tuned = "; ".join(
+        f"{kind} " + ", ".join(f"{k}={v}" for k, v in settings.items())
+        for kind, settings in spec.tuning.items()
+    )
+    return (
+        "Every planner alike: at most N x T reward evaluations per control step (its extra "
+        f"candidates included); fill action {fill}; previous plan kept: "
+        f"{'on' if guards.keep_previous_plan else 'off'}; safe plan: {safe}. "
+        f"Tuned baselines (experiments/tune_baselines.py): {tuned or 'package defaults'}."
+    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
