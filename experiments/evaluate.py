@@ -21,8 +21,8 @@ are refused with ``--suite``); the other flags still apply and are recorded in g
 
 - ``quick`` (75 episodes, 80 s on 2 shared cores): unicycle-goal, unicycle-obstacles and
   reacher; every planner (de, cem, icem, mppi, random) at 16x2; 5 seeds.
-- ``full`` (820 episodes, about 1.5 CPU-hours, hopper at 64x3 half of it): unicycle-goal and
-  unicycle-obstacles with every planner at 4x2, 16x2, 64x4 on 20 seeds; reacher (10 seeds),
+- ``full`` (520 episodes, about an hour of one core, hopper at 64x3 half of it): unicycle-goal
+  and unicycle-obstacles with every planner at 4x2, 16x2, 64x4 on 10 seeds; reacher (10 seeds),
   half-cheetah and hopper (5 seeds, 200 steps) with every planner at 16x2 and 64x3, and the
   SAC agent.
 
@@ -75,7 +75,7 @@ MUJOCO_ROWS = (*PLANNERS, "sac")  # SAC: the agent whose data trained the shippe
 SUITES: dict[str, tuple[Block, ...]] = {
     "quick": (Block(("unicycle-goal", "unicycle-obstacles", "reacher"), PLANNERS, ("16x2",), 5),),
     "full": (
-        Block(("unicycle-goal", "unicycle-obstacles"), PLANNERS, ("4x2", "16x2", "64x4"), 20),
+        Block(("unicycle-goal", "unicycle-obstacles"), PLANNERS, ("4x2", "16x2", "64x4"), 10),
         Block(("reacher",), MUJOCO_ROWS, ("16x2", "64x3"), 10),
         Block(("half-cheetah", "hopper"), MUJOCO_ROWS, ("16x2", "64x3"), 5),
     ),
