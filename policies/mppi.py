@@ -82,11 +82,11 @@ class MPPIPlanner:
         # The last update samples fewer sequences: the executed nominal sequence is scored too,
         # with the safeguards' candidates, inside the same N*T budget.
         reserved = 1 + safeguards.max_candidates
-        if config.population <= reserved + 1:
+        if config.population <= reserved:
             raise ValueError(
-                f"MPPIConfig.population={config.population} leaves too few samples for the last "
+                f"MPPIConfig.population={config.population} leaves no sample for the last "
                 f"update ({reserved} evaluations go to the executed plan and the safeguards' "
-                f"candidates); use a population > {reserved + 1}"
+                f"candidates); use a population > {reserved}"
             )
         self._last: tuple[np.ndarray, np.ndarray] | None = None
         sigma = torch.eye(action_dim, dtype=torch.float64) * config.noise_std**2

@@ -34,9 +34,10 @@ class Counting:
         return point_mass(state, actions)
 
 
-def build(kind, objective, safeguards, tiny_action_prior):
+def build(kind, objective, safeguards, tiny_action_prior, population=N):
     prior = tiny_action_prior if kind == "de" else None
-    return build_planner(kind, objective, Budget(H, A, N, T), 1, prior, safeguards=safeguards)
+    budget = Budget(H, A, population, T)
+    return build_planner(kind, objective, budget, 1, prior, safeguards=safeguards)
 
 
 SAFEGUARDS = {
@@ -46,16 +47,17 @@ SAFEGUARDS = {
 }
 
 
+@pytest.mark.parametrize("population", [4, N])  # 4: the smallest budget of the suites, 4x2
 @pytest.mark.parametrize("safeguards", sorted(SAFEGUARDS))
 @pytest.mark.parametrize("kind", PLANNERS)
-def test_every_planner_spends_exactly_its_budget(kind, safeguards, tiny_action_prior):
+def test_every_planner_spends_exactly_its_budget(kind, safeguards, population, tiny_action_prior):
     objective = Counting()
-    planner = build(kind, objective, SAFEGUARDS[safeguards], tiny_action_prior)
+    planner = build(kind, objective, SAFEGUARDS[safeguards], tiny_action_prior, population)
     state = np.zeros(2)
     for _ in range(3):
         before = objective.count
         result = planner.plan(state)
-        assert result.reward_evaluations == objective.count - before == N * T
+        assert result.reward_evaluations == objective.count - before == population * T
         state = state + 0.1 * result.action
 
 
