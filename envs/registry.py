@@ -1,4 +1,4 @@
-"""Short task names -> env factory, planning objective, planning state and defaults.
+"""Short task names -> env factory, planning objective, shipped prior and defaults.
 
 ``make_env(name)`` returns a Gymnasium env that answers ``planning_state()`` (through its
 wrappers, and inside SB3 VecEnvs via ``env_method``): the full simulator state the task's
@@ -10,6 +10,7 @@ planner needs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from envs.planning_state import PlanningState
 from envs.unicycle import register_unicycle_envs
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+TUNING_FILE = Path(__file__).resolve().parent / "baseline_tuning.json"
+"""Each task's tuned baseline settings, written by experiments/tune_baselines.py."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,18 @@ class TaskSpec:
         env_id: Gymnasium id the env is made from.
         make_objective: ``env -> objective`` scoring (N, H, A) normalised actions from a state.
         prior: file name in ``checkpoints/`` of the shipped action-chunk prior (None: none yet).
+        family: the task name its priors record (``DiffusionPrior.task``), checked when one is
+            loaded. Tasks with the same dynamics and action space share priors, so they share
+            a family: ``unicycle`` for both unicycle tasks (default: ``name``).
         horizon: H for planners without a prior (with one, the prior's horizon is used).
         episodes: default episode count of ``run_mpc.py``.
         max_steps: default cut of an episode (None: the env's own limit).
         planner: default planner settings (population, iterations, search_steps, final_steps).
+        fill_action: the task's safe action (normalised), shared by every planner through
+            :class:`planner.safeguards.Safeguards`; None: shifted plans repeat their last action
+            and there is no safe plan.
+        tuning: per baseline kind, its settings tuned on this task (``{"mppi": {"noise_std":
+            ...}}``), chosen by ``experiments/tune_baselines.py`` (its tables: TUNING.md).
         env_kwargs: passed to ``gymnasium.make``.
     """
 
@@ -48,7 +59,14 @@ class TaskSpec:
     episodes: int = 10
     max_steps: int | None = None
     planner: dict[str, Any] = field(default_factory=dict)
+    fill_action: tuple[float, ...] | None = None
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.family:
+            object.__setattr__(self, "family", self.name)  # frozen: set once, here
 
     @property
     def prior_path(self) -> Path | None:
@@ -69,16 +87,23 @@ UNICYCLE_PLANNER = {
     "iterations": 4,
     "search_steps": 2,
     "final_steps": 5,
-    "fill_action": (-1.0, 0.0),  # standing still: a shifted collision-free plan stays so
     # Measured (evaluate.py, 50 episodes): restarting the latent search each step, with the
     # previous plan kept as a candidate, beat the latent time shift with this MLP prior.
     "warm_start": "none",
 }
+UNICYCLE_STAND_STILL = (-1.0, 0.0)
+"""Speed 0, no turn: a shifted collision-free plan stays collision-free, and holding it is safe."""
 MUJOCO_PLANNER = {"population": 64, "iterations": 3, "search_steps": 2, "final_steps": 5}
 MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
 MUJOCO_PRIORS = {name: f"{name}-action.pt" for name in ("reacher", "half-cheetah", "hopper")}
 """Shipped action-chunk priors (trained on SAC agent data, experiments/collect_data.py)."""
 """Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
+
+TUNED: dict[str, dict[str, dict[str, Any]]] = (
+    json.loads(TUNING_FILE.read_text()) if TUNING_FILE.exists() else {}
+)
+"""The baselines' settings per task from TUNING_FILE; a task without an entry uses their
+defaults."""
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -90,6 +115,9 @@ TASKS: dict[str, TaskSpec] = {
             prior="unicycle-action.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
+            fill_action=UNICYCLE_STAND_STILL,
+            tuning=TUNED.get("unicycle-goal", {}),
+            family="unicycle",
         ),
         TaskSpec(
             "unicycle-obstacles",
@@ -98,6 +126,9 @@ TASKS: dict[str, TaskSpec] = {
             prior="unicycle-action.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
+            fill_action=UNICYCLE_STAND_STILL,
+            tuning=TUNED.get("unicycle-obstacles", {}),
+            family="unicycle",
         ),
     ]
     + [
@@ -110,6 +141,7 @@ TASKS: dict[str, TaskSpec] = {
             episodes=MUJOCO_EPISODES.get(info.short_name, (3, 200))[0],
             max_steps=MUJOCO_EPISODES.get(info.short_name, (3, 200))[1],
             planner=MUJOCO_PLANNER,
+            tuning=TUNED.get(info.short_name, {}),
         )
         for info in mujoco_tasks.TASKS.values()
     ]

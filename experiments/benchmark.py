@@ -23,6 +23,13 @@ import numpy as np
 import torch
 
 from envs.mujoco_tasks import make_task
+from experiments.harness.cli import (
+    ArgumentParser,
+    UsageError,
+    at_least,
+    device_type,
+    report_user_errors,
+)
 from planner.denoiser import DenoiserConfig
 from planner.normalizer import Normalizer
 from planner.prior import DiffusionPrior
@@ -150,7 +157,7 @@ def bench_rollout(args: argparse.Namespace) -> list[dict]:
     }
     """
     if max(args.threads) > 64:
-        raise ValueError(f"--threads are at most 64 for the C baseline, got {args.threads}")
+        raise UsageError(f"--threads are at most 64 for the C baseline, got {args.threads}")
     mujoco_dir = Path(mujoco.__file__).parent
     library = next(mujoco_dir.glob("libmujoco.so*"), None)
     if library is None or not (mujoco_dir / "include" / "mujoco" / "mujoco.h").is_file():
@@ -229,37 +236,50 @@ def bench_rollout(args: argparse.Namespace) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    """Parse the subcommand and its flags, run the benchmark, write the rows."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
+    common.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error, not one line"
+    )
+    parser = ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="bench", required=True)
     decode = sub.add_parser(
-        "decode", help="DDIM decode throughput and latency of the default prior"
+        "decode", help="DDIM decode throughput and latency of the default prior", parents=[common]
     )
-    decode.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
     decode.add_argument("--kind", choices=["unet", "mlp"], default="unet", help="denoiser kind")
-    decode.add_argument("--horizon", type=int, default=16, help="H, trajectory length")
-    decode.add_argument("--channels", type=int, default=2, help="C, values per step")
-    decode.add_argument("--repeats", type=int, default=5, help="timed calls per N and S")
-    decode.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    decode.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    decode.add_argument("--horizon", type=at_least(1), default=16, help="H, trajectory length")
+    decode.add_argument("--channels", type=at_least(1), default=2, help="C, values per step")
+    decode.add_argument("--repeats", type=at_least(1), default=5, help="timed calls per N and S")
+    decode.add_argument("--device", type=device_type, default="cpu", help="torch device")
+    decode.add_argument("--threads", type=at_least(1), default=None, help="torch CPU threads")
     rollout = sub.add_parser(
-        "rollout", help="batched MuJoCo rollout reward throughput vs raw mj_step"
+        "rollout", help="batched MuJoCo rollout reward throughput vs raw mj_step", parents=[common]
     )
-    rollout.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
     rollout.add_argument(
         "--tasks",
         nargs="+",
         default=["inverted-pendulum", "reacher", "half-cheetah", "hopper"],
         help="task short names (envs.mujoco_tasks.TASKS)",
     )
-    rollout.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="pool sizes")
-    rollout.add_argument("--population", type=int, default=256, help="candidates N per call")
-    rollout.add_argument("--horizon", type=int, default=None, help="H (default: per task)")
-    rollout.add_argument("--rounds", type=int, default=5, help="interleaved rounds; best is kept")
-    rollout.add_argument("--min-time", type=float, default=0.4, help="seconds per round and kind")
+    rollout.add_argument(
+        "--threads", type=at_least(1), nargs="+", default=[1, 2], help="pool sizes"
+    )
+    rollout.add_argument(
+        "--population", type=at_least(1), default=256, help="candidates N per call"
+    )
+    rollout.add_argument("--horizon", type=at_least(1), default=None, help="H (default: per task)")
+    rollout.add_argument(
+        "--rounds", type=at_least(1), default=5, help="interleaved rounds; best is kept"
+    )
+    rollout.add_argument(
+        "--min-time", type=at_least(0.0, float), default=0.4, help="seconds per round and kind"
+    )
     rollout.add_argument("--seed", type=int, default=0, help="start state and actions")
     args = parser.parse_args()
-    rows = {"decode": bench_decode, "rollout": bench_rollout}[args.bench](args)
-    write_rows(rows, args.out)
+    with report_user_errors(args.debug):
+        rows = {"decode": bench_decode, "rollout": bench_rollout}[args.bench](args)
+        write_rows(rows, args.out)
 
 
 if __name__ == "__main__":

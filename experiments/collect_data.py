@@ -41,9 +41,19 @@ from tqdm import tqdm
 from envs.datasets import smooth_random_actions
 from envs.planning_state import read_planning_state
 from envs.registry import TaskSpec, get_task, make_env, task_names
-from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args
+from experiments.harness.cli import (
+    REPO_ROOT,
+    ScriptArgs,
+    UsageError,
+    arg,
+    command_line,
+    run_main,
+)
 from experiments.harness.wiring import (
+    AGENTS,
     REWARDS,
+    agent_path,
+    load_agent,
     load_prior,
     make_budget,
     make_objective,
@@ -51,54 +61,52 @@ from experiments.harness.wiring import (
 )
 from planner.action_scaling import ActionScaling
 from planner.files import atomic_write
+from planner.safeguards import Safeguards
 from policies.planners import PLANNERS, build_planner
 
-AGENTS = ("sac", "ppo")
 # The planner "random" (random shooting) is left out: the name is taken by smooth random actions.
 PLANNER_SOURCES = tuple(p for p in PLANNERS if p != "random")
 SOURCES = (*AGENTS, "random", *PLANNER_SOURCES)
 
 
 @dataclass
-class CollectArgs:
+class CollectArgs(ScriptArgs):
     """Arguments of collect_data.py (None: the task's default)."""
 
     env: str = arg("reacher", "task short name", tuple(task_names()))
     source: str = arg("sac", "who acts: an SB3 agent, smooth random actions or a planner", SOURCES)
-    episodes: int = arg(50, "episodes to collect")
-    horizon: int | None = arg(None, "H, steps per action chunk (default: the task's horizon)")
-    stride: int = arg(1, "steps between the starts of consecutive chunks")
+    episodes: int = arg(50, "episodes to collect", minimum=1)
+    horizon: int | None = arg(
+        None, "H, steps per action chunk (default: the task's horizon)", minimum=1
+    )
+    stride: int = arg(1, "steps between the starts of consecutive chunks", minimum=1)
     pad_ends: bool = arg(
         False, "also keep windows crossing an episode end, repeating its last action"
     )
-    max_steps: int | None = arg(None, "cut episodes after this many steps (default: env's limit)")
+    max_steps: int | None = arg(
+        None, "cut episodes after this many steps (default: env's limit)", minimum=1
+    )
     seed: int = arg(0, "episode i resets the env with seed+i; noise, agent and planner use it too")
     agent: str | None = arg(None, "SB3 zip (default: checkpoints/agents/<env>-<source>.zip)")
     deterministic: bool = arg(False, "agent sources: act with the policy's mode, not a sample")
-    action_noise: float = arg(0.0, "std of Gaussian noise added to every normalised action")
+    action_noise: float = arg(
+        0.0, "std of Gaussian noise added to every normalised action", minimum=0.0
+    )
     segment_steps: float = arg(16.0, "random source: mean steps between action-level switches")
-    population: int | None = arg(None, "planner sources: N candidates per iteration")
-    iterations: int | None = arg(None, "planner sources: T iterations per control step")
+    population: int | None = arg(None, "planner sources: N candidates per iteration", minimum=1)
+    iterations: int | None = arg(None, "planner sources: T iterations per control step", minimum=1)
     prior: str | None = arg(None, "de source: prior checkpoint (default: the task's shipped one)")
     reward: str = arg(
         "simulator", "planner sources: score candidates in the simulator or a world model", REWARDS
     )
     world_model: str | None = arg(None, "world model (default: checkpoints/<env>-world-model.pt)")
-    threads: int = arg(1, "torch CPU threads (agent networks)")
+    threads: int = arg(1, "torch CPU threads (agent networks)", minimum=1)
     out: str | None = arg(None, "npz path (default: data/<env>-<source>.npz)")
 
     def __post_init__(self) -> None:
-        counts = {"episodes": self.episodes, "stride": self.stride, "threads": self.threads}
-        counts |= {"horizon": self.horizon, "max_steps": self.max_steps}
-        counts |= {"population": self.population, "iterations": self.iterations}
-        for name, value in counts.items():
-            if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        if self.action_noise < 0 or self.segment_steps <= 0:
-            raise ValueError(
-                f"--action-noise must be >= 0 and --segment-steps > 0, got {self.action_noise} "
-                f"and {self.segment_steps}"
-            )
+        super().__post_init__()
+        if not self.segment_steps > 0:
+            raise ValueError(f"--segment-steps must be > 0, got {self.segment_steps}")
 
 
 class AgentSource:
@@ -132,7 +140,7 @@ class SmoothRandomSource:
     def begin(self, env: gym.Env, length: int | None) -> None:
         """Draw the episode's sequence of ``length`` actions."""
         if length is None:
-            raise SystemExit(
+            raise UsageError(
                 f"{env.spec.id} has no step limit: pass --max-steps for --source random"
             )
         typical = max(1.0, length / self.segment_steps)
@@ -167,22 +175,8 @@ def make_source(
     """The source named by ``args.source`` (``begin``/``act``) and its settings for the record."""
     action_dim = env.action_space.shape[0]
     if args.source in AGENTS:
-        from stable_baselines3 import PPO, SAC
-
-        path = Path(
-            args.agent or REPO_ROOT / "checkpoints" / "agents" / f"{spec.name}-{args.source}.zip"
-        )
-        if not path.exists():
-            raise SystemExit(
-                f"no agent at {path}: train one with experiments/train_agent.py --env {spec.name} "
-                f"--algo {args.source}, or pass --agent PATH"
-            )
-        model = {"sac": SAC, "ppo": PPO}[args.source].load(path, device="cpu")
-        if model.observation_space.shape != env.observation_space.shape:
-            raise SystemExit(
-                f"{path} observes {model.observation_space.shape} but {spec.name} gives "
-                f"{env.observation_space.shape}: pass the agent trained on {spec.name}"
-            )
+        model = load_agent(spec, env, args.source, args.agent)
+        path = agent_path(spec, args.source, args.agent)
         return AgentSource(model, args.deterministic, env.action_space), {"agent": str(path)}
     if args.source == "random":
         return SmoothRandomSource(action_dim, args.segment_steps, rng), {}
@@ -190,7 +184,12 @@ def make_source(
     budget = make_budget(spec, env, prior, args.population, args.iterations)
     objective = make_objective(spec, env, args.reward, args.world_model, args.seed)
     settings = planner_settings(spec) if args.source == "de" else None
-    planner = build_planner(args.source, objective, budget, args.seed, prior, settings)
+    safeguards = Safeguards(fill_action=spec.fill_action)
+    tuning = spec.tuning.get(args.source)
+    planner = build_planner(
+        args.source, objective, budget, args.seed, prior, settings,
+        safeguards=safeguards, tuning=tuning,
+    )  # fmt: skip
     from_observation = getattr(objective, "plans_from_observation", False)
     info = {"planner_budget": asdict(budget), "reward": args.reward}
     return PlannerSource(planner, from_observation), info
@@ -215,7 +214,7 @@ def collect_episode(
     source.begin(env, min(limits) if limits else None)
     observation, _ = env.reset(seed=seed)
     observations, actions, rewards, terminals, next_observations = [], [], [], [], []
-    for step in range(max_steps or sys.maxsize):
+    for step in range(sys.maxsize if max_steps is None else max_steps):
         action = np.asarray(source.act(env, observation, step), dtype=np.float64)
         if action_noise:
             action = action + action_noise * rng.standard_normal(action.shape)
@@ -278,7 +277,7 @@ def main(args: CollectArgs) -> Path:
     """Collect the episodes, write the npz, print a summary; returns the npz path."""
     torch.set_num_threads(args.threads)
     spec = get_task(args.env)
-    horizon = args.horizon or spec.horizon
+    horizon = spec.horizon if args.horizon is None else args.horizon
     out = Path(args.out) if args.out else REPO_ROOT / "data" / f"{spec.name}-{args.source}.npz"
     env = make_env(spec.name)
     rng = np.random.default_rng(args.seed)
@@ -342,4 +341,4 @@ def main(args: CollectArgs) -> Path:
 
 
 if __name__ == "__main__":
-    main(parse_args(CollectArgs, __doc__))
+    run_main(main, CollectArgs, __doc__)

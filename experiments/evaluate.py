@@ -1,194 +1,314 @@
-"""Compare planners side by side on the same seeds and budgets; print a table, write JSON/CSV/PNG.
+"""Compare planners on the same seeds and budgets: the harness behind every published number.
 
-    python experiments/evaluate.py --envs unicycle-goal,unicycle-obstacles --episodes 50
-    python experiments/evaluate.py --planners de --warm-starts none,shift,inversion
+    python experiments/evaluate.py --suite quick --out runs/quick      # under 2 minutes
+    python experiments/evaluate.py --suite full --out results/full     # the README's numbers
+    python experiments/evaluate.py --envs reacher --planners de,cem,sac --budgets 16x2 --episodes 5
 
-Each row is one (env, planner, budget) over the same episode seeds. A budget ``NxT`` gives every
-planner N candidates x T iterations per control step (N*T reward evaluations; DE and CEM score
-their executed plan once more). ``--warm-starts`` adds one DE row per warm-start mode.
+A *row* is one (task, planner, budget); every row of a task runs on the same episode seeds,
+and each (row, seed) episode is one unit of work, its planner seeded with the episode's seed.
+A budget ``NxT`` gives every planner N candidates x T iterations per control step; an agent
+(``sac``, ``ppo``) has no budget and gets one row per task. ``--warm-starts`` adds one DE row
+per warm-start mode.
+
 ``--rewards simulator,world-model`` adds one row per reward: candidates scored in the simulator
-or by the task's learned world model (``--world-model``, default checkpoints/<env>-world-model.pt)
-from the observation; the return is always the env's own.
-``--workers`` runs rows in parallel processes: success and returns do not change, but control
-rates then share the cores, so measure Hz with one worker.
+or by the task's learned world model from the observation (``--world-model``, default
+checkpoints/<env>-world-model.pt); the return is always the env's own.
+
+``--out DIR`` receives ``grid.json`` (the grid), ``episodes.csv`` (one line per episode, written
+as it ends), ``results.md`` (means and 95% intervals per row, DE against each baseline on the
+same seeds, command and machine) and the plots ``main_metric.png`` and ``control_rate.png``.
+Rerunning the same command with the same ``--out`` resumes: finished episodes are kept, the
+rest run; a folder holding another grid is refused.
+
+Suites fix the grid (``--envs``, ``--planners``, ``--budgets``, ``--episodes`` and ``--seed``
+are refused with ``--suite``); the other flags still apply and are recorded in grid.json:
+
+- ``quick`` (75 episodes, 80 s on 2 shared cores): unicycle-goal, unicycle-obstacles and
+  reacher; every planner (de, cem, icem, mppi, random) at 16x2; 5 seeds.
+- ``full`` (520 episodes, about an hour of one core, hopper at 64x3 half of it): unicycle-goal
+  and unicycle-obstacles with every planner at 4x2, 16x2, 64x4 on 10 seeds; reacher (10 seeds),
+  half-cheetah and hopper (5 seeds, 200 steps) with every planner at 16x2 and 64x3, and the
+  SAC agent.
+
+``--workers`` runs episodes in parallel processes: results do not change, but control rates
+then share the cores, so rows run with more than one worker report none ("not comparable").
 """
 
 from __future__ import annotations
 
-import csv
-import multiprocessing
-from dataclasses import asdict, dataclass
-from itertools import product
+import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from tqdm import tqdm
-
-from envs.registry import get_task, make_env
+from envs.registry import get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
+    ScriptArgs,
+    UsageError,
     arg,
-    parse_args,
-    print_table,
-    run_folder,
+    command_line,
+    run_main,
     write_json,
 )
-from experiments.harness.episodes import run_episode, summarise
-from experiments.harness.wiring import (
-    load_prior,
-    make_budget,
-    make_objective,
-    make_policy,
-    planner_settings,
+from experiments.harness.grid import (
+    EpisodeLog,
+    GridSettings,
+    Row,
+    describe_grid,
+    grid_difference,
+    run_grid,
 )
-
-
-@dataclass
-class EvalArgs:
-    """Arguments of evaluate.py (comma-separated lists)."""
-
-    envs: str = arg("unicycle-goal,unicycle-obstacles", "tasks")
-    planners: str = arg("de,cem,icem,mppi,random", "planners (de = Diffusion Elites; sac = agent)")
-    budgets: str = arg("8x2,16x2,32x3,64x4", "budgets NxT: population x iterations per step")
-    warm_starts: str = arg("", "DE warm-start modes, one DE row each (default: the task's)")
-    episodes: int = arg(50, "episodes per row; episode i uses seed seed+i")
-    seed: int = arg(0, "first episode seed; planners are seeded with it too")
-    max_steps: int | None = arg(None, "cut episodes after this many steps (default: the task's)")
-    search_steps: int | None = arg(None, "DE: DDIM steps while searching (default: the task's)")
-    final_steps: int | None = arg(None, "DE: DDIM steps of the executed plan (task default)")
-    prior: str | None = arg(None, "DE prior checkpoint (default: each task's shipped prior)")
-    rewards: str = arg("simulator", "planning rewards, one row each: simulator, world-model")
-    world_model: str | None = arg(None, "world model (default: each task's shipped one)")
-    workers: int = arg(1, "parallel processes (Hz is only comparable with 1)")
-    out: str | None = arg(None, "also write the rows as JSON here")
-    runs_dir: str = arg(str(REPO_ROOT / "runs"), "where the run folder is created")
+from experiments.harness.report import write_report
+from experiments.harness.wiring import (
+    AGENTS,
+    CONTROLLERS,
+    REWARDS,
+    agent_path,
+    load_agent,
+    load_prior,
+)
+from planner.mpc import WARM_STARTS
+from policies.planners import PLANNERS
 
 
 @dataclass(frozen=True)
-class Row:
-    """One line of the comparison: what to run."""
+class Block:
+    """Part of a grid: tasks x controllers x budgets, every row on the same ``episodes`` seeds."""
 
-    env: str
-    planner: str
-    population: int
-    iterations: int
-    warm_start: str = ""
-    """DE only; empty: the task's default."""
-    reward: str = "simulator"
-
-    @property
-    def label(self) -> str:
-        return f"de[{self.warm_start}]" if self.warm_start else self.planner
+    envs: tuple[str, ...]
+    planners: tuple[str, ...]
+    budgets: tuple[str, ...]
+    episodes: int
 
 
-def plan_rows(args: EvalArgs) -> list[Row]:
-    """The grid of rows, DE expanded into its warm-start modes."""
-    rows = []
-    for env in _split(args.envs):
-        for budget in _split(args.budgets):
-            try:
-                population, iterations = (int(v) for v in budget.lower().split("x"))
-            except ValueError:
-                message = f"budget {budget!r} must look like 64x4 (population x iterations)"
-                raise SystemExit(message) from None
-            for planner, reward in product(_split(args.planners), _split(args.rewards)):
-                modes = _split(args.warm_starts) if planner == "de" else []
-                rows += [
-                    Row(env, planner, population, iterations, mode, reward)
-                    for mode in modes or [""]
-                ]
-    return rows
+MUJOCO_ROWS = (*PLANNERS, "sac")  # SAC: the agent whose data trained the shipped priors
+SUITES: dict[str, tuple[Block, ...]] = {
+    "quick": (Block(("unicycle-goal", "unicycle-obstacles", "reacher"), PLANNERS, ("16x2",), 5),),
+    "full": (
+        Block(("unicycle-goal", "unicycle-obstacles"), PLANNERS, ("4x2", "16x2", "64x4"), 10),
+        Block(("reacher",), MUJOCO_ROWS, ("16x2", "64x3"), 10),
+        Block(("half-cheetah", "hopper"), MUJOCO_ROWS, ("16x2", "64x3"), 5),
+    ),
+}
+"""Named grids; ``full`` is the one the README's tables come from."""
+
+CUSTOM = Block(("unicycle-goal", "unicycle-obstacles"), PLANNERS, ("16x2", "64x4"), 10)
+"""The grid of flags left out without ``--suite``."""
+
+GRID_FLAGS = ("envs", "planners", "budgets", "episodes", "seed")
+"""The flags that choose rows and seeds: a suite fixes them."""
 
 
-def evaluate_row(job: tuple[Row, EvalArgs]) -> dict:
-    """Run one row's episodes; return its summary with the row's labels."""
-    row, args = job
-    torch.set_num_threads(1)
-    spec = get_task(row.env)
-    prior = load_prior(row.planner, spec, args.prior)
-    env = make_env(row.env)
-    objective = make_objective(spec, env, row.reward, args.world_model, args.seed)
-    budget = make_budget(spec, env, prior, row.population, row.iterations)
-    settings = planner_settings(spec, args.search_steps, args.final_steps, row.warm_start or None)
-    policy = make_policy(env, spec, row.planner, objective, budget, args.seed, prior, settings)
-    max_steps = args.max_steps or spec.max_steps
-    episodes = [
-        run_episode(env, policy, args.seed + i, max_steps, None) for i in range(args.episodes)
-    ]
-    env.close()
-    summary = summarise(episodes, budget)
-    return {"env": row.env, "planner": row.label, "reward": row.reward, **summary}
+@dataclass
+class EvalArgs(ScriptArgs):
+    """Arguments of evaluate.py (comma-separated lists)."""
+
+    suite: str | None = arg(None, "a named grid (fixes the next five flags)", tuple(SUITES))
+    envs: str | None = arg(None, f"tasks (without --suite: {','.join(CUSTOM.envs)})")
+    planners: str | None = arg(
+        None,
+        f"planners and agents: {','.join(CONTROLLERS)} (de = Diffusion Elites; without "
+        f"--suite: {','.join(CUSTOM.planners)})",
+    )
+    budgets: str | None = arg(
+        None,
+        f"budgets NxT: population x iterations per step (without --suite: "
+        f"{','.join(CUSTOM.budgets)})",
+    )
+    episodes: int | None = arg(
+        None,
+        f"seeds per row; episode i uses seed seed+i (without --suite: {CUSTOM.episodes})",
+        minimum=1,
+    )
+    seed: int | None = arg(None, "first episode seed (without --suite: 0)")
+    warm_starts: str = arg("", "DE warm-start modes, one DE row each (default: the task's)")
+    max_steps: int | None = arg(
+        None, "cut episodes after this many steps (default: the task's)", minimum=1
+    )
+    search_steps: int | None = arg(
+        None, "DE: DDIM steps while searching (default: the task's)", minimum=1
+    )
+    final_steps: int | None = arg(
+        None, "DE: DDIM steps of the executed plan (task default)", minimum=1
+    )
+    prior: str | None = arg(None, "DE prior checkpoint (default: each task's shipped prior)")
+    force_prior: bool = arg(False, "use --prior even if it was trained for another task")
+    rewards: str = arg("simulator", "planning rewards, one row each: simulator, world-model")
+    world_model: str | None = arg(None, "world model (default: each task's shipped one)")
+    workers: int = arg(
+        1, "parallel processes (control rates are only comparable with 1)", minimum=1
+    )
+    out: str | None = arg(
+        None, "folder of the results; the same folder again resumes (default: a new one in runs/)"
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.suite is not None:
+            given = [name for name in GRID_FLAGS if getattr(self, name) is not None]
+            if given:
+                flags = ", ".join("--" + name for name in given)
+                raise ValueError(
+                    f"--suite {self.suite} fixes {flags}: drop them, or drop --suite for a "
+                    "custom grid"
+                )
+        lists = {
+            "envs": task_names(),
+            "planners": CONTROLLERS,
+            "warm_starts": WARM_STARTS,
+            "rewards": REWARDS,
+        }
+        for name, known in lists.items():
+            unknown = [item for item in _split(getattr(self, name) or "") if item not in known]
+            if unknown:
+                raise ValueError(
+                    f"--{name.replace('_', '-')}: unknown {unknown}; pick from {', '.join(known)}"
+                )
+        for block in self.blocks():
+            if not block.envs or not block.planners:
+                raise ValueError("--envs and --planners each need at least one name")
+            _budgets(block.budgets)
+
+    def blocks(self) -> tuple[Block, ...]:
+        """The grid's blocks: the suite's, or one from the flags (CUSTOM fills the others)."""
+        if self.suite is not None:
+            return SUITES[self.suite]
+        return (
+            Block(
+                tuple(_split(self.envs)) if self.envs is not None else CUSTOM.envs,
+                tuple(_split(self.planners)) if self.planners is not None else CUSTOM.planners,
+                tuple(_split(self.budgets)) if self.budgets is not None else CUSTOM.budgets,
+                self.episodes if self.episodes is not None else CUSTOM.episodes,
+            ),
+        )
+
+    def settings(self) -> GridSettings:
+        """What every row shares."""
+        return GridSettings(
+            self.max_steps,
+            self.search_steps,
+            self.final_steps,
+            self.prior,
+            self.force_prior,
+            self.world_model,
+        )
 
 
-def plot_rows(results: list[dict], path: Path) -> None:
-    """Success rate and smoothness against reward evaluations per step, one panel pair per env."""
-    envs = sorted({r["env"] for r in results})
-    figure = Figure(figsize=(10, 3.5 * len(envs)), dpi=90)
-    FigureCanvasAgg(figure)
-    for index, env in enumerate(envs):
-        success = figure.add_subplot(len(envs), 2, 2 * index + 1)
-        smooth = figure.add_subplot(len(envs), 2, 2 * index + 2)
-        for key in sorted({(r["planner"], r["reward"]) for r in results if r["env"] == env}):
-            rows = sorted(
-                (r for r in results if (r["env"], r["planner"], r["reward"]) == (env, *key)),
-                key=lambda r: r["reward_evals_per_step"],
+def plan_episodes(args: EvalArgs) -> list[tuple[Row, int]]:
+    """Every (row, seed) of the grid: planners at each budget (DE once per warm-start mode),
+    then one row per agent; all rows of a block on its seeds."""
+    first_seed = args.seed or 0
+    episodes = []
+    for block in args.blocks():
+        seeds = range(first_seed, first_seed + block.episodes)
+        for env in block.envs:
+            rows = []
+            for population, iterations in _budgets(block.budgets):
+                for planner in (p for p in block.planners if p not in AGENTS):
+                    modes = _split(args.warm_starts) if planner == "de" else []
+                    rows += [
+                        Row(env, planner, population, iterations, mode, reward=reward)
+                        for reward in _split(args.rewards)
+                        for mode in modes or [""]
+                    ]
+            rows += [Row(env, agent) for agent in block.planners if agent in AGENTS]
+            episodes += [(row, seed) for row in rows for seed in seeds]
+    return episodes
+
+
+def check_files(rows: list[Row], settings: GridSettings) -> None:
+    """Refuse a missing or foreign prior or agent now, not after the rows before it have run."""
+    for env, planner in dict.fromkeys((row.env, row.planner) for row in rows):
+        spec = get_task(env)
+        if planner == "de":
+            load_prior("de", spec, settings.prior, force=settings.force_prior)
+        elif planner in AGENTS:
+            if not agent_path(spec, planner).is_file():
+                raise UsageError(
+                    f"{env} has no {planner.upper()} agent at {agent_path(spec, planner)}: drop "
+                    f"{planner} from --planners or {env} from --envs, or train one with "
+                    f"experiments/train_agent.py --env {env} --algo {planner}"
+                )
+            agent_env = make_env(env)
+            load_agent(spec, agent_env, planner)
+            agent_env.close()
+
+
+def claim_folder(folder: Path, grid: dict) -> str:
+    """Record ``grid`` in ``folder/grid.json``, or check that the folder holds this grid.
+
+    Returns the command that started the grid (this one for a new folder).
+
+    Raises:
+        UsageError: the folder holds another grid, or files but no grid.json.
+    """
+    record = folder / "grid.json"
+    if record.exists():
+        recorded = json.loads(record.read_text())
+        difference = grid_difference(recorded, grid)
+        if difference is not None:
+            raise UsageError(
+                f"{folder} holds another grid ({difference}): resume it with its own command "
+                f"({recorded.get('command')}) or pass a new --out folder"
             )
-            evals = [r["reward_evals_per_step"] for r in rows]
-            success.plot(evals, [r["success_rate"] for r in rows], marker="o", label="/".join(key))
-            smooth.plot(evals, [r["mean_abs_action_change"] for r in rows], marker="o")
-        for ax, ylabel in ((success, "success rate"), (smooth, "mean |a_t - a_{t-1}|")):
-            ax.set_xscale("log")
-            ax.set_xlabel("reward evaluations per step")
-            ax.set_ylabel(ylabel)
-            ax.set_title(env)
-        success.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
+        return recorded.get("command", command_line())
+    if folder.exists() and any(folder.iterdir()):
+        raise UsageError(f"{folder} holds files but no grid.json: pass a new or empty --out")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(record, {**grid, "command": command_line()})
+    return command_line()
 
 
-def main(args: EvalArgs) -> list[dict]:
-    rows = plan_rows(args)
-    folder = run_folder(Path(args.runs_dir), ["evaluate", f"s{args.seed}"], args)
-    jobs = [(row, args) for row in rows]
-    if args.workers > 1:
-        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-            results = list(tqdm(pool.imap(evaluate_row, jobs), total=len(jobs), desc="rows"))
-    else:
-        results = [evaluate_row(job) for job in tqdm(jobs, desc="rows")]
-    write_json(folder / "results.json", results)
-    if args.out:
-        write_json(Path(args.out), results)
-    with open(folder / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(results[0]))
-        writer.writeheader()
-        writer.writerows(results)
-    plot_rows(results, folder / "comparison.png")
-    columns = [
-        "env",
-        "planner",
-        "reward",
-        "population",
-        "iterations",
-        "reward_evals_per_step",
-        "success_rate",
-        "collision_rate",
-        "mean_return",
-        "mean_steps",
-        "mean_steps_to_success",
-        "mean_abs_action_change",
-        "control_hz",
-        "plan_ms_p50",
-    ]
-    print_table(results, columns, {"reward_evals_per_step": ".0f", "control_hz": ".1f"})
-    print(f"run folder: {folder}  (config: {asdict(args)})")
-    return results
+def main(args: EvalArgs) -> str:
+    """Run (or resume) the grid, then write the report; return results.md's text."""
+    episodes = plan_episodes(args)
+    rows = list(dict.fromkeys(row for row, _ in episodes))
+    settings = args.settings()
+    check_files(rows, settings)
+    name = args.suite or "custom"
+    folder = Path(
+        args.out or REPO_ROOT / "runs" / f"evaluate__{name}__{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    # A JSON round trip, so that the grid compares equal to the one read back from grid.json
+    grid = json.loads(json.dumps(describe_grid(args.suite, episodes, settings)))
+    commands = list(dict.fromkeys([claim_folder(folder, grid), command_line()]))
+    log = EpisodeLog(folder / "episodes.csv")
+    print(
+        f"grid {name}: {len(rows)} rows, {len(episodes)} episodes, {len(log.records)} already "
+        f"in {folder} (rerun with --out {folder} to resume)"
+    )
+    try:
+        records = run_grid(episodes, settings, log, args.workers)
+    except KeyboardInterrupt:
+        raise SystemExit(
+            f"stopped with {len(log.records)} of {len(episodes)} episodes in {folder}: the same "
+            "command continues from there"
+        ) from None
+    text = write_report(folder, rows, records, commands, args.suite)
+    print(text)
+    print(f"results: {folder}")
+    return text
 
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _budgets(budgets: tuple[str, ...]) -> list[tuple[int, int]]:
+    """``("8x2", "64x4")`` -> ``[(8, 2), (64, 4)]`` (population, iterations), each at least 1."""
+    parsed = []
+    for budget in budgets:
+        parts = budget.lower().split("x")
+        if len(parts) != 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+            raise ValueError(
+                f"--budgets: {budget!r} must look like 64x4 (population x iterations, each >= 1)"
+            )
+        parsed.append((int(parts[0]), int(parts[1])))
+    if not parsed:
+        raise ValueError("--budgets needs at least one budget NxT, e.g. 64x4")
+    return parsed
+
+
 if __name__ == "__main__":
-    main(parse_args(EvalArgs, __doc__))
+    run_main(main, EvalArgs, __doc__)

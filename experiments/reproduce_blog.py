@@ -44,16 +44,21 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from envs.datasets import unicycle_arcs
+from envs.registry import get_task
 from envs.unicycle_feasibility import unicycle_feasibility_residual
 from experiments.harness.cli import (
     REPO_ROOT,
+    ScriptArgs,
+    UsageError,
     arg,
+    check_device,
     command_line,
-    parse_args,
     print_table,
     run_folder,
+    run_main,
     write_json,
 )
+from experiments.harness.wiring import read_prior
 from planner.elites import DiffusionElites, ElitesConfig
 from planner.prior import DiffusionPrior
 
@@ -74,23 +79,31 @@ RESIDUAL_COLOURS = (1e-3, 10.0)
 
 
 @dataclass
-class BlogArgs:
+class BlogArgs(ScriptArgs):
     """Arguments of reproduce_blog.py."""
 
     prior: str = arg(
         str(REPO_ROOT / "checkpoints" / "unicycle-state.pt"), "state-trajectory prior checkpoint"
     )
-    steps: int = arg(5, "DDIM steps S per decode: 5 (fast setting) or 60 (the blog's)")
-    population: int = arg(256, "N latents per iteration (also the number of inpainting samples)")
-    iterations: int = arg(10, "T Diffusion Elites iterations")
+    force_prior: bool = arg(False, "use --prior even if it was trained for another task")
+    steps: int = arg(5, "DDIM steps S per decode: 5 (fast setting) or 60 (the blog's)", minimum=1)
+    population: int = arg(
+        256, "N latents per iteration (also the number of inpainting samples)", minimum=1
+    )
+    iterations: int = arg(10, "T Diffusion Elites iterations", minimum=1)
     elite_fraction: float = arg(0.1, "rho, share of the population kept as elites")
     goal_x: float = arg(0.4, "goal x")
     goal_y: float = arg(0.2, "goal y")
-    dataset_samples: int = arg(2000, "arcs drawn to measure the dataset's feasibility")
+    dataset_samples: int = arg(2000, "arcs drawn to measure the dataset's feasibility", minimum=1)
     seed: int = arg(0, "seeds the search; seed+1 the inpainting latents, seed+2 the arcs drawn")
-    device: str = arg("cpu", "torch device of the prior")
+    device: str = arg("cpu", "torch device of the prior", check=check_device)
     out: str | None = arg(None, "also write the results JSON to this path")
     out_dir: str | None = arg(None, "folder for figures and results (default: a run folder)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.elite_fraction <= 1:
+            raise ValueError(f"--elite-fraction must be in (0, 1], got {self.elite_fraction}")
 
 
 def goal_distances(trajectories: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
@@ -268,9 +281,9 @@ def plot_samples(
 def main(args: BlogArgs) -> dict:
     """Run the search and the baseline, write figures and results; return the results dict."""
     tic = time.perf_counter()
-    prior = DiffusionPrior.load(args.prior, device=args.device)
+    prior = read_prior(args.prior, get_task("unicycle-goal").family, args.device, args.force_prior)
     if prior.channels != 2:
-        raise SystemExit(
+        raise UsageError(
             f"{args.prior} generates C={prior.channels} channels; this experiment needs an (x, y) "
             "state prior: python experiments/train_prior.py --env unicycle-goal --kind state"
         )
@@ -376,4 +389,4 @@ def main(args: BlogArgs) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_args(BlogArgs, __doc__))
+    run_main(main, BlogArgs, __doc__)

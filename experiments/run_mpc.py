@@ -24,10 +24,12 @@ from tqdm import tqdm
 from envs.registry import get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
+    ScriptArgs,
     arg,
-    parse_args,
+    check_device,
     print_table,
     run_folder,
+    run_main,
     write_json,
 )
 from experiments.harness.drawing import EpisodeRecorder, plot_episodes
@@ -46,7 +48,7 @@ from planner.world_model import PROPAGATIONS
 
 
 @dataclass
-class RunArgs:
+class RunArgs(ScriptArgs):
     """Arguments of run_mpc.py (None: the task's default)."""
 
     env: str = arg("unicycle-goal", "task short name", choices=tuple(task_names()))
@@ -54,13 +56,13 @@ class RunArgs:
         "de", "Diffusion Elites, an action-space baseline or a trained SB3 agent", CONTROLLERS
     )
     agent: str | None = arg(None, "SB3 agent zip (default: checkpoints/agents/<env>-<algo>.zip)")
-    episodes: int | None = arg(None, "episodes to run (default: the task's)")
+    episodes: int | None = arg(None, "episodes to run (default: the task's)", minimum=1)
     seed: int = arg(0, "episode i uses env seed seed+i; planners are seeded from it too")
     out: str | None = arg(None, "also write the results JSON to this path")
-    population: int | None = arg(None, "N candidates per iteration")
-    iterations: int | None = arg(None, "T iterations per control step")
-    search_steps: int | None = arg(None, "DDIM steps while searching (de)")
-    final_steps: int | None = arg(None, "DDIM steps of the executed plan (de)")
+    population: int | None = arg(None, "N candidates per iteration", minimum=1)
+    iterations: int | None = arg(None, "T iterations per control step", minimum=1)
+    search_steps: int | None = arg(None, "DDIM steps while searching (de)", minimum=1)
+    final_steps: int | None = arg(None, "DDIM steps of the executed plan (de)", minimum=1)
     warm_start: str | None = arg(
         None, "warm start between control steps (de; default: the task's)", WARM_STARTS
     )
@@ -71,19 +73,20 @@ class RunArgs:
         None, "world model checkpoint (default: checkpoints/<env>-world-model.pt)"
     )
     propagation: str = arg("mean", "world model: ensemble mean or TS-1 sampling", PROPAGATIONS)
-    max_steps: int | None = arg(None, "cut episodes after this many steps")
-    device: str = arg("cpu", "torch device of the prior (cpu, cuda, ...)")
-    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
+    force_prior: bool = arg(False, "use --prior even if it was trained for another task")
+    max_steps: int | None = arg(None, "cut episodes after this many steps", minimum=1)
+    device: str = arg("cpu", "torch device of the prior (cpu, cuda, ...)", check=check_device)
+    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)", minimum=1)
     no_render: bool = arg(False, "skip the PNG and GIF")
     runs_dir: str = arg(str(REPO_ROOT / "runs"), "where run folders are created")
 
 
 def run(args: RunArgs) -> dict:
     """Run the episodes and write the run folder; return the results dict."""
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     spec = get_task(args.env)
-    prior = load_prior(args.planner, spec, args.prior, args.device)
+    prior = load_prior(args.planner, spec, args.prior, args.device, args.force_prior)
     render = not args.no_render
     env = make_env(spec.name, render_mode="rgb_array" if render else None)
     objective = make_objective(
@@ -108,9 +111,10 @@ def run(args: RunArgs) -> dict:
     )
     folder = run_folder(Path(args.runs_dir), [spec.name, args.planner, f"s{args.seed}"], args)
     recorder = EpisodeRecorder(env, objective) if render else None
-    max_steps = args.max_steps or spec.max_steps
+    max_steps = spec.max_steps if args.max_steps is None else args.max_steps
+    count = spec.episodes if args.episodes is None else args.episodes
     episodes = []
-    for episode in tqdm(range(args.episodes or spec.episodes), desc=f"{spec.name} {args.planner}"):
+    for episode in tqdm(range(count), desc=f"{spec.name} {args.planner}"):
         record = recorder if episode == 0 else None  # the GIF shows the first episode
         episodes.append(run_episode(env, policy, args.seed + episode, max_steps, record))
     env.close()
@@ -128,4 +132,4 @@ def run(args: RunArgs) -> dict:
 
 
 if __name__ == "__main__":
-    run(parse_args(RunArgs, __doc__))
+    run_main(run, RunArgs, __doc__)

@@ -18,25 +18,38 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from tqdm import tqdm
 
-from envs.registry import get_task, make_env
-from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args, write_json
+from envs.registry import get_task, make_env, task_names
+from experiments.harness.cli import (
+    REPO_ROOT,
+    ScriptArgs,
+    arg,
+    check_device,
+    command_line,
+    run_main,
+    write_json,
+)
 
 ALGORITHMS = {"sac": SAC, "ppo": PPO}
 
 
 @dataclass
-class AgentArgs:
+class AgentArgs(ScriptArgs):
     """Arguments of train_agent.py."""
 
-    env: str = arg("reacher", "task short name")
+    env: str = arg("reacher", "task short name", tuple(task_names()))
     algo: str = arg("sac", "SB3 algorithm", tuple(ALGORITHMS))
-    timesteps: int = arg(30000, "environment steps of training")
+    timesteps: int = arg(30000, "environment steps of training", minimum=1)
     max_seconds: float | None = arg(None, "stop training after this wall time (then save)")
     seed: int = arg(0, "seed of the agent and the env")
-    eval_episodes: int = arg(10, "episodes of the final evaluation")
-    threads: int = arg(1, "torch CPU threads")
-    device: str = arg("cpu", "torch device of the agent")
+    eval_episodes: int = arg(10, "episodes of the final evaluation", minimum=1)
+    threads: int = arg(1, "torch CPU threads", minimum=1)
+    device: str = arg("cpu", "torch device of the agent", check=check_device)
     out: str | None = arg(None, "zip path (default: checkpoints/agents/<env>-<algo>.zip)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"--max-seconds must be > 0, got {self.max_seconds}")
 
 
 class ProgressBar(BaseCallback):
@@ -56,6 +69,7 @@ class ProgressBar(BaseCallback):
 
 
 def main(args: AgentArgs) -> Path:
+    """Train the agent, save it, evaluate it and write its record; return the zip path."""
     torch.set_num_threads(args.threads)
     spec = get_task(args.env)
     out = Path(args.out or REPO_ROOT / "checkpoints" / "agents" / f"{spec.name}-{args.algo}.zip")
@@ -85,4 +99,4 @@ def main(args: AgentArgs) -> Path:
 
 
 if __name__ == "__main__":
-    main(parse_args(AgentArgs, __doc__))
+    run_main(main, AgentArgs, __doc__)

@@ -10,8 +10,10 @@ Unicycle datasets are made by code (envs/datasets.py); other tasks read a data f
 by experiments/collect_data.py (``--data PATH``: its action chunks and their horizon; with
 ``--condition`` also each chunk's first observation, for a prior conditioned on it).
 
-Writes ``<out>`` (default ``checkpoints/<env family>-<kind>[-cond].pt``), ``<out stem>.json``
-(the exact command, seed, configs and losses) and ``<out stem>.loss.png``.
+Writes ``<out>`` (default ``checkpoints/<family>-<kind>[-cond].pt``), ``<out stem>.json``
+(the exact command, seed, configs, losses and task) and ``<out stem>.loss.png``. The prior
+records the task family it is for (``unicycle`` for both unicycle tasks, else the task name):
+the scripts refuse it for other tasks unless they are given ``--force-prior``.
 """
 
 from __future__ import annotations
@@ -26,30 +28,47 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from envs.datasets import unicycle_action_dataset, unicycle_arcs
-from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args, write_json
+from envs.registry import get_task, task_names
+from experiments.harness.cli import (
+    REPO_ROOT,
+    ScriptArgs,
+    UsageError,
+    arg,
+    check_device,
+    command_line,
+    run_main,
+    write_json,
+)
 from planner.denoiser import DenoiserConfig
 from planner.training import TrainingConfig, train_prior
 
 
 @dataclass
-class TrainArgs:
+class TrainArgs(ScriptArgs):
     """Arguments of train_prior.py."""
 
-    env: str = arg("unicycle-goal", "task the prior is for (unicycle-* or a MuJoCo task)")
+    env: str = arg("unicycle-goal", "task the prior is for", tuple(task_names()))
     kind: str = arg("action", "trajectories the prior generates", ("action", "state"))
     data: str | None = arg(None, "trajectory file from collect_data.py (non-unicycle tasks)")
-    samples: int = arg(20000, "trajectories generated for unicycle datasets")
-    horizon: int | None = arg(None, "H (default: 16 for action priors, 64 for state priors)")
+    samples: int = arg(20000, "trajectories generated for unicycle datasets", minimum=2)
+    horizon: int | None = arg(
+        None, "H (default: 16 for action priors, 64 for state priors)", minimum=1
+    )
     denoiser: str = arg("unet", "denoiser network", ("unet", "mlp"))
-    base_channels: int = arg(16, "UNet width (channels of the first level)")
-    steps: int = arg(4000, "optimizer steps")
-    batch_size: int = arg(256, "batch size")
+    base_channels: int = arg(16, "UNet width (channels of the first level)", minimum=1)
+    steps: int = arg(4000, "optimizer steps", minimum=1)
+    batch_size: int = arg(256, "batch size", minimum=1)
     learning_rate: float = arg(2e-3, "peak learning rate (AdamW, cosine decay)")
     seed: int = arg(0, "seed of the dataset and of training")
-    device: str = arg("cpu", "torch device")
-    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
+    device: str = arg("cpu", "torch device", check=check_device)
+    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)", minimum=1)
     condition: bool = arg(False, "condition the prior on the first observation (needs --data)")
     out: str | None = arg(None, "checkpoint path (default: checkpoints/<family>-<kind>[-cond].pt)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
 
 
 def make_dataset(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
@@ -57,9 +76,9 @@ def make_dataset(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
     if args.data is not None:
         return read_chunks(args)
     if args.condition:
-        raise SystemExit("--condition needs observations: pass --data PATH from collect_data.py")
-    if not args.env.startswith("unicycle"):
-        raise SystemExit(
+        raise UsageError("--condition needs observations: pass --data PATH from collect_data.py")
+    if get_task(args.env).family != "unicycle":
+        raise UsageError(
             f"--env {args.env}: pass --data PATH written by experiments/collect_data.py"
         )
     if args.kind == "action":
@@ -73,7 +92,7 @@ def read_chunks(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
     """The action chunks (K, H, A) of a collect_data.py file (and their first observations
     (K, O) with ``--condition``), checked against the arguments."""
     if args.kind != "action":
-        raise SystemExit(
+        raise UsageError(
             "--data files hold action chunks only: use --kind action (state priors are trained "
             "on the unicycle arcs, without --data)"
         )
@@ -81,7 +100,7 @@ def read_chunks(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
     with np.load(args.data) as archive:
         missing = [key for key in keys if key not in archive]
         if missing:
-            raise SystemExit(
+            raise UsageError(
                 f"{args.data} lacks {missing} (found {sorted(archive)}); write it with "
                 "experiments/collect_data.py"
             )
@@ -89,11 +108,11 @@ def read_chunks(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
         cond = archive["chunk_observations"] if args.condition else None
         metadata = json.loads(str(archive["metadata"]))
     if metadata.get("env") != args.env:
-        raise SystemExit(f"{args.data} was collected on {metadata.get('env')}: pass --env to match")
+        raise UsageError(f"{args.data} was collected on {metadata.get('env')}: pass --env to match")
     if chunks.ndim != 3 or len(chunks) < 2:
-        raise SystemExit(f"{args.data}: chunk_actions must be (K >= 2, H, A), got {chunks.shape}")
+        raise UsageError(f"{args.data}: chunk_actions must be (K >= 2, H, A), got {chunks.shape}")
     if args.horizon is not None and args.horizon != chunks.shape[1]:
-        raise SystemExit(
+        raise UsageError(
             f"--horizon {args.horizon} but {args.data} holds chunks of H={chunks.shape[1]}: drop "
             "--horizon or collect the data again with collect_data.py --horizon"
         )
@@ -116,10 +135,11 @@ def plot_losses(history: dict, path: Path) -> None:
 
 
 def main(args: TrainArgs) -> Path:
-    if args.threads:
+    """Train the prior, write its checkpoint, loss plot and record; return the checkpoint path."""
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     trajectories, cond = make_dataset(args)
-    family = "unicycle" if args.env.startswith("unicycle") else args.env
+    family = get_task(args.env).family
     name = f"{family}-{args.kind}{'-cond' if args.condition else ''}.pt"
     out = Path(args.out) if args.out else REPO_ROOT / "checkpoints" / name
     denoiser = DenoiserConfig(
@@ -137,6 +157,7 @@ def main(args: TrainArgs) -> Path:
         device=args.device,
     )
     prior, history = train_prior(trajectories, denoiser, training, cond=cond)
+    prior.task = family
     prior.save(out)
     plot_losses(history, out.with_suffix(".loss.png"))
     record = {
@@ -148,6 +169,7 @@ def main(args: TrainArgs) -> Path:
         "final_train_loss": history["train_loss"][-1],
         "final_val_loss": history["val_loss"][-1],
         "history": history,
+        "task": family,
     }
     write_json(out.with_suffix(".json"), record)
     print(
@@ -157,4 +179,4 @@ def main(args: TrainArgs) -> Path:
 
 
 if __name__ == "__main__":
-    main(parse_args(TrainArgs, __doc__))
+    run_main(main, TrainArgs, __doc__)

@@ -28,7 +28,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from envs.registry import get_task
-from experiments.harness.cli import REPO_ROOT, arg, command_line, parse_args, write_json
+from experiments.harness.cli import (
+    REPO_ROOT,
+    ScriptArgs,
+    UsageError,
+    arg,
+    check_device,
+    command_line,
+    run_main,
+    write_json,
+)
 from planner.world_model import WorldModelConfig, k_step_errors
 from planner.world_model_training import WorldModelTraining, train_world_model
 
@@ -37,7 +46,7 @@ FIELDS = ("observations", "actions", "rewards", "next_observations", "episode_in
 
 
 @dataclass
-class TrainArgs:
+class TrainArgs(ScriptArgs):
     """Arguments of train_world_model.py."""
 
     env: str = arg("reacher", "task the model is for", ("reacher", "half-cheetah", "hopper"))
@@ -45,22 +54,23 @@ class TrainArgs:
     checkpoint: str | None = arg(None, "model path (default: checkpoints/<env>-world-model.pt)")
     out: str | None = arg(None, "also write the k-step error JSON here")
     test_episodes: float = arg(0.1, "share of each file's episodes held out for the k-step error")
-    ensemble: int = arg(5, "E, ensemble members")
-    hidden: int = arg(200, "hidden units per layer")
-    depth: int = arg(3, "hidden layers")
-    epochs: int = arg(200, "most epochs (early stopping on the validation split)")
-    patience: int = arg(15, "epochs without a better validation error before stopping")
-    batch_size: int = arg(256, "batch size")
+    ensemble: int = arg(5, "E, ensemble members", minimum=1)
+    hidden: int = arg(200, "hidden units per layer", minimum=1)
+    depth: int = arg(3, "hidden layers", minimum=1)
+    epochs: int = arg(200, "most epochs (early stopping on the validation split)", minimum=1)
+    patience: int = arg(15, "epochs without a better validation error before stopping", minimum=1)
+    batch_size: int = arg(256, "batch size", minimum=1)
     learning_rate: float = arg(1e-3, "AdamW learning rate")
     seed: int = arg(0, "seed of the split and of training")
-    device: str = arg("cpu", "torch device")
-    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
+    device: str = arg("cpu", "torch device", check=check_device)
+    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)", minimum=1)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.data:
-            raise SystemExit("--data is required: npz files written by experiments/collect_data.py")
+            raise ValueError("--data is required: npz files written by experiments/collect_data.py")
         if not 0 < self.test_episodes < 1:
-            raise SystemExit(f"--test-episodes must be in (0, 1), got {self.test_episodes}")
+            raise ValueError(f"--test-episodes must be in (0, 1), got {self.test_episodes}")
 
 
 def read_transitions(args: TrainArgs) -> tuple[dict, dict, list[dict]]:
@@ -71,12 +81,12 @@ def read_transitions(args: TrainArgs) -> tuple[dict, dict, list[dict]]:
     for name in (part.strip() for part in args.data.split(",") if part.strip()):
         path = Path(name)
         if not path.is_file():
-            raise SystemExit(f"no data file {path}: make it with experiments/collect_data.py")
+            raise UsageError(f"no data file {path}: make it with experiments/collect_data.py")
         with np.load(path) as archive:
             metadata = json.loads(str(archive["metadata"]))
             arrays = {key: archive[key] for key in FIELDS}
         if metadata["env"] != args.env:
-            raise SystemExit(f"{path} holds {metadata['env']} data, not {args.env}")
+            raise UsageError(f"{path} holds {metadata['env']} data, not {args.env}")
         episodes = np.unique(arrays["episode_index"])
         held = rng.choice(episodes, max(1, round(args.test_episodes * len(episodes))), False)
         is_test = np.isin(arrays["episode_index"], held)
@@ -169,4 +179,4 @@ def main(args: TrainArgs) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_args(TrainArgs, __doc__))
+    run_main(main, TrainArgs, __doc__)

@@ -30,6 +30,14 @@ class CheckpointError(ValueError):
     """A checkpoint file is unreadable, damaged, incomplete, of another format or another task."""
 
 
+class TaskMismatchError(CheckpointError):
+    """A checkpoint recorded for one task (``recorded``) was loaded for another (``expected``)."""
+
+    def __init__(self, message: str, recorded: str, expected: str) -> None:
+        super().__init__(message)
+        self.recorded, self.expected = recorded, expected
+
+
 def _digest(payload: dict) -> str:
     """SHA-256 over everything a checkpoint holds, so corrupted tensor bytes are caught on load."""
     digest = hashlib.sha256()
@@ -86,7 +94,7 @@ def load_checkpoint(
     Raises:
         FileNotFoundError: no file at ``path``.
         CheckpointError: truncated, corrupted, tampered, of another format version or kind,
-            incomplete, or trained for another task.
+            incomplete; its subclass TaskMismatchError: trained for another task.
     """
     path = Path(path)
     if not path.is_file():
@@ -106,17 +114,20 @@ def load_checkpoint(
             f"{path}: checkpoint format version {version!r}, this code reads versions "
             f"{_READABLE_VERSIONS}; re-train or re-save it with this version"
         )
-    missing = [key for key in (*required, "checksum") if key not in payload]
+    # Version 1 files hold priors only, from before kinds and tasks were recorded.
+    found = payload.get("kind", "prior" if version == 1 else None)
+    if found != kind:
+        raise CheckpointError(
+            f"{path}: holds a {str(found).replace('_', ' ')}, not a {kind.replace('_', ' ')}"
+        )
+    header = ("checksum",) if version == 1 else ("kind", "task", "checksum")
+    missing = [key for key in (*required, *header) if key not in payload]
     if missing:
         raise CheckpointError(f"{path}: checkpoint is missing {missing}")
     if payload["checksum"] != _digest(payload):
         raise CheckpointError(f"{path}: checksum mismatch, the file is corrupted")
-    if version == 1:  # priors only, before kinds and tasks were recorded
+    if version == 1:
         payload = {**payload, "kind": "prior", "task": None}
-    if payload["kind"] != kind:
-        raise CheckpointError(
-            f"{path}: holds a {payload['kind'].replace('_', ' ')}, not a {kind.replace('_', ' ')}"
-        )
     recorded = payload["task"]
     if task is not None and recorded is None:
         warnings.warn(
@@ -125,8 +136,10 @@ def load_checkpoint(
             stacklevel=2,
         )
     elif task is not None and recorded != task:
-        raise CheckpointError(
+        raise TaskMismatchError(
             f"{path}: this {kind.replace('_', ' ')} was trained for task {recorded!r}, not "
-            f"{task!r}; use one trained for {task!r}"
+            f"{task!r}; use one trained for {task!r}",
+            recorded,
+            task,
         )
     return payload

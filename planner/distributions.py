@@ -10,22 +10,32 @@ Every distribution has ``reset(mean)``, ``sample(n) -> (n, d)``, ``fit(ranked, n
 - ``"mixture"``: k diagonal Gaussians, each refitted to the elites of its own niche, so several
   modes of a multi-modal reward stay alive (e.g. passing an obstacle on the left or the right).
 
-They read their settings from :class:`planner.elites.ElitesConfig` (imported for type hints
-only: the optimizer imports this module, never the reverse).
+They read their settings from a :class:`DistributionSettings`, which
+:class:`planner.elites.ElitesConfig` is (the optimizer imports this module, never the reverse).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from planner.elites import ElitesConfig
-
 _LLOYD_STEPS = 5  # k-means rounds when spawning mixture components; E ~ 10 points settle in a few
+
+
+class DistributionSettings(Protocol):
+    """The settings the distributions read (see :class:`planner.elites.ElitesConfig`)."""
+
+    elite_fraction: float
+    jitter: float
+    min_std: float
+    init_mean: float
+    init_std: float
+    distribution: str
+    shrinkage: float | None
+    mixture_components: int
 
 
 class SearchDistribution(Protocol):
@@ -65,7 +75,9 @@ def _shift_time(x: Tensor, offset: int, fill: float) -> Tensor:
     return out
 
 
-def _shifted_std(std: Tensor, offset: int, std_scale: float | None, cfg: ElitesConfig) -> Tensor:
+def _shifted_std(
+    std: Tensor, offset: int, std_scale: float | None, cfg: DistributionSettings
+) -> Tensor:
     """``shift``'s std rule for ``std (..., d)``: reset to init_std, or shift * scale + clamp."""
     if std_scale is None:
         return torch.full_like(std, cfg.init_std)
@@ -78,7 +90,7 @@ def _noise(n: int, like: Tensor, generator: torch.Generator) -> Tensor:
     return torch.randn(n, like.numel(), generator=generator, device=like.device, dtype=like.dtype)
 
 
-def _fit_diagonal(elites: Tensor, config: ElitesConfig) -> tuple[Tensor, Tensor]:
+def _fit_diagonal(elites: Tensor, config: DistributionSettings) -> tuple[Tensor, Tensor]:
     """Mean and std ``(d,)`` of ``elites (E, d)``; std = sqrt(var + jitter) floored at min_std."""
     var = elites.var(0, correction=0) + config.jitter
     return elites.mean(0), var.sqrt().clamp(min=config.min_std)
@@ -87,7 +99,7 @@ def _fit_diagonal(elites: Tensor, config: ElitesConfig) -> tuple[Tensor, Tensor]
 class Diagonal:
     """N(mean, diag(std^2)) over flat latents ``(d,)``."""
 
-    def __init__(self, config: ElitesConfig, generator: torch.Generator) -> None:
+    def __init__(self, config: DistributionSettings, generator: torch.Generator) -> None:
         self.config, self.generator = config, generator
 
     def reset(self, mean: Tensor) -> None:
@@ -133,7 +145,7 @@ def _estimated_shrinkage(centred: Tensor, cov: Tensor) -> Tensor:
 class FullCovariance:
     """N(mean, cov) over flat latents ``(d,)``, sampled as ``mean + factor @ noise``."""
 
-    def __init__(self, config: ElitesConfig, generator: torch.Generator) -> None:
+    def __init__(self, config: DistributionSettings, generator: torch.Generator) -> None:
         self.config, self.generator = config, generator
         fixed = config.shrinkage
         self._shrinkage = _estimated_shrinkage if fixed is None else lambda centred, cov: fixed
@@ -207,7 +219,7 @@ class Mixture:
     the elites hold fewer than k distinct points).
     """
 
-    def __init__(self, config: ElitesConfig, generator: torch.Generator) -> None:
+    def __init__(self, config: DistributionSettings, generator: torch.Generator) -> None:
         self.config, self.generator = config, generator
 
     def reset(self, mean: Tensor) -> None:
@@ -277,6 +289,8 @@ _CLASSES = {"diagonal": Diagonal, "full": FullCovariance, "mixture": Mixture}
 DISTRIBUTIONS = tuple(_CLASSES)
 
 
-def make_distribution(config: ElitesConfig, generator: torch.Generator) -> SearchDistribution:
+def make_distribution(
+    config: DistributionSettings, generator: torch.Generator
+) -> SearchDistribution:
     """The distribution named by ``config.distribution``, sampling from ``generator``."""
     return _CLASSES[config.distribution](config, generator)

@@ -56,6 +56,9 @@ class ElitesConfig:
             loss on the tests' problems, lambda = 0.1 / 0.9 / estimated: isotropic d = 64 with
             E = 13: 4.1 / 0.0045 / 0.0051; rotated d = 8 with E = 26: 0.044 / 2.4 / 0.069.
         mixture_components: ``"mixture"`` only; k diagonal Gaussians (fewer when E < k).
+        latent_bounds: ``(low, high)``: every latent ``ask()`` returns is clipped into this box,
+            so the refit sees exactly the values that were scored (action-space CEM over
+            [-1, 1]); None (default): unbounded latents, as a diffusion prior's are.
     """
 
     population: int = 64
@@ -68,6 +71,7 @@ class ElitesConfig:
     distribution: str = "diagonal"
     shrinkage: float | None = None
     mixture_components: int = 2
+    latent_bounds: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:
@@ -116,6 +120,12 @@ class ElitesConfig:
         check(
             isinstance(self.mixture_components, int) and self.mixture_components >= 1,
             f"mixture_components must be an int >= 1, got {self.mixture_components!r}",
+        )
+        check(
+            self.latent_bounds is None
+            or (len(self.latent_bounds) == 2 and self.latent_bounds[0] < self.latent_bounds[1]),
+            f"latent_bounds must be None or (low, high) with low < high, got "
+            f"{self.latent_bounds!r}",
         )
 
     @property
@@ -260,10 +270,13 @@ class DiffusionElites:
         """Latents to score next, ``(N, *latent_shape)``.
 
         The first ``config.num_carryover`` rows are the best elites of the last tell (best first),
-        when there are any; the remaining rows are fresh samples.
+        when there are any; the remaining rows are fresh samples. With ``latent_bounds`` every
+        row is clipped into them.
         """
         fresh = self._dist.sample(self.config.population - self._carryover.shape[0])
         flat = torch.cat([self._carryover, fresh])
+        if self.config.latent_bounds is not None:
+            flat = flat.clamp(*self.config.latent_bounds)
         return flat.reshape(self.config.population, *self.latent_shape)
 
     def tell(self, latents: Tensor, rewards: Tensor | np.ndarray) -> None:

@@ -27,6 +27,7 @@ import torch
 
 from planner.elites import DiffusionElites, ElitesConfig
 from planner.objective import Objective, score_candidates, top_indices
+from planner.safeguards import PlanMemory, Safeguards
 
 WARM_STARTS = ("none", "shift", "inversion")
 EXECUTE = ("best", "mean")
@@ -58,21 +59,16 @@ class PlannerConfig:
             trajectory whatever the latent, so the search stalls).
         final_steps: DDIM steps for the executed plan.
         execute: ``"best"`` executes the best candidate seen; ``"mean"`` the decoded elite mean.
-        replan_every: k; search every k control steps and execute the cached plan in between.
+        replan_every: k; search every k control steps and execute the cached plan in between
+            (k <= H, checked by the planner, which knows H).
         warm_start: ``"none"`` restarts from the prior; ``"shift"`` moves the latent mean k steps
             along time and refills the tail from the prior; ``"inversion"`` DDIM-inverts the
             previous plan shifted k steps in action space and centres the search there.
         shift_std_scale: with ``"shift"``: None resets the std to ``init_std``; a number
             multiplies the shifted std (inflation) before clamping to ``[min_std, init_std]``.
-        init_std, min_std, jitter, elite_carryover, distribution: forwarded to
-            :class:`~planner.elites.ElitesConfig`.
-        fill_action: (A,) normalised action appended when a plan is shifted in time (for the
-            fallback, ``keep_previous_plan`` and ``inversion``); None repeats the last action.
-            A task's "safe" action (e.g. stand still) keeps a collision-free plan
-            collision-free after the shift.
-        keep_previous_plan: also score the previous plan shifted to now (one more reward
-            evaluation) and execute it if it still beats everything the search found, so a
-            replan never swaps a good plan for a worse one (e.g. one that now collides).
+        init_std, min_std, jitter, elite_carryover, distribution, latent_bounds: forwarded to
+            :class:`~planner.elites.ElitesConfig` (``latent_bounds=(-1, 1)`` makes action-space
+            CEM refit to the clipped actions it scores).
         record: keep the last iteration's decoded population and elite indices in PlanResult
             (for plots and videos; off in timed runs).
     """
@@ -91,8 +87,7 @@ class PlannerConfig:
     jitter: float = 1e-6
     elite_carryover: float = 0.0
     distribution: str = "diagonal"
-    fill_action: tuple[float, ...] | None = None
-    keep_previous_plan: bool = True
+    latent_bounds: tuple[float, float] | None = None
     record: bool = False
 
     def __post_init__(self) -> None:
@@ -114,13 +109,6 @@ class PlannerConfig:
             raise ValueError(
                 f"PlannerConfig.execute must be one of {EXECUTE}, got {self.execute!r}"
             )
-        if self.fill_action is not None:
-            object.__setattr__(self, "fill_action", tuple(float(a) for a in self.fill_action))
-            if not all(-1.0 <= a <= 1.0 for a in self.fill_action):
-                raise ValueError(
-                    f"PlannerConfig.fill_action must be normalised to [-1, 1], "
-                    f"got {self.fill_action}"
-                )
         if self.shift_std_scale is not None and not self.shift_std_scale > 0:
             raise ValueError(
                 f"PlannerConfig.shift_std_scale must be None (reset) or > 0, "
@@ -139,6 +127,7 @@ class PlannerConfig:
             init_std=self.init_std,
             elite_carryover=self.elite_carryover,
             distribution=self.distribution,
+            latent_bounds=self.latent_bounds,
         )
 
 
@@ -169,6 +158,20 @@ class PlanResult:
     candidates: np.ndarray | None = None
     elite_indices: np.ndarray | None = None
 
+    @classmethod
+    def fell_back(cls, plan: np.ndarray, reward_evaluations: int, timing: dict) -> PlanResult:
+        """The result of a step whose every reward was invalid: ``plan``, the previous plan
+        shifted (:meth:`planner.safeguards.PlanMemory.fallback`), is executed."""
+        return cls(
+            action=plan[0].copy(),
+            plan=plan,
+            predicted_reward=math.nan,
+            iterations=0,
+            reward_evaluations=reward_evaluations,
+            timing=timing,
+            fallback=True,
+        )
+
 
 @dataclass
 class _Timer:
@@ -189,6 +192,8 @@ class RecedingHorizonPlanner:
         config: :class:`PlannerConfig`.
         seed: seeds the optimizer's generator; same seed, same plans, bit for bit.
         device: where latents live and the decoder runs.
+        safeguards: the fill action, keep-the-previous-plan and safe-plan rules every planner
+            shares (:mod:`planner.safeguards`).
     """
 
     def __init__(
@@ -198,6 +203,7 @@ class RecedingHorizonPlanner:
         config: PlannerConfig = PlannerConfig(),
         seed: int | None = 0,
         device: str | torch.device = "cpu",
+        safeguards: Safeguards = Safeguards(),
     ) -> None:
         if not callable(objective):
             raise TypeError(
@@ -209,10 +215,22 @@ class RecedingHorizonPlanner:
         self.config = config
         self.device = torch.device(device)
         self.horizon, self.action_dim = (int(n) for n in decoder.latent_shape)
-        if config.fill_action is not None and len(config.fill_action) != self.action_dim:
+        if config.replan_every > self.horizon:
             raise ValueError(
-                f"PlannerConfig.fill_action has {len(config.fill_action)} entries but the "
-                f"decoder plans {self.action_dim}-dimensional actions"
+                f"PlannerConfig.replan_every={config.replan_every} exceeds the decoder's horizon "
+                f"H={self.horizon}: the cached plan would run out before the next search. Pass "
+                f"replan_every <= {self.horizon}, or a decoder with a longer horizon."
+            )
+        self.memory = PlanMemory(self.horizon, self.action_dim, safeguards)
+        # The executed plan is re-scored unless it is exactly a candidate scored by the search:
+        # the best latent decoded with the search's own number of DDIM steps.
+        self._rescore_final = config.execute == "mean" or config.final_steps != config.search_steps
+        reserved = safeguards.max_candidates + int(self._rescore_final)
+        if config.population <= reserved:
+            raise ValueError(
+                f"PlannerConfig.population={config.population} leaves no candidate for the last "
+                f"search iteration: {reserved} of its evaluations go to the executed plan and "
+                f"the safeguards' candidates; use a population > {reserved}"
             )
         self.elites = DiffusionElites(
             (self.horizon, self.action_dim), config.elites_config(), seed=seed, device=self.device
@@ -228,11 +246,14 @@ class RecedingHorizonPlanner:
     def reset(self) -> None:
         """Forget the previous plan and restart the search from the prior (new episode)."""
         self.elites.reset()
-        self._plan: np.ndarray | None = None
+        self.memory.reset()
         self._steps_since_plan = 0
 
     def plan(self, state: Any, cond: Any = None) -> PlanResult:
         """Choose the action to execute from ``state``.
+
+        Spends at most N*T reward evaluations: the search's, plus the executed plan's re-score
+        and the safeguards' candidates, which come out of the last iteration's population.
 
         Args:
             state: the objective's planning state (opaque to the planner).
@@ -240,9 +261,10 @@ class RecedingHorizonPlanner:
         """
         started = time.perf_counter()
         timer = _Timer()
-        if self._plan is not None and self._steps_since_plan < self.config.replan_every:
+        planned = self.memory.plan is not None
+        if planned and self._steps_since_plan < self.config.replan_every:
             return self._reuse_plan(started, timer)
-        if self._plan is not None:
+        if planned:
             self._warm_start(self._steps_since_plan, cond)
         result = self._search(state, cond, timer)
         self._steps_since_plan = 1
@@ -257,8 +279,8 @@ class RecedingHorizonPlanner:
         self.elites.shift(k, std_scale=self.config.shift_std_scale)
 
     def _invert_shifted_plan(self, k: int, cond: Any) -> None:
-        trajectory = torch.as_tensor(self._shifted_plan(k), dtype=torch.float32, device=self.device)
-        trajectory = trajectory[None]
+        previous = self.memory.previous(k)
+        trajectory = torch.as_tensor(previous, dtype=torch.float32, device=self.device)[None]
         latent = self.decoder.encode(
             trajectory, self.config.search_steps, cond=self._batch(cond, 1)
         )
@@ -267,16 +289,21 @@ class RecedingHorizonPlanner:
     def _search(self, state: Any, cond: Any, timer: _Timer) -> PlanResult:
         config = self.config
         n = config.population
-        batch_cond = self._batch(cond, n)
+        k = self._steps_since_plan
+        extras = self.memory.candidates(k)
+        last_population = n - len(extras) - int(self._rescore_final)
+        self._evaluations = 0
         iterations = 0
         candidates = elite_indices = None
         searched_best, searched_reward = None, -np.inf
-        for _ in range(config.iterations):
+        for iteration in range(config.iterations):
+            size = last_population if iteration == config.iterations - 1 else n
             # Sample
-            latents = self.elites.ask()
+            latents = self.elites.ask()[:size]
             # Decode
             tic = time.perf_counter()
-            actions = self.decoder.decode(latents, config.search_steps, cond=batch_cond)
+            cond_rows = self._batch(cond, size)
+            actions = self.decoder.decode(latents, config.search_steps, cond=cond_rows)
             actions_np = actions.detach().cpu().numpy().astype(np.float64)
             timer.add("decode", tic)
             # Score
@@ -294,69 +321,46 @@ class RecedingHorizonPlanner:
             if config.record:
                 candidates = actions_np
                 elite_indices = top_indices(rewards, self.elites.config.num_elites)
-        if self.elites.best is None:
-            return self._fallback(state, n * (iterations + 1))
-        # Choose: the chosen latent decoded with final_steps, the best candidate as it was
-        # scored, or (optionally) the previous plan shifted to now; execute the best of them.
-        chosen = self.elites.best.latent if config.execute == "best" else self.elites.mean
-        tic = time.perf_counter()
-        final = self.decoder.decode(chosen[None], config.final_steps, cond=self._batch(cond, 1))
-        options = [final[0].detach().cpu().numpy().astype(np.float64)]
-        timer.add("decode", tic)
-        if config.keep_previous_plan and self._plan is not None:
-            options.append(self._shifted_plan(self._steps_since_plan))
-        tic = time.perf_counter()
-        option_rewards = list(self._score(state, np.stack(options)))
-        timer.add("reward", tic)
-        evaluations = n * iterations + len(options)
-        options.append(searched_best)
-        option_rewards.append(searched_reward)
-        best = top_indices(np.array(option_rewards), 1)[0]
-        self._plan = options[best]
+        # Choose: the best candidate as scored, the chosen latent decoded with final_steps (when
+        # that differs), and the safeguards' candidates; execute the best of them.
+        options = [] if searched_best is None else [searched_best]
+        option_rewards = [] if searched_best is None else [searched_reward]
+        scored = list(extras)
+        if self._rescore_final and self.elites.best is not None:
+            chosen = self.elites.best.latent if config.execute == "best" else self.elites.mean
+            tic = time.perf_counter()
+            final = self.decoder.decode(chosen[None], config.final_steps, cond=self._batch(cond, 1))
+            scored.insert(0, final[0].detach().cpu().numpy().astype(np.float64))
+            timer.add("decode", tic)
+        if scored:
+            tic = time.perf_counter()
+            option_rewards = list(self._score(state, np.stack(scored))) + option_rewards
+            options = scored + options
+            timer.add("reward", tic)
+        best = top_indices(np.array(option_rewards), 1)
+        if len(best) == 0:
+            self.elites.reset()
+            return PlanResult.fell_back(self.memory.fallback(k, state), self._evaluations, {})
+        plan = self.memory.commit(options[best[0]])
         return PlanResult(
-            action=self._plan[0].copy(),
-            plan=self._plan,
-            predicted_reward=float(option_rewards[best]),
+            action=plan[0].copy(),
+            plan=plan,
+            predicted_reward=float(option_rewards[best[0]]),
             iterations=iterations,
-            reward_evaluations=evaluations,
+            reward_evaluations=self._evaluations,
             timing={},
             candidates=candidates,
             elite_indices=elite_indices,
         )
 
-    def _fallback(self, state: Any, evaluations: int) -> PlanResult:
-        """Every candidate was invalid: keep executing the previous plan, shifted, and say so."""
-        if self._plan is None:
-            raise RuntimeError(
-                "every candidate action trajectory got a non-finite reward on the first planning "
-                "step, so there is no previous plan to fall back on. Check that the objective "
-                "returns finite rewards for actions in [-1, 1] from this state "
-                f"(state: {np.asarray(state)!r:.200})."
-            )
-        self._plan = self._shifted_plan(self._steps_since_plan)
-        self.elites.reset()
-        return PlanResult(
-            action=self._plan[0].copy(),
-            plan=self._plan,
-            predicted_reward=math.nan,
-            iterations=0,
-            reward_evaluations=evaluations,
-            timing={},
-            fallback=True,
-        )
-
-    def _shifted_plan(self, k: int) -> np.ndarray:
-        """The previous plan (H, A) moved k steps earlier, filled with ``fill_action``."""
-        fill = self._plan[-1:] if self.config.fill_action is None else [self.config.fill_action]
-        return np.concatenate([self._plan[k:], np.repeat(fill, k, axis=0)])
-
     def _reuse_plan(self, started: float, timer: _Timer) -> PlanResult:
         step = self._steps_since_plan
         self._steps_since_plan += 1
         timer.seconds["other"] = time.perf_counter() - started
+        plan = self.memory.plan
         return PlanResult(
-            action=self._plan[step].copy(),
-            plan=self._plan,
+            action=plan[step].copy(),
+            plan=plan,
             predicted_reward=math.nan,
             iterations=0,
             reward_evaluations=0,
@@ -364,6 +368,8 @@ class RecedingHorizonPlanner:
         )
 
     def _score(self, state: Any, actions: np.ndarray) -> np.ndarray:
+        """Rewards of ``actions (M, H, A)``; every evaluation of this step is counted here."""
+        self._evaluations += len(actions)
         return score_candidates(self.objective, state, actions)
 
     def _batch(self, cond: Any, n: int) -> torch.Tensor | None:

@@ -6,12 +6,14 @@ The same :class:`~planner.mpc.RecedingHorizonPlanner` loop searches the action t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from planner.mpc import PlannerConfig, RecedingHorizonPlanner
 from planner.objective import Objective
+from planner.safeguards import Safeguards
 
 
 class ActionSpaceDecoder:
@@ -38,6 +40,13 @@ def make_cem(
     action_dim: int,
     config: PlannerConfig = PlannerConfig(init_std=0.5),
     seed: int | None = 0,
+    safeguards: Safeguards = Safeguards(),
 ) -> RecedingHorizonPlanner:
-    """Action-space CEM: the Diffusion Elites loop over actions (N, H, A) instead of latents."""
-    return RecedingHorizonPlanner(ActionSpaceDecoder(horizon, action_dim), objective, config, seed)
+    """Action-space CEM: the Diffusion Elites loop over actions (N, H, A) instead of latents.
+
+    Samples are clipped to [-1, 1] before they are scored (``latent_bounds``), so the Gaussian
+    is refitted to exactly the actions it scored and its mean stays inside the action box.
+    """
+    config = replace(config, latent_bounds=(-1.0, 1.0))
+    decoder = ActionSpaceDecoder(horizon, action_dim)
+    return RecedingHorizonPlanner(decoder, objective, config, seed, "cpu", safeguards)

@@ -3,6 +3,7 @@
 Our compact implementation: coloured noise, kept elites (carried to the next iteration and,
 shifted, to the next control step), shifted mean and momentum; no population decay, so budgets
 match the other planners exactly. iCEM's "add the mean" is applied at the last iteration only.
+Like every planner here it applies the shared :mod:`planner.safeguards` inside its budget.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from planner.mpc import PlanResult
 from planner.objective import Objective, score_candidates, top_indices
+from planner.safeguards import PlanMemory, Safeguards
 
 
 def colored_noise(
@@ -87,37 +89,55 @@ class ICEMPlanner:
         config: ICEMConfig = ICEMConfig(),
         seed: int | None = 0,
         record: bool = False,
+        safeguards: Safeguards = Safeguards(),
     ) -> None:
         self.objective = objective
         self.horizon, self.action_dim = horizon, action_dim
         self.config = config
         self.record = record
         self.rng = np.random.default_rng(seed)
+        self.memory = PlanMemory(horizon, action_dim, safeguards)
+        self._num_kept = int(config.keep_elites * config.num_elites)
+        # The last iteration's population also holds the mean and the safeguards' candidates.
+        reserved = self._num_kept + 1 + safeguards.max_candidates
+        if config.population <= reserved:
+            raise ValueError(
+                f"ICEMConfig.population={config.population} leaves no fresh sample in the last "
+                f"iteration ({reserved} rows are kept elites, the mean and the safeguards' "
+                f"candidates); use a population > {reserved}"
+            )
         self.reset()
 
     def reset(self) -> None:
-        """New episode: zero mean, no carried elites."""
+        """New episode: zero mean, no carried elites, no previous plan."""
         self._mean = np.zeros((self.horizon, self.action_dim))
         self._kept: np.ndarray | None = None
+        self.memory.reset()
 
     def plan(self, state: Any, cond: Any = None) -> PlanResult:
-        """Search N*T coloured-noise sequences from ``state``; return the best's first action."""
+        """Search N*T coloured-noise sequences from ``state``; return the best's first action.
+
+        The last iteration's population also scores the mean (iCEM's own rule) and the
+        safeguards' candidates (previous plan, safe plan), so N*T is the whole budget.
+        """
         started = time.perf_counter()
         config = self.config
-        n_keep = int(config.keep_elites * config.num_elites)
+        extras = self.memory.candidates(1)
         mean, std = self._mean, np.full_like(self._mean, config.init_std)
         best_actions, best_reward = None, -np.inf
-        reward_seconds = 0.0
+        reward_seconds, evaluations = 0.0, 0
         for iteration in range(config.iterations):
             noise = colored_noise(config.noise_exponent, (config.population, *mean.shape), self.rng)
             candidates = np.clip(mean + std * noise, -1.0, 1.0)
-            if self._kept is not None and n_keep:
-                candidates[:n_keep] = self._kept[:n_keep]
+            if self._kept is not None and self._num_kept:
+                candidates[: self._num_kept] = self._kept[: self._num_kept]
             if iteration == config.iterations - 1:
+                candidates[len(candidates) - len(extras) - 1 : -1] = extras
                 candidates[-1] = np.clip(mean, -1.0, 1.0)  # iCEM also scores the mean at the end
             tic = time.perf_counter()
             rewards = score_candidates(self.objective, state, candidates)
             reward_seconds += time.perf_counter() - tic
+            evaluations += len(candidates)
             order = top_indices(rewards, config.num_elites)
             if len(order) == 0:
                 continue
@@ -128,24 +148,24 @@ class ICEMPlanner:
             std = config.momentum * std + (1 - config.momentum) * elites.std(axis=0)
             std = np.maximum(std, config.min_std)
             self._kept = elites
+        timing = {"decode": 0.0, "reward": reward_seconds}
         if best_actions is None:
-            raise RuntimeError(
-                "iCEM: every candidate got a non-finite reward; check the objective for this state"
-            )
-        # Shift initialisation for the next control step: mean and kept elites move one step.
+            plan = self.memory.fallback(1, state)
+            timing["other"] = time.perf_counter() - started - reward_seconds
+            return PlanResult.fell_back(plan, evaluations, timing)
+        plan = self.memory.commit(best_actions)
+        # Shift initialisation for the next control step: the mean moves one step and restarts
+        # its tail at 0 (as CEM's does); the kept elites are plans, shifted like every plan.
         self._mean = np.concatenate([mean[1:], np.zeros((1, self.action_dim))])
-        self._kept = np.concatenate(
-            [self._kept[:, 1:], self.rng.uniform(-1, 1, (len(self._kept), 1, self.action_dim))],
-            axis=1,
-        )
-        total = time.perf_counter() - started
+        self._kept = self.memory.shift(self._kept, 1)
+        timing["other"] = time.perf_counter() - started - reward_seconds
         return PlanResult(
-            action=best_actions[0].copy(),
-            plan=best_actions,
+            action=plan[0].copy(),
+            plan=plan,
             predicted_reward=best_reward,
             iterations=config.iterations,
-            reward_evaluations=config.population * config.iterations,
-            timing={"decode": 0.0, "reward": reward_seconds, "other": total - reward_seconds},
+            reward_evaluations=evaluations,
+            timing=timing,
             candidates=candidates if self.record else None,
             elite_indices=order if self.record else None,
         )

@@ -11,6 +11,7 @@ import torch
 
 from planner.mpc import PlanResult
 from planner.objective import Objective, score_candidates, top_indices
+from planner.safeguards import PlanMemory, Safeguards
 
 
 def _unchanged_state(state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -69,6 +70,7 @@ class MPPIPlanner:
         config: MPPIConfig = MPPIConfig(),
         seed: int | None = 0,
         record: bool = False,
+        safeguards: Safeguards = Safeguards(),
     ) -> None:
         from pytorch_mppi import MPPI
 
@@ -76,6 +78,16 @@ class MPPIPlanner:
         self.config = config
         self.record = record
         self.horizon, self.action_dim = horizon, action_dim
+        self.memory = PlanMemory(horizon, action_dim, safeguards)
+        # The last update samples fewer sequences: the executed nominal sequence is scored too,
+        # with the safeguards' candidates, inside the same N*T budget.
+        reserved = 1 + safeguards.max_candidates
+        if config.population <= reserved:
+            raise ValueError(
+                f"MPPIConfig.population={config.population} leaves no sample for the last "
+                f"update ({reserved} evaluations go to the executed plan and the safeguards' "
+                f"candidates); use a population > {reserved}"
+            )
         self._last: tuple[np.ndarray, np.ndarray] | None = None
         sigma = torch.eye(action_dim, dtype=torch.float64) * config.noise_std**2
         self._mppi = MPPI(
@@ -96,25 +108,28 @@ class MPPIPlanner:
             self._rng_state = torch.get_rng_state()
         self._state: Any = None
         self._reward_seconds = 0.0
-        self._best: tuple[float, np.ndarray | None] = (-np.inf, None)
+        self._evaluations = 0
 
     def reset(self) -> None:
-        """New episode: zero nominal action sequence."""
+        """New episode: zero nominal action sequence, no previous plan."""
         self._mppi.U = torch.zeros(self.horizon, self.action_dim, dtype=torch.float64)
+        self.memory.reset()
+
+    def _score(self, candidates: np.ndarray) -> np.ndarray:
+        tic = time.perf_counter()
+        rewards = score_candidates(self.objective, self._state, candidates)
+        self._reward_seconds += time.perf_counter() - tic
+        self._evaluations += len(candidates)
+        return rewards
 
     def _sequence_costs(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Costs ``(K,)`` of the sampled sequences ``actions (1, K, H, A)`` (M = 1 rollout)."""
-        tic = time.perf_counter()
         candidates = actions[0].numpy()
-        rewards = score_candidates(self.objective, self._state, candidates)
-        self._reward_seconds += time.perf_counter() - tic
-        finite = np.isfinite(rewards)
-        if not finite.any():
-            raise RuntimeError("MPPI: every candidate got a non-finite reward")
-        best = int(np.argmax(np.where(finite, rewards, -np.inf)))
-        if rewards[best] > self._best[0]:
-            self._best = (float(rewards[best]), candidates[best].copy())
+        rewards = self._score(candidates)
         self._last = (candidates.copy(), rewards) if self.record else None
+        finite = np.isfinite(rewards)
+        if not finite.any():  # no information: equal weights; the step may fall back below
+            return torch.zeros(len(rewards), dtype=torch.float64)
         # Invalid candidates get the worst finite reward minus a margin, so they weigh ~0.
         worst = rewards[finite].min()
         rewards = np.where(finite, rewards, worst - 10 * (rewards[finite].std() + 1.0))
@@ -122,27 +137,40 @@ class MPPIPlanner:
         return torch.as_tensor(-standardised)
 
     def plan(self, state: Any, cond: Any = None) -> PlanResult:
-        """Run T MPPI updates of the nominal sequence from ``state``; execute its first action."""
+        """Run T MPPI updates of the nominal sequence from ``state``; execute the best of the
+        updated nominal sequence and the safeguards' candidates, all scored in the budget."""
         started = time.perf_counter()
-        self._state, self._reward_seconds, self._best = state, 0.0, (-np.inf, None)
+        self._state, self._reward_seconds, self._evaluations = state, 0.0, 0
+        extras = self.memory.candidates(1)
+        population = self.config.population
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self._rng_state)
             for iteration in range(self.config.iterations):
-                self._mppi.command(np.zeros(1), shift_nominal_trajectory=iteration == 0)
+                last = iteration == self.config.iterations - 1
+                self._mppi.K = population - 1 - len(extras) if last else population
+                self._mppi.command(np.zeros(1), shift_nominal_trajectory=False)
+            self._mppi.K = population
             self._rng_state = torch.get_rng_state()
-        plan = self._mppi.U.clamp(-1.0, 1.0).numpy().copy()
-        total = time.perf_counter() - started
+        options = np.concatenate([self._mppi.U.clamp(-1.0, 1.0).numpy()[None], extras])
+        rewards = self._score(options)
+        best = top_indices(rewards, 1)
+        timing = {"decode": 0.0, "reward": self._reward_seconds}
+        if len(best) == 0:
+            plan = self.memory.fallback(1, state)
+        else:
+            plan = self.memory.commit(options[best[0]])
+        # The next step's nominal sequence: the executed plan, shifted like every plan.
+        self._mppi.U = torch.as_tensor(self.memory.shift(plan, 1))
+        timing["other"] = time.perf_counter() - started - self._reward_seconds
+        if len(best) == 0:
+            return PlanResult.fell_back(plan, self._evaluations, timing)
         return PlanResult(
             action=plan[0].copy(),
             plan=plan,
-            predicted_reward=self._best[0],
+            predicted_reward=float(rewards[best[0]]),
             iterations=self.config.iterations,
-            reward_evaluations=self.config.population * self.config.iterations,
-            timing={
-                "decode": 0.0,
-                "reward": self._reward_seconds,
-                "other": total - self._reward_seconds,
-            },
+            reward_evaluations=self._evaluations,
+            timing=timing,
             candidates=self._last[0] if self._last else None,
             elite_indices=top_indices(self._last[1], self.config.population // 10 or 1)
             if self._last

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from planner.mpc import PlannerConfig, RecedingHorizonPlanner
 from planner.objective import Objective
 from planner.prior import DiffusionPrior
+from planner.safeguards import Safeguards
 from policies.cem import make_cem
 from policies.icem import ICEMConfig, ICEMPlanner
 from policies.mppi import MPPIConfig, MPPIPlanner
@@ -39,8 +43,14 @@ def build_planner(
     planner_config: PlannerConfig | None = None,
     device: str = "cpu",
     record: bool = False,
+    safeguards: Safeguards = Safeguards(),
+    tuning: Mapping[str, Any] | None = None,
 ) -> Any:
     """A planner with ``reset()`` and ``plan(state, cond=None) -> PlanResult``.
+
+    Every kind gets the same budget (at most N*T reward evaluations per control step, extra
+    candidates included) and the same ``safeguards`` (fill action, kept previous plan, safe
+    plan), so a comparison differs only in the method.
 
     Args:
         kind: one of ``PLANNERS``: ``de`` (Diffusion Elites over ``prior``), ``cem``, ``icem``,
@@ -48,12 +58,18 @@ def build_planner(
         budget: population, iterations and horizon shared by all kinds.
         prior: the action-chunk prior, required for ``de``; its horizon must equal the budget's.
         planner_config: settings of the RecedingHorizonPlanner behind ``de`` and ``cem`` (DDIM
-            steps, warm start, fill action...); population and iterations come from the budget,
-            and CEM searches actions directly (init_std 0.5, one "decode" step).
+            steps, warm start...); population and iterations come from the budget, and CEM
+            searches actions directly (init_std 0.5, latents clipped to [-1, 1], one "decode"
+            step).
         record: keep each step's last population and its best rows in PlanResult (videos).
+        safeguards: the shared rules of :mod:`planner.safeguards`.
+        tuning: the kind's settings tuned for the task (``envs.registry.TaskSpec.tuning``):
+            ``cem``: ``execute``; ``mppi``: ``noise_std``, ``temperature``; ``icem``: any
+            :class:`ICEMConfig` field.
     """
     n, t = budget.population, budget.iterations
     settings = planner_config or PlannerConfig()
+    tuning = dict(tuning or {})
     shape = (objective, budget.horizon, budget.action_dim)
     if kind == "de":
         if prior is None:
@@ -65,7 +81,7 @@ def build_planner(
                 "and action size (experiments/train_prior.py)"
             )
         config = replace(settings, population=n, iterations=t, record=record)
-        return RecedingHorizonPlanner(prior, objective, config, seed=seed, device=device)
+        return RecedingHorizonPlanner(prior, objective, config, seed, device, safeguards)
     if kind == "cem":
         config = replace(
             settings,
@@ -76,12 +92,23 @@ def build_planner(
             final_steps=1,
             warm_start="shift",
             record=record,
+            **tuning,
         )
-        return make_cem(*shape, config, seed)
+        return make_cem(*shape, config, seed, safeguards)
     if kind == "icem":
-        return ICEMPlanner(*shape, ICEMConfig(population=n, iterations=t), seed, record)
+        config = ICEMConfig(population=n, iterations=t, **tuning)
+        return ICEMPlanner(*shape, config, seed, record, safeguards)
     if kind == "mppi":
-        return MPPIPlanner(*shape, MPPIConfig(population=n, iterations=t), seed, record)
+        config = MPPIConfig(population=n, iterations=t, **tuning)
+        return MPPIPlanner(*shape, config, seed, record, safeguards)
     if kind == "random":
-        return RandomShootingPlanner(*shape, n, t, seed, record)
+        return RandomShootingPlanner(*shape, n, t, seed, record, safeguards)
     raise ValueError(f"unknown planner {kind!r}; choose one of {PLANNERS}")
+
+
+def sub_env_seed(seed: int, index: int) -> int:
+    """The planner seed of sub-env ``index`` of a policy seeded with ``seed``: distinct per
+    sub-env, reproducible, and ``seed`` itself for sub-env 0 (a single env)."""
+    if index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])

@@ -9,6 +9,7 @@ import numpy as np
 
 from planner.mpc import PlanResult
 from planner.objective import Objective, score_candidates, top_indices
+from planner.safeguards import PlanMemory, Safeguards
 
 
 class RandomShootingPlanner:
@@ -23,33 +24,47 @@ class RandomShootingPlanner:
         iterations: int = 4,
         seed: int | None = 0,
         record: bool = False,
+        safeguards: Safeguards = Safeguards(),
     ) -> None:
         self.objective = objective
         self.shape = (population * iterations, horizon, action_dim)
         self.num_shown = max(1, population // 10)
         self.record = record
         self.rng = np.random.default_rng(seed)
+        self.memory = PlanMemory(horizon, action_dim, safeguards)
+        if self.shape[0] <= safeguards.max_candidates:
+            raise ValueError(
+                f"random shooting needs more than {safeguards.max_candidates} candidates per "
+                f"step (the safeguards' own), got N*T = {self.shape[0]}"
+            )
 
     def reset(self) -> None:
-        """Random shooting keeps no state between steps."""
+        """New episode: forget the previous plan."""
+        self.memory.reset()
 
     def plan(self, state: Any, cond: Any = None) -> PlanResult:
-        """Score N*T uniform samples from ``state`` and return the best's first action."""
+        """Score N*T candidates from ``state`` (uniform samples, the last rows replaced by the
+        safeguards' candidates) and return the best's first action."""
         started = time.perf_counter()
         candidates = self.rng.uniform(-1.0, 1.0, self.shape)
+        extras = self.memory.candidates(1)
+        candidates[len(candidates) - len(extras) :] = extras
         rewards = score_candidates(self.objective, state, candidates)
         reward_seconds = time.perf_counter() - started
         best_rows = top_indices(rewards, self.num_shown)
         if len(best_rows) == 0:
-            raise RuntimeError("random shooting: every candidate got a non-finite reward")
+            total = time.perf_counter() - started
+            timing = {"decode": 0.0, "reward": reward_seconds, "other": total - reward_seconds}
+            return PlanResult.fell_back(self.memory.fallback(1, state), len(candidates), timing)
         best = int(best_rows[0])
+        plan = self.memory.commit(candidates[best])
         total = time.perf_counter() - started
         return PlanResult(
-            action=candidates[best, 0].copy(),
-            plan=candidates[best],
+            action=plan[0].copy(),
+            plan=plan,
             predicted_reward=float(rewards[best]),
             iterations=1,
-            reward_evaluations=self.shape[0],
+            reward_evaluations=len(candidates),
             timing={"decode": 0.0, "reward": reward_seconds, "other": total - reward_seconds},
             candidates=candidates if self.record else None,
             elite_indices=best_rows if self.record else None,

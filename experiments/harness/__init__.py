@@ -3,5 +3,8 @@
 - :mod:`~experiments.harness.cli`: arguments from dataclasses, run folders, JSON, tables, errors.
 - :mod:`~experiments.harness.wiring`: prior, budget, planner settings and policy for a task.
 - :mod:`~experiments.harness.episodes`: the episode loop and the summary of a run.
+- :mod:`~experiments.harness.grid`: the evaluation grid, one resumable episode at a time.
+- :mod:`~experiments.harness.statistics`: t and Wilson intervals, paired differences.
+- :mod:`~experiments.harness.report`: an evaluation's results.md and plots.
 - :mod:`~experiments.harness.drawing`: pictures of planner output (GIFs, episode plots).
 """

@@ -22,7 +22,11 @@ def run_episode(env, policy, seed, max_steps, recorder) -> dict:
     while True:
         tic = time.perf_counter()
         state = read_planning_state(env)
-        action, _ = policy.predict(observation[None], episode_start=episode_start)
+        # An SB3 agent acts on its mean action, as SB3's evaluate_policy does: a sampled one
+        # would draw from torch's global generator, so an episode would not repeat.
+        action, _ = policy.predict(
+            observation[None], episode_start=episode_start, deterministic=True
+        )
         plan_ms.append(1e3 * (time.perf_counter() - tic))
         episode_start[:] = False
         result = policy.last_results[0] if hasattr(policy, "last_results") else None

@@ -1,16 +1,21 @@
-"""Wiring shared by the scripts: a task's prior, budget, planner settings and policy."""
+"""Wiring shared by the scripts: a task's prior, agent, budget, planner settings and policy."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from envs.registry import CHECKPOINTS
 from envs.world_model_rules import termination_fn
+from experiments.harness.cli import UsageError
+from planner.checkpoint import TaskMismatchError
 from planner.mpc import PlannerConfig
 from planner.prior import DiffusionPrior
+from planner.safeguards import Safeguards
 from planner.world_model import WorldModel, WorldModelObjective
 from policies.diffusion_elites import DiffusionElitesPolicy
-from policies.planners import PLANNERS, Budget, build_planner
+from policies.planners import PLANNERS, Budget, build_planner, sub_env_seed
 from policies.sb3_agents import load_sb3_agent
 
 AGENTS = ("sac", "ppo")
@@ -18,37 +23,80 @@ REWARDS = ("simulator", "world-model")
 CONTROLLERS = PLANNERS + AGENTS
 
 
-def load_prior(kind: str, spec, path: str | None = None, device: str = "cpu"):
-    """The DE prior: ``path`` or the task's shipped one (None for other planners)."""
+def read_prior(
+    path: str | os.PathLike, task: str, device: str = "cpu", force: bool = False
+) -> DiffusionPrior:
+    """``DiffusionPrior.load`` for a script, its refusals worded for the command line.
+
+    A prior recorded for a task other than ``task`` is a :class:`UsageError` naming
+    ``--force-prior``; ``force`` skips that check.
+    """
+    try:
+        return DiffusionPrior.load(path, device=device, task=None if force else task)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc}: pass --prior PATH, a file written by train_prior.py") from exc
+    except TaskMismatchError as exc:
+        raise UsageError(f"{exc}, or add --force-prior to use it anyway") from exc
+
+
+def load_prior(kind: str, spec, path: str | None = None, device: str = "cpu", force=False):
+    """The DE prior: ``path`` or the task's shipped one (None for other planners).
+
+    It must record the task's family (``spec.family``, e.g. ``unicycle`` for both unicycle
+    tasks); ``force`` accepts a prior recorded for any task (see :func:`read_prior`).
+    """
     if kind != "de":
         return None
     path = Path(path) if path else spec.prior_path
     if path is None:
-        raise SystemExit(
+        raise UsageError(
             f"task {spec.name} ships no prior yet: pass --prior PATH "
             "(train one with experiments/train_prior.py) or pick a baseline with --planner"
         )
-    return DiffusionPrior.load(path, device=device)
+    return read_prior(path, spec.family, device, force)
+
+
+def agent_path(spec, kind: str, path: str | None = None) -> Path:
+    """``path``, or the task's shipped SB3 agent ``kind``: checkpoints/agents/<task>-<kind>.zip."""
+    return Path(path) if path else CHECKPOINTS / "agents" / f"{spec.name}-{kind}.zip"
+
+
+def load_agent(spec, env, kind: str, path: str | None = None, device: str = "cpu") -> Any:
+    """The SB3 agent ``kind`` (in AGENTS) at :func:`agent_path`, refused unless it observes what
+    ``env`` gives."""
+    path = agent_path(spec, kind, path)
+    if not path.is_file():
+        raise UsageError(
+            f"no {kind.upper()} agent at {path}: train one with experiments/train_agent.py "
+            f"--env {spec.name} --algo {kind}, or pass --agent PATH"
+        )
+    model = load_sb3_agent(path, kind, device)
+    if model.observation_space.shape != env.observation_space.shape:
+        raise UsageError(
+            f"{path} observes {model.observation_space.shape} but {spec.name} gives "
+            f"{env.observation_space.shape}: pass the agent trained on {spec.name} with --agent"
+        )
+    return model
 
 
 def make_budget(spec, env, prior, population=None, iterations=None) -> Budget:
     """The per-step budget: the prior's horizon (else the task's), the task's default N and T."""
+    defaults = spec.planner
     return Budget(
         horizon=prior.horizon if prior is not None else spec.horizon,
         action_dim=env.action_space.shape[0],
-        population=population or spec.planner.get("population", 64),
-        iterations=iterations or spec.planner.get("iterations", 4),
+        population=defaults.get("population", 64) if population is None else population,
+        iterations=defaults.get("iterations", 4) if iterations is None else iterations,
     )
 
 
 def planner_settings(spec, search_steps=None, final_steps=None, warm_start=None):
-    """PlannerConfig for DE and CEM from the task's defaults and the command line."""
+    """PlannerConfig for DE and CEM from the command line; None takes the task's default."""
     defaults = spec.planner
     return PlannerConfig(
-        search_steps=search_steps or defaults.get("search_steps", 2),
-        final_steps=final_steps or defaults.get("final_steps", 5),
-        warm_start=warm_start or defaults.get("warm_start", "shift"),
-        fill_action=defaults.get("fill_action"),
+        search_steps=defaults.get("search_steps", 2) if search_steps is None else search_steps,
+        final_steps=defaults.get("final_steps", 5) if final_steps is None else final_steps,
+        warm_start=defaults.get("warm_start", "shift") if warm_start is None else warm_start,
     )
 
 
@@ -65,10 +113,10 @@ def make_objective(
     if reward == "simulator":
         return spec.make_objective(env)
     if reward != "world-model":
-        raise SystemExit(f"--reward must be one of {REWARDS}, got {reward!r}")
+        raise UsageError(f"--reward must be one of {REWARDS}, got {reward!r}")
     path = Path(world_model) if world_model else CHECKPOINTS / f"{spec.name}-world-model.pt"
     if not path.is_file():
-        raise SystemExit(
+        raise UsageError(
             f"no world model at {path}: train one with experiments/train_world_model.py --env "
             f"{spec.name} --data FILE, or pass --world-model PATH"
         )
@@ -88,17 +136,26 @@ def make_policy(
     device="cpu",
     record=False,
     agent=None,
+    tuning=None,
 ):
     """An SB3-style policy for ``env``: a planner behind DiffusionElitesPolicy, or an SB3 agent.
 
     ``agent``: the SB3 zip for ``kind`` in AGENTS (default: checkpoints/agents/<task>-<kind>.zip).
+    ``tuning``: the baseline's settings (see ``build_planner``); default (None or empty): the
+    task's tuned ones, ``spec.tuning[kind]``.
     """
     if kind in AGENTS:
-        agent = agent or CHECKPOINTS / "agents" / f"{spec.name}-{kind}.zip"
-        return load_sb3_agent(agent, kind, device)
+        return load_agent(spec, env, kind, agent, device)
+
+    safeguards = Safeguards(fill_action=spec.fill_action)
+    tuning = tuning or spec.tuning.get(kind)
 
     def make_planner(index: int):
-        return build_planner(kind, objective, budget, seed, prior, settings, device, record)
+        planner_seed = sub_env_seed(seed, index)
+        return build_planner(
+            kind, objective, budget, planner_seed, prior, settings, device, record, safeguards,
+            tuning,
+        )  # fmt: skip
 
     conditioned = prior is not None and prior.cond_dim > 0
     from_observation = getattr(objective, "plans_from_observation", False)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from envs.registry import make_env
+from experiments.harness.cli import UsageError, parse_args
 
 REPO = Path(__file__).resolve().parents[2]
 H, STEPS, EPISODES = 8, 20, 2
@@ -42,7 +43,7 @@ def collect(scripts, out: Path, source: str, *extra: str) -> dict:
     collect_data, _ = scripts
     argv = ["--env", "reacher", "--source", source, "--episodes", str(EPISODES)]
     argv += ["--max-steps", str(STEPS), "--horizon", str(H), "--out", str(out), *extra]
-    path = collect_data.main(collect_data.parse_args(collect_data.CollectArgs, "", argv))
+    path = collect_data.main(parse_args(collect_data.CollectArgs, "", argv))
     with np.load(path) as archive:
         data = dict(archive)
     data["metadata"] = json.loads(str(data["metadata"]))
@@ -177,12 +178,14 @@ def test_train_prior_on_collected_chunks(scripts, collected, tmp_path, condition
     argv = ["--env", "reacher", "--data", str(path), "--denoiser", "mlp", "--steps", "20"]
     argv += ["--batch-size", "16", "--out", str(tmp_path / "prior.pt")]
     argv += ["--condition"] if condition else []
-    out = train_prior.main(train_prior.parse_args(train_prior.TrainArgs, "", argv))
-    prior = DiffusionPrior.load(out)
+    out = train_prior.main(parse_args(train_prior.TrainArgs, "", argv))
+    prior = DiffusionPrior.load(out, task="reacher")
+    assert prior.task == "reacher"
     assert tuple(prior.latent_shape) == (H, 2)
     assert prior.cond_dim == (10 if condition else 0)
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["dataset_shape"] == [EPISODES * (STEPS - H + 1), H, 2]
+    assert record["task"] == "reacher"
 
 
 @pytest.mark.parametrize(
@@ -197,5 +200,5 @@ def test_train_prior_refuses_data_it_cannot_use(scripts, collected, extra, messa
     _, train_prior = scripts
     path, _ = collected["random"]
     argv = ["--env", "reacher", "--data", str(path), "--steps", "1", *extra]
-    with pytest.raises(SystemExit, match=message):
-        train_prior.make_dataset(train_prior.parse_args(train_prior.TrainArgs, "", argv))
+    with pytest.raises(UsageError, match=message):
+        train_prior.make_dataset(parse_args(train_prior.TrainArgs, "", argv))

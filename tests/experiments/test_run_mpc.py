@@ -1,10 +1,11 @@
-"""The main job and the comparison script, end to end on tiny budgets (subprocesses)."""
+"""The main job end to end on tiny budgets (subprocesses); evaluate.py: test_evaluate.py."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,6 +20,27 @@ SUMMARY_KEYS = {
     "mean_steps_to_success",
     "mean_abs_action_change",
 }
+
+
+def assert_summary_matches_episodes(results: dict, population: int, iterations: int) -> None:
+    """The summary's figures are those of the episodes it summarises, recomputed here."""
+    summary, episodes = results["summary"], results["episodes"]
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["episodes"] == len(episodes)
+    assert (summary["population"], summary["iterations"]) == (population, iterations)
+    for episode in episodes:
+        assert episode["return"] == pytest.approx(sum(episode["rewards"]))
+        assert len(episode["rewards"]) == len(episode["plan_ms"]) == episode["steps"]
+        assert len(episode["states"]) == episode["steps"] + 1  # the state after the last step
+    assert summary["success_rate"] == np.mean([e["success"] for e in episodes])
+    assert summary["collision_rate"] == np.mean([e["collision"] for e in episodes])
+    assert summary["mean_return"] == pytest.approx(np.mean([e["return"] for e in episodes]))
+    evaluations = np.concatenate([e["reward_evaluations"] for e in episodes])
+    assert summary["reward_evals_per_step"] == pytest.approx(evaluations.mean())
+    plan_ms = np.concatenate([e["plan_ms"] for e in episodes])
+    assert summary["plan_ms_p50"] == pytest.approx(np.median(plan_ms))
+    steps, seconds = sum(e["steps"] for e in episodes), sum(e["seconds"] for e in episodes)
+    assert summary["control_hz"] == pytest.approx(steps / seconds)
 
 
 def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -37,9 +59,13 @@ def test_run_mpc_writes_the_documented_results(tmp_path, env):
         *("--max-steps", "4", "--out", str(out), "--runs-dir", str(tmp_path / "runs")),
     )
     results = json.loads(out.read_text())
-    assert SUMMARY_KEYS <= set(results["summary"])
-    # N*T candidates + the final decode (+ the previous plan, from the second step on).
-    assert all(e["reward_evaluations"] == [9, 10, 10, 10] for e in results["episodes"])
+    assert_summary_matches_episodes(results, population=8, iterations=1)
+    # Exactly N*T per step: the final decode, the previous plan and the safe plan included.
+    assert all(e["reward_evaluations"] == [8, 8, 8, 8] for e in results["episodes"])
+    assert results["summary"]["reward_evals_per_step"] == 8
+    assert results["summary"]["horizon"] == 32  # the shipped prior's H
+    assert [e["seed"] for e in results["episodes"]] == [0, 1]
+    assert results["episodes"][0]["states"] != results["episodes"][1]["states"]
     assert len(results["episodes"]) == 2
     assert all(e["steps"] == 4 for e in results["episodes"])
     (folder,) = (tmp_path / "runs").iterdir()
@@ -59,7 +85,9 @@ def test_run_mpc_on_a_mujoco_task_without_a_renderer(tmp_path):
     results = json.loads(out.read_text())
     assert results["summary"]["episodes"] == 1
     assert results["episodes"][0]["steps"] == 5
-    assert SUMMARY_KEYS <= set(results["summary"])
+    assert_summary_matches_episodes(results, population=8, iterations=1)
+    # CEM: exactly N*T per step, the previous plan included.
+    assert results["episodes"][0]["reward_evaluations"] == [8, 8, 8, 8, 8]
     # Without an OpenGL backend the run still completes and says why there is no video.
     assert "episode.gif" in {p.name for p in next((tmp_path / "runs").iterdir()).iterdir()} or (
         "no video" in done.stdout
@@ -71,16 +99,3 @@ def test_unknown_env_is_refused_with_the_known_names():
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode != 0
     assert "unicycle-goal" in done.stderr
-
-
-def test_evaluate_prints_one_row_per_planner_and_budget(tmp_path):
-    out = tmp_path / "rows.json"
-    run_script(
-        "evaluate.py",
-        *("--envs", "unicycle-goal", "--planners", "de,cem,random", "--budgets", "8x1,16x1"),
-        *("--warm-starts", "none,shift", "--episodes", "1", "--max-steps", "3"),
-        *("--out", str(out), "--runs-dir", str(tmp_path / "runs")),
-    )
-    rows = json.loads(out.read_text())
-    labels = {(r["planner"], r["population"]) for r in rows}
-    assert labels == {(p, n) for p in ("de[none]", "de[shift]", "cem", "random") for n in (8, 16)}

@@ -1,6 +1,7 @@
 """collect_data -> train_world_model -> run_mpc / evaluate with --reward world-model, end to end
 on a tiny model (subprocesses, tiny budgets)."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -78,15 +79,18 @@ def test_a_world_model_of_another_task_is_refused(tiny_model, tmp_path):
 
 def test_evaluate_compares_simulator_and_world_model_rewards(tiny_model, tmp_path):
     _, checkpoint = tiny_model
-    out = tmp_path / "rows.json"
+    out = tmp_path / "grid"
     run_script(
         "evaluate.py",
         *("--envs", "reacher", "--planners", "de", "--budgets", "8x1", "--episodes", "1"),
         *("--max-steps", "2", "--rewards", "simulator,world-model"),
-        *("--world-model", str(checkpoint), "--out", str(out), "--runs-dir", str(tmp_path)),
+        *("--world-model", str(checkpoint), "--out", str(out)),
     )
-    rows = json.loads(out.read_text())
-    assert [row["reward"] for row in rows] == ["simulator", "world-model"]
+    with open(out / "episodes.csv") as file:
+        records = list(csv.DictReader(file))
+    assert [record["reward"] for record in records] == ["simulator", "world-model"]
+    assert all(record["reward_evals_per_step"] == "8.0" for record in records)
+    assert "world-model" in (out / "results.md").read_text()
 
 
 def test_collect_data_with_the_world_model_planner(tiny_model, tmp_path):

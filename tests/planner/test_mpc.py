@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from planner.mpc import PlannerConfig, RecedingHorizonPlanner
+from planner.safeguards import Safeguards
 from policies.cem import ActionSpaceDecoder
 
 H, A = 8, 2
@@ -17,8 +18,13 @@ def point_mass(state: np.ndarray, actions: np.ndarray) -> np.ndarray:
     return -np.linalg.norm(end - GOAL, axis=1)
 
 
-def make(config: PlannerConfig = PlannerConfig(population=32, iterations=3), objective=point_mass):
-    return RecedingHorizonPlanner(ActionSpaceDecoder(H, A), objective, config, seed=3)
+def make(
+    config: PlannerConfig = PlannerConfig(population=32, iterations=3),
+    objective=point_mass,
+    safeguards: Safeguards = Safeguards(),
+):
+    decoder = ActionSpaceDecoder(H, A)
+    return RecedingHorizonPlanner(decoder, objective, config, 3, "cpu", safeguards)
 
 
 def test_plan_improves_on_doing_nothing():
@@ -28,7 +34,7 @@ def test_plan_improves_on_doing_nothing():
     assert np.all(np.abs(result.plan) <= 1.0)
     do_nothing = point_mass(np.zeros(2), np.zeros((1, H, A)))[0]
     assert result.predicted_reward > do_nothing + 0.2
-    assert result.reward_evaluations == 32 * 3 + 1
+    assert result.reward_evaluations == 32 * 3  # the final decode's re-score comes out of N*T
     assert set(result.timing) == {"decode", "reward", "other"}
 
 
@@ -75,8 +81,8 @@ def test_replan_every_k_executes_the_cached_plan_in_between():
     np.testing.assert_array_equal(second.action, first.plan[1])
     np.testing.assert_array_equal(third.action, first.plan[2])
     assert second.reward_evaluations == third.reward_evaluations == 0
-    # N*T candidates, the final decode, and the previous plan shifted to now.
-    assert planner.plan(np.zeros(2)).reward_evaluations == 16 * 2 + 2
+    # N*T in all: the final decode and the previous plan shifted to now come out of it.
+    assert planner.plan(np.zeros(2)).reward_evaluations == 16 * 2
 
 
 def test_all_invalid_step_keeps_the_previous_plan_and_says_so():
@@ -116,17 +122,80 @@ def test_config_rejects_bad_values(bad):
         PlannerConfig(**bad)
 
 
+FILL = (0.25, -0.5)  # a fill action no search or shift would produce by accident
+
+
+@pytest.mark.parametrize("replan_every", [1, 2])
 @pytest.mark.parametrize("keep", [True, False])
-def test_keeping_the_previous_plan_never_executes_a_worse_one(keep):
-    config = PlannerConfig(population=4, iterations=1, keep_previous_plan=keep)
-    planner = make(config)
-    state = np.zeros(2)
-    result = planner.plan(state)
-    regressions = 0
-    for _ in range(8):
-        state = state + 0.1 * result.action
-        previous = np.concatenate([result.plan[1:], result.plan[-1:]])
+def test_previous_plan_shifted_is_executed_when_only_it_scores(keep, replan_every):
+    """After the first plan, only the exact previous plan shifted to now (filled with
+    ``fill_action``) earns the top reward, 0; a 4-sample search cannot hit it exactly. So the
+    executed plan is that shift if and only if the planner keeps the previous plan, and a wrong
+    shift (off by one step, wrong fill) scores below 0 and is not executed either."""
+    target = {}
+
+    def only_the_target(state, actions):
+        if "plan" not in target:
+            return point_mass(state, actions)
+        return -np.abs(actions - target["plan"]).sum(axis=(1, 2))
+
+    config = PlannerConfig(population=5, iterations=1, replan_every=replan_every)
+    safeguards = Safeguards(fill_action=FILL, keep_previous_plan=keep, safe_plan=False)
+    planner = make(config, only_the_target, safeguards)
+    first = planner.plan(np.zeros(2))
+    for _ in range(replan_every - 1):
+        planner.plan(np.zeros(2))  # executes the cached plan
+    target["plan"] = np.concatenate([first.plan[replan_every:], np.repeat([FILL], replan_every, 0)])
+    result = planner.plan(np.zeros(2))
+    assert result.iterations == 1
+    if keep:
+        np.testing.assert_array_equal(result.plan, target["plan"])
+        np.testing.assert_array_equal(result.action, first.plan[replan_every])
+        assert result.predicted_reward == 0.0
+    else:
+        assert np.all(result.action != first.plan[replan_every])
+        assert result.predicted_reward < -0.1
+    assert result.reward_evaluations == 5  # N*T, whatever the safeguards add
+
+
+@pytest.fixture(params=["identity", "prior"])
+def decoder(request):
+    """The identity decoder (CEM) and a trained prior, whose search (S=2) and final (S=5)
+    decodes differ, so the three options the planner picks from score differently."""
+    if request.param == "identity":
+        return ActionSpaceDecoder(H, A)
+    return request.getfixturevalue("tiny_action_prior")
+
+
+@pytest.mark.parametrize("execute", ["best", "mean"])
+@pytest.mark.parametrize("keep", [True, False])
+def test_predicted_reward_is_the_objective_of_the_executed_plan(decoder, keep, execute):
+    """Over a closed loop, the reported reward is the objective re-evaluated on the returned
+    plan, and the returned action is that plan's first step, whichever option won."""
+    config = PlannerConfig(population=8, iterations=2, execute=execute)
+    safeguards = Safeguards(fill_action=(0.1, 0.2), keep_previous_plan=keep)
+    planner = RecedingHorizonPlanner(decoder, point_mass, config, 5, "cpu", safeguards)
+    state = np.array([-0.2, 0.4])
+    for _ in range(6):
         result = planner.plan(state)
-        regressions += result.predicted_reward < point_mass(state, previous[None])[0] - 1e-12
-    # With a 4-sample search, replanning alone often finds worse plans than the one it had.
-    assert regressions == 0 if keep else regressions > 0
+        assert result.predicted_reward == pytest.approx(
+            point_mass(state, result.plan[None])[0], rel=1e-12, abs=1e-12
+        )
+        np.testing.assert_array_equal(result.action, result.plan[0])
+        state = state + 0.1 * result.action
+
+
+@pytest.mark.parametrize("replan_every", [H, H + 1])
+def test_replan_every_up_to_the_horizon(replan_every):
+    """k <= H executes the whole cached plan then replans; k > H is refused when built, since
+    the plan would run out before the next search."""
+    config = PlannerConfig(population=5, iterations=1, replan_every=replan_every)
+    if replan_every > H:
+        with pytest.raises(ValueError, match=rf"replan_every={H + 1}.*horizon H={H}"):
+            make(config)
+        return
+    planner = make(config)
+    first = planner.plan(np.zeros(2))
+    executed = [planner.plan(np.zeros(2)).action for _ in range(H - 1)]
+    np.testing.assert_array_equal(np.array(executed), first.plan[1:])
+    assert planner.plan(np.zeros(2)).iterations == 1

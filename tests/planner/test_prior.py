@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from planner.checkpoint import CheckpointError
+from planner.checkpoint import CheckpointError, TaskMismatchError
 from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule
 from planner.normalizer import Normalizer
@@ -228,3 +228,13 @@ def test_saved_checkpoint_is_readable_like_any_written_file(tmp_path, prior):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_prior_for_another_task_is_refused_with_both_names(tmp_path, prior):
+    reacher = DiffusionPrior(prior.config, prior.normalizer, model=prior.model, task="reacher")
+    path = reacher.save(tmp_path / "reacher.pt")
+    with pytest.raises(TaskMismatchError, match="trained for task 'reacher', not 'hopper'") as info:
+        DiffusionPrior.load(path, task="hopper")
+    assert (info.value.recorded, info.value.expected) == ("reacher", "hopper")
+    assert isinstance(info.value, CheckpointError)
+    assert DiffusionPrior.load(path, task="reacher").task == "reacher"

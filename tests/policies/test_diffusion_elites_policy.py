@@ -99,7 +99,13 @@ def test_de_policy_plans_with_a_prior(tiny_action_prior):
     observation, _ = env.reset(seed=1)
     action, _ = policy.predict(observation)
     assert action.shape == (2,) and np.all(np.abs(action) <= 1.0)
-    assert policy.last_results[0].reward_evaluations == 16 * 2 + 1
+    result = policy.last_results[0]
+    assert result.reward_evaluations == 16 * 2
+    # the env gets the plan's first action (the unicycle's action space is [-1, 1] itself) ...
+    np.testing.assert_array_equal(action, result.action.astype(np.float32))
+    # ... of a plan made from the env's current state
+    state = env.get_wrapper_attr("planning_state")()
+    assert result.predicted_reward == pytest.approx(objective(state, result.plan[None])[0])
 
 
 def test_a_conditioned_prior_gets_each_sub_envs_observation():

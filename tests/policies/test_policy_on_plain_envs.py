@@ -61,7 +61,7 @@ def test_action_wrappers_give_finite_actions_within_the_real_bounds(wrap, low, h
     for _ in range(5):
         action, _ = policy.predict(observation)
         assert np.isfinite(action).all() and low <= action[0] <= high
-        observation, reward, terminated, truncated, _ = env.step(action)
+        observation, reward, terminated, _, _ = env.step(action)
         assert np.isfinite(reward) and not terminated
 
 

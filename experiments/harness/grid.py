@@ -1,0 +1,303 @@
+"""The evaluation grid: every (row, seed) episode run once, logged as it ends, resumable.
+
+A *row* is one (task, planner, budget) configuration; the grid runs it on its episode seeds
+(every row of a task on the same seeds). Each episode is one unit of work: its planner is
+seeded with the episode's seed, so an episode's result does not depend on which episodes ran
+before it, in which process, or whether the grid was interrupted and resumed. Finished
+episodes are appended to ``episodes.csv`` (flushed and fsynced line by line), which is also how
+a stopped grid knows where to continue: nothing is repeated and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import multiprocessing
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from envs.registry import get_task, make_env
+from experiments.harness.cli import UsageError
+from experiments.harness.episodes import run_episode
+from experiments.harness.wiring import (
+    AGENTS,
+    load_prior,
+    make_budget,
+    make_objective,
+    make_policy,
+    planner_settings,
+)
+
+NO_BUDGET = "-"
+"""The budget shown for an agent: it acts without planning, so N x T does not apply."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a comparison: a task, a controller and its budget N x T per control step.
+
+    A new dimension of the comparison (say, the reward a planner searches with) is one more
+    field here, one more entry in :meth:`columns` and in :data:`COLUMNS` (before ``seed``);
+    episode keys, tables, pairing and plots follow from those.
+    """
+
+    env: str
+    planner: str
+    population: int | None = None
+    """N; None for an agent (:data:`~experiments.harness.wiring.AGENTS`), which has no budget."""
+    iterations: int | None = None
+    """T; None for an agent."""
+    warm_start: str = ""
+    """Diffusion Elites only; empty: the task's default."""
+    tuning: tuple[tuple[str, Any], ...] = ()
+    """Baseline settings that replace the task's tuned ones (``(("execute", "mean"),)``);
+    empty: the task's (``TaskSpec.tuning``)."""
+    reward: str = "simulator"
+    """What the planner scores candidates with: ``simulator`` or ``world-model`` (from the
+    observation, :mod:`planner.world_model`); an agent's rows say ``simulator``."""
+
+    def __post_init__(self) -> None:
+        planning = self.planner not in AGENTS
+        if planning != (self.population is not None and self.iterations is not None):
+            raise ValueError(
+                f"row {self}: a planner needs population and iterations, an agent neither"
+            )
+
+    @property
+    def label(self) -> str:
+        """The planner's name in tables: ``de[shift]`` for a DE warm-start variant,
+        ``mppi[noise_std=0.2,temperature=0.5]`` for a baseline with its own settings."""
+        variant = [self.warm_start] if self.warm_start else []
+        variant += [f"{name}={value}" for name, value in self.tuning]
+        return f"{self.planner}[{','.join(variant)}]" if variant else self.planner
+
+    @property
+    def budget(self) -> str:
+        """``NxT``, or :data:`NO_BUDGET` for an agent."""
+        if self.population is None:
+            return NO_BUDGET
+        return f"{self.population}x{self.iterations}"
+
+    def columns(self) -> dict[str, Any]:
+        """What identifies the row in ``episodes.csv`` (the first columns of each line)."""
+        return {
+            "env": self.env,
+            "planner": self.label,
+            "budget": self.budget,
+            "population": self.population,
+            "iterations": self.iterations,
+            "reward": self.reward,
+        }
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    """What every row of one grid shares (None: each task's default)."""
+
+    max_steps: int | None = None
+    search_steps: int | None = None
+    final_steps: int | None = None
+    prior: str | None = None
+    force_prior: bool = False
+    """Plan with ``prior`` even if it records another task."""
+    world_model: str | None = None
+    """The world model of ``world-model`` rows (default: the task's shipped one)."""
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text == "" else int(text)
+
+
+COLUMNS: dict[str, Any] = {
+    "env": str,
+    "planner": str,
+    "budget": str,
+    "population": _optional_int,
+    "iterations": _optional_int,
+    "reward": str,
+    "seed": int,
+    "return": float,
+    "steps": int,
+    "success": int,
+    "collision": int,
+    "mean_abs_action_change": float,
+    "reward_evals_per_step": float,
+    "max_reward_evals_per_step": int,
+    "control_hz": float,
+    "plan_ms_p50": float,
+    "workers": int,
+}
+"""The columns of ``episodes.csv``, one row per episode, and how each is read back."""
+
+TIMING_COLUMNS = ("control_hz", "plan_ms_p50")
+"""Columns measured with a clock: they differ from run to run; every other column does not."""
+
+KEY_COLUMNS = tuple(COLUMNS)[: list(COLUMNS).index("seed") + 1]
+"""The columns that name an episode: its row's (:meth:`Row.columns`, first in COLUMNS) and the
+seed."""
+
+
+def episode_key(record: dict[str, Any]) -> tuple:
+    """The name of an episode's record: its values of :data:`KEY_COLUMNS`."""
+    return tuple(record[name] for name in KEY_COLUMNS)
+
+
+def row_key(row: Row, seed: int) -> tuple:
+    """:func:`episode_key` of the episode of ``row`` with ``seed``."""
+    return episode_key({**row.columns(), "seed": seed})
+
+
+class EpisodeLog:
+    """``episodes.csv``: one line per finished episode, written the moment it finishes.
+
+    Opening an existing log reads what it holds (a last line cut off by an interruption is
+    dropped, and that episode runs again), so a grid resumes where it stopped.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.records: list[dict[str, Any]] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = self.path.read_text() if self.path.exists() else ""
+        complete = text[: text.rfind("\n") + 1]
+        if not complete:  # a new log, or one cut off inside its header
+            with open(self.path, "w", newline="") as file:
+                csv.writer(file).writerow(COLUMNS)
+        else:
+            self._read(complete.splitlines())
+            if complete != text:  # an interrupted write: keep the whole lines only
+                self.path.write_text(complete)
+        self._done = {episode_key(record) for record in self.records}
+
+    def _read(self, lines: list[str]) -> None:
+        header, *rows = list(csv.reader(lines))
+        if header != list(COLUMNS):
+            raise UsageError(
+                f"{self.path} has columns {header}, not this version's {list(COLUMNS)}; "
+                "write to a new --out folder"
+            )
+        self.records = [
+            {name: read(cell) for (name, read), cell in zip(COLUMNS.items(), row, strict=True)}
+            for row in rows
+        ]
+
+    def done(self, row: Row, seed: int) -> bool:
+        """Whether the episode of ``row`` with ``seed`` is in the log already."""
+        return row_key(row, seed) in self._done
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one finished episode (a dict with every column) and make it durable."""
+        with open(self.path, "a", newline="") as file:
+            csv.writer(file).writerow(["" if record[n] is None else record[n] for n in COLUMNS])
+            file.flush()
+            os.fsync(file.fileno())
+        self.records.append(record)
+        self._done.add(episode_key(record))
+
+
+@functools.lru_cache(maxsize=4)
+def _row_setup(row: Row, settings: GridSettings) -> tuple:
+    """Env, objective, prior, budget and planner settings of a row, built once per process."""
+    spec = get_task(row.env)
+    prior = load_prior(row.planner, spec, settings.prior, force=settings.force_prior)
+    env = make_env(row.env)
+    objective = make_objective(spec, env, row.reward, settings.world_model)
+    budget = make_budget(spec, env, prior, row.population, row.iterations)
+    config = planner_settings(
+        spec, settings.search_steps, settings.final_steps, row.warm_start or None
+    )
+    max_steps = settings.max_steps if settings.max_steps is not None else spec.max_steps
+    return spec, env, objective, prior, budget, config, max_steps
+
+
+def run_grid_episode(job: tuple[Row, int, GridSettings, int]) -> dict[str, Any]:
+    """Run one episode of the grid; returns its ``episodes.csv`` record."""
+    row, seed, settings, workers = job
+    torch.set_num_threads(1)
+    spec, env, objective, prior, budget, config, max_steps = _row_setup(row, settings)
+    policy = make_policy(
+        env, spec, row.planner, objective, budget, seed, prior, config, tuning=dict(row.tuning)
+    )
+    episode = run_episode(env, policy, seed, max_steps, None)
+    evaluations = np.asarray(episode["reward_evaluations"])
+    return {
+        **row.columns(),
+        "seed": seed,
+        "return": episode["return"],
+        "steps": episode["steps"],
+        "success": int(episode["success"]),
+        "collision": int(episode["collision"]),
+        "mean_abs_action_change": episode["mean_abs_action_change"],
+        "reward_evals_per_step": float(evaluations.mean()),
+        "max_reward_evals_per_step": int(evaluations.max()),
+        "control_hz": episode["steps"] / episode["seconds"],
+        "plan_ms_p50": float(np.percentile(episode["plan_ms"], 50)),
+        "workers": workers,
+    }
+
+
+def run_grid(
+    episodes: list[tuple[Row, int]],
+    settings: GridSettings,
+    log: EpisodeLog,
+    workers: int = 1,
+) -> list[dict[str, Any]]:
+    """Run every ``(row, seed)`` episode that ``log`` does not hold yet; return all their records.
+
+    ``workers > 1`` runs episodes in that many local processes (spawned): results are the
+    same, but control rates then share the cores, so each record notes its worker count.
+    Records come back in the order of ``episodes``, whichever order they finished in.
+    """
+    jobs = [(row, seed, settings, workers) for row, seed in episodes if not log.done(row, seed)]
+    total = len(episodes)
+    with tqdm(total=total, initial=total - len(jobs), desc="episodes", unit="ep") as bar:
+        if workers == 1:
+            finished: Iterable[dict] = map(run_grid_episode, jobs)
+            for record in finished:
+                log.append(record)
+                bar.update()
+        else:
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                for record in pool.imap_unordered(run_grid_episode, jobs):
+                    log.append(record)
+                    bar.update()
+    by_key = {episode_key(record): record for record in log.records}
+    return [by_key[row_key(row, seed)] for row, seed in episodes]
+
+
+def describe_grid(
+    suite: str | None, episodes: list[tuple[Row, int]], settings: GridSettings
+) -> dict[str, Any]:
+    """The grid as JSON-ready data (``grid.json``): what a resumed run must match exactly."""
+    seeds: dict[Row, list[int]] = {}
+    for row, seed in episodes:
+        seeds.setdefault(row, []).append(seed)
+    rows = [{**dataclasses.asdict(row), "seeds": of_row} for row, of_row in seeds.items()]
+    return {"suite": suite, "settings": dataclasses.asdict(settings), "rows": rows}
+
+
+def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """How two :func:`describe_grid` records differ, in words (None: they are the same grid).
+
+    Keys other than those :func:`describe_grid` writes (a recorded command) are not compared.
+    """
+    for part in ("suite", "settings"):
+        if recorded.get(part) != wanted.get(part):
+            return f"{part}: {recorded.get(part)} there, {wanted.get(part)} here"
+    old, new = recorded.get("rows", []), wanted.get("rows", [])
+    for index, (before, now) in enumerate(zip(old, new, strict=False)):
+        fields = [name for name in {**before, **now} if before.get(name) != now.get(name)]
+        if fields:
+            changes = "; ".join(f"{f} {before.get(f)} there, {now.get(f)} here" for f in fields)
+            return f"row {index + 1} ({before.get('env')} {before.get('planner')}): {changes}"
+    if len(old) != len(new):
+        return f"{len(old)} rows there, {len(new)} here"
+    return None

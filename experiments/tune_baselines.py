@@ -1,0 +1,113 @@
+"""Tune the baselines per task, on held-out seeds, and record what was chosen and why.
+
+    python experiments/tune_baselines.py --out results/tuning
+
+For each task, at its default budget: action-space CEM executing its best sample or its elite
+mean, and MPPI over a small grid of noise std x temperature. Every setting runs on the same
+tuning seeds (1000 on, never the evaluation seeds 0-19), and per task and baseline the setting
+with the best main metric wins (success rate on the unicycle tasks, ties broken by return;
+return on the MuJoCo tasks). The choice is written to ``envs/baseline_tuning.json``, which
+``envs.registry`` reads into each task's ``TaskSpec.tuning``; ``--out`` gets the sweep itself
+(``episodes.csv``, ``results.md`` with intervals, ``tuning.md`` with the choices). Resumable
+like ``evaluate.py``: rerun the same command to continue.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from envs.registry import TUNING_FILE, get_task
+from experiments.harness.cli import REPO_ROOT, ScriptArgs, arg, command_line, run_main
+from experiments.harness.grid import EpisodeLog, GridSettings, Row, run_grid
+from experiments.harness.report import has_goal, write_report
+from planner.files import atomic_write
+
+TASKS = ("unicycle-goal", "unicycle-obstacles", "reacher", "half-cheetah", "hopper")
+SETTINGS = {
+    "cem": [{"execute": execute} for execute in ("best", "mean")],
+    "mppi": [
+        {"noise_std": noise, "temperature": temperature}
+        for noise, temperature in itertools.product((0.2, 0.5), (0.1, 0.5))
+    ],
+}
+"""The settings tried per baseline: CEM's executed plan, MPPI's noise and temperature."""
+SEEDS = {"unicycle-goal": 10, "unicycle-obstacles": 10, "reacher": 5}
+"""Tuning episodes per task (others: 2, of 200 steps); seeds start at FIRST_SEED."""
+FIRST_SEED = 1000
+MAX_STEPS = {"half-cheetah": 200, "hopper": 200}
+
+
+@dataclass
+class TuneArgs(ScriptArgs):
+    """Arguments of tune_baselines.py."""
+
+    tasks: str = arg(",".join(TASKS), "comma-separated tasks to tune")
+    out: str = arg(str(REPO_ROOT / "results" / "tuning"), "folder of the sweep's records")
+    workers: int = arg(1, "parallel processes", minimum=1)
+
+
+def score(records: list[dict], env: str) -> tuple[float, float]:
+    """How good a setting did on ``env``: (success rate, mean return) or (mean return, 0)."""
+    returns = float(np.mean([r["return"] for r in records]))
+    if has_goal(env):
+        return float(np.mean([r["success"] for r in records])), returns
+    return returns, 0.0
+
+
+def main(args: TuneArgs) -> dict:
+    """Run the sweep, write the choices; return them by task and baseline."""
+    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    rows, episodes = {}, []
+    for task in tasks:
+        spec = get_task(task)
+        n, t = spec.planner.get("population", 64), spec.planner.get("iterations", 4)
+        seeds = range(FIRST_SEED, FIRST_SEED + SEEDS.get(task, 2))
+        for kind, options in SETTINGS.items():
+            for option in options:
+                row = Row(task, kind, n, t, tuning=tuple(option.items()))
+                rows[row] = (task, kind, option)
+                episodes += [(row, seed) for seed in seeds]
+    out = Path(args.out)
+    log = EpisodeLog(out / "episodes.csv")
+    records = []
+    for task in tasks:
+        mine = [(row, seed) for row, seed in episodes if row.env == task]
+        task_settings = GridSettings(max_steps=MAX_STEPS.get(task))
+        records += run_grid(mine, task_settings, log, args.workers)
+    write_report(out, list(rows), records, [command_line()], None)
+
+    chosen = json.loads(TUNING_FILE.read_text()) if TUNING_FILE.exists() else {}
+    lines = ["# Baseline tuning", "", f"- command: `{command_line()}`", ""]
+    lines += [
+        "| task | baseline | setting | main metric | chosen |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for task in tasks:
+        for kind in SETTINGS:
+            scored = []
+            for row, (row_task, row_kind, option) in rows.items():
+                if (row_task, row_kind) == (task, kind):
+                    mine = [r for r in records if r["planner"] == row.label and r["env"] == task]
+                    scored.append((score(mine, task), option))
+            best = max(scored, key=lambda item: item[0])[1]
+            chosen.setdefault(task, {})[kind] = best
+            for value, option in scored:
+                shown = f"{value[0]:.3g}" + (f" (return {value[1]:.3g})" if has_goal(task) else "")
+                mark = "yes" if option == best else ""
+                lines.append(f"| {task} | {kind} | {option} | {shown} | {mark} |")
+    (out / "tuning.md").write_text("\n".join(lines) + "\n")
+    with atomic_write(TUNING_FILE, "w") as file:
+        json.dump(chosen, file, indent=2)
+        file.write("\n")
+    print("\n".join(lines))
+    print(f"wrote {TUNING_FILE} and {out / 'tuning.md'}")
+    return chosen
+
+
+if __name__ == "__main__":
+    run_main(main, TuneArgs, __doc__)

@@ -1,0 +1,215 @@
+"""The scripts refuse bad input in one line (exit status 2), and priors record their task."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from envs.registry import TASKS, get_task
+from experiments.harness.cli import UsageError, parse_args, run_main
+from experiments.harness.wiring import load_prior, make_budget, planner_settings
+from experiments.run_mpc import RunArgs
+from planner.prior import DiffusionPrior
+
+REPO = Path(__file__).resolve().parents[2]
+CHECKPOINTS = REPO / "checkpoints"
+RUN_MPC_COUNTS = [
+    "--episodes",
+    "--population",
+    "--iterations",
+    "--search-steps",
+    "--final-steps",
+    "--max-steps",
+    "--threads",
+]
+"""run_mpc.py's flags that count something: None takes the task's default, below 1 is refused."""
+
+
+def run_script(script: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run ``experiments/<script>`` with ``args`` as a person would, from the repository root."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, str(REPO / "experiments" / script), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+
+
+def assert_refused(done: subprocess.CompletedProcess, script: str, *mentions: str) -> None:
+    """Exit status 2, no traceback, and one stderr line naming the script and ``mentions``."""
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(script) and ": error: " in lines[0]
+    for mention in mentions:
+        assert mention in lines[0]
+
+
+@pytest.fixture(scope="module")
+def truncated_prior(tmp_path_factory) -> Path:
+    """The shipped unicycle prior cut to half its bytes."""
+    blob = (CHECKPOINTS / "unicycle-action.pt").read_bytes()
+    path = tmp_path_factory.mktemp("damaged") / "truncated.pt"
+    path.write_bytes(blob[: len(blob) // 2])
+    return path
+
+
+# Counts: validated, never replaced by the default
+
+
+@pytest.mark.parametrize("flag", RUN_MPC_COUNTS)
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_parse_args_refuses_counts_below_one(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(RunArgs, "", [flag, value])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{flag} must be >= 1, got {value}" in line
+
+
+def test_every_count_of_run_mpc_declares_its_minimum():
+    declared = {
+        "--" + field.name.replace("_", "-")
+        for field in dataclasses.fields(RunArgs)
+        if field.metadata.get("minimum") == 1
+    }
+    assert declared == set(RUN_MPC_COUNTS)
+    assert parse_args(RunArgs, "", ["--population", "1", "--episodes", "1"]).population == 1
+
+
+def test_wiring_keeps_explicit_values_and_fills_only_none():
+    spec = get_task("unicycle-goal")
+    env = SimpleNamespace(action_space=SimpleNamespace(shape=(2,)))
+    defaults = make_budget(spec, env, None)
+    assert (defaults.population, defaults.iterations) == (64, 4)
+    with pytest.raises(ValueError, match="Budget"):
+        make_budget(spec, env, None, population=0)
+    with pytest.raises(ValueError, match="iterations"):
+        make_budget(spec, env, None, iterations=0)
+    with pytest.raises(ValueError, match="search_steps"):
+        planner_settings(spec, search_steps=0)
+    with pytest.raises(ValueError, match="final_steps"):
+        planner_settings(spec, final_steps=0)
+    assert planner_settings(spec).search_steps == spec.planner["search_steps"]
+
+
+# Bad input: one line on stderr, exit status 2, no traceback
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "mentions"),
+    [
+        ("run_mpc.py", ["--population", "0"], ["--population", "got 0"]),
+        ("run_mpc.py", ["--env", "nowhere"], ["--env", "'nowhere'"]),
+        ("run_mpc.py", ["--no-such-flag"], ["--no-such-flag"]),
+        ("run_mpc.py", ["--device", "warp-drive"], ["--device warp-drive"]),
+        ("run_mpc.py", ["--prior", "/nonexistent.pt"], ["/nonexistent.pt", "--prior"]),
+        (
+            "run_mpc.py",
+            ["--planner", "sac", "--env", "reacher", "--agent", "missing.zip"],
+            ["missing.zip", "train_agent.py"],
+        ),
+        (
+            "run_mpc.py",
+            ["--env", "unicycle-goal", "--prior", "checkpoints/reacher-action.pt"],
+            ["reacher-action.pt", "'reacher'", "'unicycle'", "--force-prior"],
+        ),
+        ("evaluate.py", ["--episodes", "0"], ["--episodes", "got 0"]),
+        ("evaluate.py", ["--envs", "unicycle-goal,nowhere"], ["--envs", "nowhere"]),
+        ("train_prior.py", ["--steps", "0"], ["--steps", "got 0"]),
+        ("collect_data.py", ["--agent", "missing.zip"], ["missing.zip", "train_agent.py"]),
+        ("train_agent.py", ["--timesteps", "0"], ["--timesteps", "got 0"]),
+        ("reproduce_blog.py", ["--prior", "/nonexistent.pt"], ["/nonexistent.pt"]),
+        ("benchmark.py", ["decode", "--repeats", "0"], ["--repeats", "got 0"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(script, args, mentions):
+    assert_refused(run_script(script, *args), script, *mentions)
+
+
+def test_a_truncated_prior_is_one_line(truncated_prior):
+    done = run_script("run_mpc.py", "--prior", str(truncated_prior))
+    assert_refused(done, "run_mpc.py", str(truncated_prior), "truncated or corrupted")
+
+
+def test_a_truncated_agent_is_one_line(tmp_path):
+    agent = tmp_path / "reacher-sac.zip"
+    agent.write_bytes((CHECKPOINTS / "agents" / "reacher-sac.zip").read_bytes()[:3000])
+    done = run_script("run_mpc.py", "--env", "reacher", "--planner", "sac", "--agent", str(agent))
+    assert_refused(done, "run_mpc.py", str(agent), "truncated or corrupted")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_cpu_only_machine_is_one_line():
+    done = run_script("run_mpc.py", "--device", "cuda")
+    assert_refused(done, "run_mpc.py", "--device cuda", "--device cpu")
+
+
+def test_debug_shows_the_traceback():
+    done = run_script("run_mpc.py", "--prior", "/nonexistent.pt", "--debug")
+    assert done.returncode != 0
+    assert "Traceback" in done.stderr and "/nonexistent.pt" in done.stderr
+
+
+def test_run_main_reports_usage_errors_in_one_line_and_lets_bugs_through(capsys):
+    def refuse(args):
+        raise UsageError("--population 3 is too small: pass --population 8")
+
+    def crash(args):
+        raise KeyError("a bug")
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(refuse, RunArgs, "", [])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith("error: --population 3 is too small: pass --population 8")
+    with pytest.raises(UsageError):
+        run_main(refuse, RunArgs, "", ["--debug"])
+    with pytest.raises(KeyError, match="a bug"):
+        run_main(crash, RunArgs, "", [])
+
+
+# Priors record the task they were trained for
+
+
+def test_shipped_priors_record_their_tasks():
+    for path in sorted(CHECKPOINTS.glob("*.pt")):
+        record = json.loads(path.with_suffix(".json").read_text())
+        family = get_task(record["arguments"]["env"]).family
+        assert record["task"] == family, path.name
+        assert DiffusionPrior.load(path).task == family, path.name
+
+
+@pytest.mark.parametrize("name", sorted(name for name, spec in TASKS.items() if spec.prior))
+def test_every_task_accepts_its_shipped_prior(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a prior that records no task warns
+        prior = load_prior("de", get_task(name))
+    assert prior.task == get_task(name).family
+
+
+def test_the_unicycle_tasks_share_one_family():
+    assert get_task("unicycle-goal").family == get_task("unicycle-obstacles").family == "unicycle"
+    assert get_task("reacher").family == "reacher"
+
+
+def test_a_prior_of_another_task_is_refused_unless_forced():
+    spec, reacher = get_task("unicycle-goal"), CHECKPOINTS / "reacher-action.pt"
+    with pytest.raises(UsageError, match="--force-prior"):
+        load_prior("de", spec, str(reacher))
+    assert load_prior("de", spec, str(reacher), force=True).task == "reacher"
+
+
+def test_force_prior_plans_with_it(tmp_path):
+    done = run_script(
+        "run_mpc.py",
+        *("--env", "unicycle-goal", "--prior", "checkpoints/reacher-action.pt", "--force-prior"),
+        *("--episodes", "1", "--max-steps", "1", "--population", "4", "--iterations", "1"),
+        *("--no-render", "--runs-dir", str(tmp_path / "runs")),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]

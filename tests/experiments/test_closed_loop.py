@@ -1,0 +1,57 @@
+"""Diffusion Elites in the loop with the shipped unicycle prior, wired as the scripts wire it."""
+
+import numpy as np
+import pytest
+
+from envs.registry import get_task, make_env
+from experiments.harness.episodes import run_episode
+from experiments.harness.wiring import load_prior, make_budget, make_policy, planner_settings
+from planner.action_scaling import ActionScaling
+from planner.mpc import RecedingHorizonPlanner
+
+TASK = "unicycle-goal"
+MAX_STEPS = 60
+"""Measured at the task's default budget (N=64, T=4, seeds 0-5): the goal is reached in
+29, 41, 31, 45, 38, 45 steps; the env itself would allow 120."""
+
+
+@pytest.fixture(scope="module")
+def task():
+    """The task, its env, the shipped prior (checkpoints/unicycle-action.pt) and its objective."""
+    spec = get_task(TASK)
+    env = make_env(spec.name)
+    yield spec, env, load_prior("de", spec), spec.make_objective(env)
+    env.close()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_de_reaches_the_goal(task, seed):
+    spec, env, prior, objective = task
+    budget = make_budget(spec, env, prior)
+    policy = make_policy(env, spec, "de", objective, budget, seed, prior, planner_settings(spec))
+    episode = run_episode(env, policy, seed, MAX_STEPS, recorder=None)
+    assert episode["success"] and not episode["collision"]
+    assert episode["steps"] < MAX_STEPS  # the episode ended on success, not on the cut
+    # Exactly N*T evaluations every step, the safeguards' candidates and final plan included
+    n, t = budget.population, budget.iterations
+    assert episode["reward_evaluations"] == [n * t] * episode["steps"]
+
+
+@pytest.mark.parametrize("warm_start", ["none", "shift", "inversion"])
+def test_same_seed_gives_the_same_plans_bit_for_bit(task, warm_start):
+    """Two planners with one seed, fed the states of one episode, choose identical plans at
+    every step; another seed chooses another plan at the first step already."""
+    spec, env, prior, objective = task
+    settings = planner_settings(spec, warm_start=warm_start)
+    first, second, other = (
+        RecedingHorizonPlanner(prior, objective, settings, seed=seed) for seed in (7, 7, 8)
+    )
+    scaling = ActionScaling(env.action_space.low, env.action_space.high)
+    env.reset(seed=3)
+    for step in range(5):
+        state = env.get_wrapper_attr("planning_state")()
+        result = first.plan(state)
+        np.testing.assert_array_equal(second.plan(state).plan, result.plan)
+        if step == 0:
+            assert np.abs(other.plan(state).plan - result.plan).max() > 1e-3
+        env.step(scaling.to_env(result.action))

@@ -1,0 +1,231 @@
+"""evaluate.py end to end on a tiny grid (subprocesses): its files agree, it resumes exactly,
+its episodes do not depend on the worker count, and it refuses to mix grids; and
+results_to_readme.py, which puts its results.md into the README."""
+
+import csv
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments.evaluate import SUITES, EvalArgs, plan_episodes
+from experiments.harness.cli import UsageError
+from experiments.harness.grid import COLUMNS, TIMING_COLUMNS, EpisodeLog, episode_key
+from experiments.harness.statistics import mean_interval, paired_difference, proportion_interval
+from experiments.results_to_readme import END, START, ReadmeArgs
+from experiments.results_to_readme import main as insert_results
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_GRID = (
+    *("--envs", "unicycle-goal,reacher", "--planners", "de,cem", "--budgets", "8x1"),
+    *("--warm-starts", "none,shift", "--episodes", "2", "--max-steps", "3"),
+)
+"""2 tasks x 3 rows (de[none], de[shift], cem) x 1 budget x 2 seeds, 3 steps an episode."""
+
+
+def evaluate(*args: str, expect: int = 0) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "experiments" / "evaluate.py"), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == expect, done.stderr[-3000:]
+    return done
+
+
+def read_episodes(folder: Path) -> list[dict]:
+    """The records of ``folder/episodes.csv``, sorted by episode."""
+    return sorted(EpisodeLog(folder / "episodes.csv").records, key=episode_key)
+
+
+def without(records: list[dict], *columns: str) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in columns} for r in records]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny grid run once, uninterrupted, with one worker; its --out folder."""
+    folder = tmp_path_factory.mktemp("evaluate") / "tiny"
+    evaluate(*TINY_GRID, "--out", str(folder))
+    return folder
+
+
+def section(markdown: str, env: str) -> list[str]:
+    """The lines of results.md under the heading of ``env``, up to the next heading."""
+    text = markdown.split(f"\n## {env}\n", 1)[1]
+    return text.split("\n## ", 1)[0].splitlines()
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(folder, tmp_path / folder.name))
+
+
+def test_one_line_per_episode_and_results_md_agrees_with_it(tiny_run):
+    records = read_episodes(tiny_run)
+    assert len(records) == 2 * 3 * 2  # tasks x rows x seeds, each once
+    assert {r["planner"] for r in records} == {"de[none]", "de[shift]", "cem"}
+    assert {r["seed"] for r in records} == {0, 1}
+    assert all(r["steps"] == 3 and r["workers"] == 1 for r in records)
+    # exactly the budget, N*T = 8, every step: the plans kept from before come out of it
+    assert all(r["reward_evals_per_step"] == r["max_reward_evals_per_step"] == 8 for r in records)
+    markdown = (tiny_run / "results.md").read_text()
+    assert "--envs unicycle-goal,reacher" in markdown  # the exact command
+    assert "cores" in markdown and "torch" in markdown and "mujoco" in markdown
+    for env, planner in [("unicycle-goal", "cem"), ("reacher", "de[shift]")]:
+        mine = [r for r in records if (r["env"], r["planner"]) == (env, planner)]
+        (line,) = [x for x in section(markdown, env) if x.startswith(f"| {planner} | 8x1 |")]
+        for interval in (
+            mean_interval(np.array([r["return"] for r in mine])),
+            mean_interval(np.array([r["mean_abs_action_change"] for r in mine])),
+        ):
+            assert f"| {interval} |" in line, (interval, line)
+        if env == "unicycle-goal":
+            rate = proportion_interval(np.array([r["success"] for r in mine]))
+            assert f"| {rate} |" in line  # Wilson, as statistics.py computes it
+    # DE against CEM on reacher: paired over the seeds, in return (reacher has no success)
+    de, cem = (
+        np.array([r["return"] for r in records if r["env"] == "reacher" and r["planner"] == name])
+        for name in ("de[none]", "cem")
+    )
+    paired = f"| de[none] | cem | 8x1 | {paired_difference(de, cem)} | 2 |"
+    assert paired in section(markdown, "reacher")
+    assert {"main_metric.png", "control_rate.png"} <= {p.name for p in tiny_run.iterdir()}
+
+
+def test_warm_start_modes_are_rows_that_plan_differently(tiny_run):
+    records = read_episodes(tiny_run)
+    smoothness = {(r["env"], r["planner"], r["seed"]): r["mean_abs_action_change"] for r in records}
+    # from the second step on, the warm start changes the plan
+    for env in ("unicycle-goal", "reacher"):
+        assert smoothness[env, "de[none]", 0] != smoothness[env, "de[shift]", 0]
+
+
+def test_a_stopped_grid_resumes_to_the_uninterrupted_episodes(tiny_run, tmp_path):
+    folder = copy_of(tiny_run, tmp_path)
+    for name in ("results.md", "main_metric.png", "control_rate.png"):
+        (folder / name).unlink()
+    # stopped in the middle of writing the 6th episode: the header, 5 episodes and half a line
+    log = folder / "episodes.csv"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:6]) + lines[6][: len(lines[6]) // 2])
+    evaluate(*TINY_GRID, "--out", str(folder))
+    resumed, uninterrupted = read_episodes(folder), read_episodes(tiny_run)
+    assert without(resumed, *TIMING_COLUMNS) == without(uninterrupted, *TIMING_COLUMNS)
+    # the 5 finished episodes were kept, not run again: even their clock readings are the same
+    kept = list(csv.reader(lines[1:6]))
+    again = list(csv.reader(log.read_text().splitlines()[1:6]))
+    assert kept == again
+    assert (folder / "results.md").exists()
+
+
+def test_two_workers_run_the_same_episodes_as_one(tiny_run, tmp_path):
+    evaluate(*TINY_GRID, "--workers", "2", "--out", str(tmp_path / "two"))
+    two, one = read_episodes(tmp_path / "two"), read_episodes(tiny_run)
+    assert {r["workers"] for r in two} == {2}
+    assert without(two, *TIMING_COLUMNS, "workers") == without(one, *TIMING_COLUMNS, "workers")
+    markdown = (tmp_path / "two" / "results.md").read_text()
+    assert "not comparable" in markdown  # the control rates of parallel episodes
+
+
+def test_another_grid_is_refused_in_a_grid_folder(tiny_run, tmp_path):
+    folder = copy_of(tiny_run, tmp_path)
+    before = (folder / "episodes.csv").read_text()
+    done = evaluate(*TINY_GRID, "--episodes", "3", "--out", str(folder), expect=2)
+    assert "holds another grid" in done.stderr and "seeds" in done.stderr
+    assert "--envs unicycle-goal,reacher" in done.stderr  # how to resume it instead
+    assert (folder / "episodes.csv").read_text() == before
+
+
+def test_agents_are_rows_without_a_budget(tmp_path):
+    grid = ("--envs", "reacher", "--planners", "de,sac", "--budgets", "8x1", "--episodes", "2")
+    evaluate(*grid, "--max-steps", "3", "--out", str(tmp_path))
+    agent = [r for r in read_episodes(tmp_path) if r["planner"] == "sac"]
+    assert len(agent) == 2
+    assert all(r["budget"] == "-" and r["population"] is None for r in agent)
+    assert all(r["reward_evals_per_step"] == 0 for r in agent)  # it does not plan
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| sac | - |" in markdown and "| de | sac | 8x1 |" in markdown
+
+
+def test_a_suite_fixes_its_grid():
+    with pytest.raises(ValueError, match="--suite quick fixes --envs, --episodes"):
+        EvalArgs(suite="quick", envs="reacher", episodes=3)
+    EvalArgs(suite="quick", max_steps=5, workers=2)  # settings still apply
+
+
+def test_the_full_suite_has_enough_seeds_and_every_task():
+    episodes = plan_episodes(EvalArgs(suite="full"))
+    seeds: dict = {}
+    for row, seed in episodes:
+        seeds.setdefault(row, []).append(seed)
+    envs = {row.env for row in seeds}
+    assert envs == {"unicycle-goal", "unicycle-obstacles", "reacher", "half-cheetah", "hopper"}
+    for row, of_row in seeds.items():
+        assert of_row == list(range(len(of_row)))
+        assert len(of_row) >= (10 if row.env.startswith("unicycle") else 5)
+    agents = [row for row in seeds if row.planner == "sac"]
+    assert sorted(row.env for row in agents) == ["half-cheetah", "hopper", "reacher"]
+    assert {row.budget for row in agents} == {"-"}
+    budgets = {row.env: {r.budget for r in seeds if r.env == row.env} - {"-"} for row in seeds}
+    assert all(len(of_env) >= 2 for of_env in budgets.values())  # a sweep on every task
+    quick = {row.env for row, _ in plan_episodes(EvalArgs(suite="quick"))}
+    assert {"unicycle-goal", "unicycle-obstacles", "reacher"} <= quick
+    assert set(SUITES) == {"quick", "full"}
+
+
+def test_a_log_cut_inside_a_line_or_its_header_drops_only_the_cut_part(tmp_path):
+    path = tmp_path / "episodes.csv"
+    record = {name: 1 for name in COLUMNS} | {"env": "reacher", "planner": "de", "budget": "8x1"}
+    log = EpisodeLog(path)
+    for seed in range(3):
+        log.append(record | {"seed": seed})
+    text = path.read_text()
+    path.write_text(text[:-5])
+    assert [r["seed"] for r in EpisodeLog(path).records] == [0, 1]
+    assert path.read_text() == text[: text.rfind("\n", 0, len(text) - 1) + 1]
+    path.write_text("env,plan")  # stopped while writing the header
+    assert EpisodeLog(path).records == []
+    assert path.read_text().splitlines() == [",".join(COLUMNS)]
+
+
+# results_to_readme.py: the README's results block comes from results.md
+
+
+def readme_with_markers(tmp_path: Path) -> Path:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Project\n\n## What it does\n\n{START}\nold numbers\n{END}\n\n## More\n")
+    return readme
+
+
+def test_the_readme_block_is_results_md_with_working_plot_links(tiny_run, tmp_path):
+    readme = readme_with_markers(tmp_path)
+    insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme), any_grid=True))
+    text = readme.read_text()
+    assert "old numbers" not in text
+    assert text.startswith("# Project\n\n## What it does\n") and text.endswith("## More\n")
+    block = text.split(START)[1].split(END)[0]
+    markdown = (tiny_run / "results.md").read_text()
+    for line in section(markdown, "reacher"):  # every table line, as evaluate.py wrote it
+        assert line in block
+    assert "\n### reacher\n" in block and "# Evaluation results" not in block
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", block)
+    assert len(links) == 2 and all((readme.parent / link).is_file() for link in links)
+    insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme), any_grid=True))
+    assert readme.read_text() == text  # a second run changes nothing
+
+
+def test_the_readme_takes_only_a_finished_full_suite(tiny_run, tmp_path):
+    readme = readme_with_markers(tmp_path)
+    before = readme.read_text()
+    with pytest.raises(UsageError, match="custom grid, not --suite full"):
+        insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme)))
+    folder = copy_of(tiny_run, tmp_path)
+    log = folder / "episodes.csv"
+    log.write_text("".join(log.read_text().splitlines(keepends=True)[:6]))
+    with pytest.raises(UsageError, match="5 of its grid's 12 episodes"):
+        insert_results(ReadmeArgs(results=str(folder), readme=str(readme), any_grid=True))
+    readme.write_text("# Project without markers\n")
+    with pytest.raises(UsageError, match="results:start"):
+        insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme), any_grid=True))
+    assert readme_with_markers(tmp_path).read_text() == before
