@@ -12,14 +12,41 @@ import torch
 
 from envs.registry import CHECKPOINTS, TASKS, make_env
 from planner.prior import DiffusionPrior
+from planner.world_model import WorldModel
 from policies.sb3_agents import load_sb3_agent
 
-PRIORS = sorted(CHECKPOINTS.glob("*.pt"))
+WORLD_MODELS = sorted(CHECKPOINTS.glob("*-world-model.pt"))
+PRIORS = sorted(set(CHECKPOINTS.glob("*.pt")) - set(WORLD_MODELS))
 AGENTS = sorted((CHECKPOINTS / "agents").glob("*.zip"))
 
 
 def test_checkpoints_are_shipped():
-    assert PRIORS and AGENTS, f"no checkpoints found under {CHECKPOINTS}"
+    assert PRIORS and AGENTS and WORLD_MODELS, f"no checkpoints found under {CHECKPOINTS}"
+
+
+@pytest.mark.parametrize("path", WORLD_MODELS, ids=lambda p: p.name)
+def test_shipped_world_model_predicts_its_task_better_than_no_change(path):
+    """Along 20 random steps of its env, the ensemble mean's one-step error is well below that
+    of predicting no change (measured ratio: reacher 0.006, half-cheetah 0.08, hopper 0.31)."""
+    task = path.name.removesuffix("-world-model.pt")
+    model = WorldModel.load(path, task=task)
+    env = make_env(task)
+    rng = np.random.default_rng(0)
+    observation, _ = env.reset(seed=0)
+    errors, no_change = [], []
+    for _ in range(20):
+        action = rng.uniform(-1.0, 1.0, env.action_space.shape)
+        following, *_ = env.step(action)
+        predicted, rewards = model.step(
+            torch.as_tensor(observation, dtype=torch.float32)[None],
+            torch.as_tensor(action, dtype=torch.float32)[None],
+        )
+        assert bool(torch.isfinite(predicted).all() and torch.isfinite(rewards).all())
+        errors.append(float((predicted.mean(0)[0] - torch.as_tensor(following)).abs().mean()))
+        no_change.append(float(np.abs(following - observation).mean()))
+        observation = following
+    env.close()
+    assert np.mean(errors) < 0.5 * np.mean(no_change), (np.mean(errors), np.mean(no_change))
 
 
 def made_by(path):
