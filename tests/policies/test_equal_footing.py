@@ -118,3 +118,24 @@ def test_no_planner_executes_a_plan_predicted_worse_than_the_safe_plan(kind, tin
         else:
             np.testing.assert_array_equal(result.plan, objective.target)
             assert result.predicted_reward == expected
+
+
+def test_sub_env_planners_get_distinct_reproducible_seeds():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from envs.registry import get_task, make_env
+    from experiments.harness.wiring import make_budget, make_policy, planner_settings
+    from policies.planners import sub_env_seed
+
+    seeds = [sub_env_seed(7, index) for index in range(4)]
+    assert seeds[0] == 7 and len(set(seeds)) == 4  # a single env keeps the seed it was given
+    assert seeds == [sub_env_seed(7, index) for index in range(4)]
+    spec = get_task("unicycle-goal")
+    vec_env = DummyVecEnv([lambda: make_env("unicycle-goal")] * 3)
+    budget = make_budget(spec, vec_env, None, 8, 1)
+    objective = spec.make_objective(vec_env.envs[0])
+    policy = make_policy(vec_env, spec, "cem", objective, budget, 7, None, planner_settings(spec))
+    vec_env.seed(0)
+    policy.predict(vec_env.reset())
+    used = [planner.elites.generator.initial_seed() for planner in policy.planners]
+    assert used == seeds[:3]
