@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 import torch
 
-from envs.mujoco_tasks import make_task
+from envs.mujoco_tasks import TASKS, make_task
 from experiments.harness.cli import (
     ArgumentParser,
     UsageError,
@@ -260,6 +260,7 @@ def main() -> None:
         "--tasks",
         nargs="+",
         default=["inverted-pendulum", "reacher", "half-cheetah", "hopper"],
+        choices=sorted(TASKS),
         help="task short names (envs.mujoco_tasks.TASKS)",
     )
     rollout.add_argument(

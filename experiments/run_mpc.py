@@ -80,6 +80,14 @@ class RunArgs(ScriptArgs):
     no_render: bool = arg(False, "skip the PNG and GIF")
     runs_dir: str = arg(str(REPO_ROOT / "runs"), "where run folders are created")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.prior is not None and self.planner != "de":
+            raise ValueError(
+                f"--prior is the prior of Diffusion Elites, but --planner is {self.planner}: "
+                "drop --prior, or plan with --planner de"
+            )
+
 
 def run(args: RunArgs) -> dict:
     """Run the episodes and write the run folder; return the results dict."""

@@ -32,6 +32,12 @@ from experiments.harness.cli import (
 ALGORITHMS = {"sac": SAC, "ppo": PPO}
 
 
+def sb3_device(name: str) -> None:
+    """``check_device``, plus SB3's own ``auto`` (CUDA when there is one, else CPU)."""
+    if name != "auto":
+        check_device(name)
+
+
 @dataclass
 class AgentArgs(ScriptArgs):
     """Arguments of train_agent.py."""
@@ -43,7 +49,7 @@ class AgentArgs(ScriptArgs):
     seed: int = arg(0, "seed of the agent and the env")
     eval_episodes: int = arg(10, "episodes of the final evaluation", minimum=1)
     threads: int = arg(1, "torch CPU threads", minimum=1)
-    device: str = arg("cpu", "torch device of the agent", check=check_device)
+    device: str = arg("cpu", "torch device of the agent (or auto: SB3 picks)", check=sb3_device)
     out: str | None = arg(None, "zip path (default: checkpoints/agents/<env>-<algo>.zip)")
 
     def __post_init__(self) -> None:

@@ -126,6 +126,8 @@ def test_wiring_keeps_explicit_values_and_fills_only_none():
         ("train_agent.py", ["--timesteps", "0"], ["--timesteps", "got 0"]),
         ("reproduce_blog.py", ["--prior", "/nonexistent.pt"], ["/nonexistent.pt"]),
         ("benchmark.py", ["decode", "--repeats", "0"], ["--repeats", "got 0"]),
+        ("benchmark.py", ["rollout", "--tasks", "nowhere"], ["--tasks", "'nowhere'"]),
+        ("run_mpc.py", ["--planner", "cem", "--prior", "x.pt"], ["--prior", "--planner de"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(script, args, mentions):
@@ -213,3 +215,12 @@ def test_force_prior_plans_with_it(tmp_path):
         *("--no-render", "--runs-dir", str(tmp_path / "runs")),
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_train_agent_takes_sb3s_auto_device_and_refuses_unknown_ones():
+    from experiments import train_agent
+
+    assert parse_args(train_agent.AgentArgs, "", ["--device", "auto"]).device == "auto"
+    with pytest.raises(SystemExit) as refused:
+        parse_args(train_agent.AgentArgs, "", ["--device", "warp-drive"])
+    assert refused.value.code == 2
