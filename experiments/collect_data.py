@@ -58,11 +58,11 @@ from experiments.harness.wiring import (
     make_budget,
     make_objective,
     planner_settings,
+    task_planner,
 )
 from planner.action_scaling import ActionScaling
 from planner.files import atomic_write
-from planner.safeguards import Safeguards
-from policies.planners import PLANNERS, build_planner
+from policies.planners import PLANNERS
 
 # The planner "random" (random shooting) is left out: the name is taken by smooth random actions.
 PLANNER_SOURCES = tuple(p for p in PLANNERS if p != "random")
@@ -184,12 +184,7 @@ def make_source(
     budget = make_budget(spec, env, prior, args.population, args.iterations)
     objective = make_objective(spec, env, args.reward, args.world_model, args.seed)
     settings = planner_settings(spec) if args.source == "de" else None
-    safeguards = Safeguards(fill_action=spec.fill_action)
-    tuning = spec.tuning.get(args.source)
-    planner = build_planner(
-        args.source, objective, budget, args.seed, prior, settings,
-        safeguards=safeguards, tuning=tuning,
-    )  # fmt: skip
+    planner = task_planner(args.source, spec, objective, budget, args.seed, prior, settings)
     from_observation = getattr(objective, "plans_from_observation", False)
     info = {"planner_budget": asdict(budget), "reward": args.reward}
     return PlannerSource(planner, from_observation), info

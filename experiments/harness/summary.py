@@ -9,6 +9,7 @@ results.md, :mod:`.plots` draws them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,7 @@ def metrics_of(env: str) -> list[str]:
 BUDGET_COLUMNS = ("budget", "population", "iterations")
 
 
-DEFAULTS = {name: field.default for name, field in Row.__dataclass_fields__.items()}
+DEFAULTS = {field.name: field.default for field in dataclasses.fields(Row)}
 
 
 def variant(row: Row) -> dict[str, Any]:

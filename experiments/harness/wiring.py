@@ -124,6 +124,18 @@ def make_objective(
     return WorldModelObjective(model, termination_fn(env), propagation, seed=seed)
 
 
+def task_planner(
+    kind, spec, objective, budget, seed, prior, settings, device="cpu", record=False, tuning=None
+):
+    """``build_planner`` with what the task gives every planner alike: its safeguards (the
+    task's fill action) and the baseline's tuned settings (``tuning`` replaces them)."""
+    safeguards = Safeguards(fill_action=spec.fill_action)
+    tuning = tuning or spec.tuning.get(kind)
+    return build_planner(
+        kind, objective, budget, seed, prior, settings, device, record, safeguards, tuning
+    )
+
+
 def make_policy(
     env,
     spec,
@@ -147,14 +159,10 @@ def make_policy(
     if kind in AGENTS:
         return load_agent(spec, env, kind, agent, device)
 
-    safeguards = Safeguards(fill_action=spec.fill_action)
-    tuning = tuning or spec.tuning.get(kind)
-
     def make_planner(index: int):
-        planner_seed = sub_env_seed(seed, index)
-        return build_planner(
-            kind, objective, budget, planner_seed, prior, settings, device, record, safeguards,
-            tuning,
+        return task_planner(
+            kind, spec, objective, budget, sub_env_seed(seed, index), prior, settings, device,
+            record, tuning,
         )  # fmt: skip
 
     conditioned = prior is not None and prior.cond_dim > 0
