@@ -10,6 +10,10 @@ internal stage computed (for RK4, the fourth stage), not the kinematics of the n
 differ by about 1e-6 per step. The objective records those very fields from the simulation
 (``mujoco.batch``), never recomputes them.
 
+Every reward also states its ``alive_bonus``: the reward per step that an episode still running
+keeps earning, which a terminal step forfeits for the rest of the episode (0 where the env never
+terminates). Planning objectives price a fall with it (``MujocoTask.termination_cost``).
+
 Shapes: N candidates, H env steps, A action dim. Every reward is called as
 ``reward(after, qpos_before, actions) -> (rewards (N, H) float64, terminated (N, H) bool)`` with
 
@@ -40,6 +44,7 @@ class TaskReward(Protocol):
     """Per-step reward and termination of one env, from recorded simulation quantities."""
 
     fields: tuple[str, ...]
+    alive_bonus: float
 
     def __call__(
         self, after: Records, qpos_before: np.ndarray, actions: np.ndarray
@@ -62,6 +67,7 @@ class InvertedPendulumReward:
     """InvertedPendulum-v5: 1 per step while the pole is within 0.2 rad and the state finite."""
 
     fields: ClassVar[tuple[str, ...]] = ("qpos", "qvel")
+    alive_bonus: ClassVar[float] = 1.0
 
     @classmethod
     def from_env(cls, env: InvertedPendulumEnv) -> InvertedPendulumReward:
@@ -83,6 +89,7 @@ class ReacherReward:
     dist_weight: float
     control_weight: float
     fields: ClassVar[tuple[str, ...]] = ("qpos", "xpos")
+    alive_bonus: ClassVar[float] = 0.0
 
     @classmethod
     def from_env(cls, env: ReacherEnv) -> ReacherReward:
@@ -137,6 +144,11 @@ class LocomotionReward:
     terminate_when_unhealthy: bool = False
     fields: ClassVar[tuple[str, ...]] = ("qpos", "qvel")
 
+    @property
+    def alive_bonus(self) -> float:
+        """The healthy reward, where being unhealthy ends the episode; else 0."""
+        return self.healthy_reward if self.terminate_when_unhealthy else 0.0
+
     @classmethod
     def from_env(cls, env: Any) -> LocomotionReward:
         """Read dt and weights (and health ranges for Hopper and Walker2d) from the env."""
@@ -177,6 +189,11 @@ class InvertedDoublePendulumReward:
 
     healthy_reward: float
     fields: ClassVar[tuple[str, ...]] = ("qpos", "qvel", "site_xpos")
+
+    @property
+    def alive_bonus(self) -> float:
+        """The env's healthy reward, paid on every step before the terminal one."""
+        return self.healthy_reward
 
     @classmethod
     def from_env(cls, env: InvertedDoublePendulumEnv) -> InvertedDoublePendulumReward:

@@ -20,6 +20,7 @@ bit-identical to stepping one ``mjData`` per candidate at any thread count.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,8 @@ from planner.action_scaling import ActionScaling
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
 _TIME = mujoco.mjtState.mjSTATE_TIME.value
 _WARNING_COUNT = 1  # mjWarningStat is (lastinfo, number)
+DEFAULT_EPISODE_STEPS = 1000
+"""The step limit assumed for an env made without one (every v5 MuJoCo env's registered limit)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,9 @@ class MujocoTask:
         action_dim: A. obs_dim: O. state_dim: D, the length of a snapshot.
         default_horizon: H, planning horizon in env steps.
         action_scaling: the map between normalised actions and the env's bounds.
+        termination_cost: what a planning objective charges a candidate that terminates (a
+            fall) within its horizon: the reward's ``alive_bonus`` times the episode's step
+            limit, the most a fall forfeits. 0 for tasks that never terminate.
     """
 
     def __init__(self, env: gymnasium.Env):
@@ -97,6 +103,7 @@ class MujocoTask:
         self.obs_dim = int(base.observation_space.shape[0])
         self.state_dim = int(mujoco.mj_stateSize(self.model, STATE_SPEC))
         self.default_horizon = info.default_horizon
+        self.termination_cost = termination_cost(base)
 
     def __repr__(self) -> str:
         return f"MujocoTask({self.env_id}, A={self.action_dim}, D={self.state_dim})"
@@ -132,9 +139,12 @@ class MujocoTask:
         """Normalised actions ``(..., A)`` in [-1, 1] (clipped) -> env actions within bounds."""
         return self.action_scaling.to_env(actions)
 
-    def objective(self, threads: int | None = None) -> MujocoObjective:
-        """A batched planning reward on ``threads`` threads (default: one per CPU core)."""
-        return MujocoObjective(self, threads)
+    def objective(
+        self, threads: int | None = None, termination_cost: float | None = None
+    ) -> MujocoObjective:
+        """A batched planning reward on ``threads`` threads (default: one per CPU core) that
+        charges ``termination_cost`` for a fall (default: the task's)."""
+        return MujocoObjective(self, threads, termination_cost)
 
 
 class MujocoObjective:
@@ -143,7 +153,11 @@ class MujocoObjective:
     Each candidate's actions (normalised, clipped to [-1, 1], scaled to the env's bounds) are
     held for ``frame_skip`` physics steps each, from ``state``; its reward is the sum of the
     env's per-step rewards up to and including its terminal step (Hopper falling, the pendulum
-    tipping), nothing after. A candidate whose simulation diverges (any MuJoCo warning: unstable
+    tipping), nothing after. A candidate that terminates within the horizon is also charged
+    ``termination_cost``, once: planning only, so that a fall ranks below surviving even when it
+    happens late in the horizon or after a lunge that paid well (with the bare env reward a fall
+    only forfeits the horizon's remaining alive bonus, at most H, not the episode's). Episode
+    returns are the env's own and never include it. A candidate whose simulation diverges (any MuJoCo warning: unstable
     qpos/qvel/qacc and the automatic reset that follows, full contact buffers, ...) at or before
     its terminal step gets reward -inf, never the score of a reset state; divergence after the
     terminal step does not matter, as the env would have stopped.
@@ -151,20 +165,33 @@ class MujocoObjective:
     Args:
         task: the task to score.
         threads: threads of the persistent pool, the caller's included (default: one per core).
+        termination_cost: charged once per terminating candidate (None: the task's
+            ``termination_cost``; 0: score with the env's reward alone).
 
     Attributes:
         num_evaluated: candidates scored so far.
         num_diverged: of those, candidates scored -inf because their simulation diverged.
     """
 
-    def __init__(self, task: MujocoTask, threads: int | None = None):
+    def __init__(
+        self,
+        task: MujocoTask,
+        threads: int | None = None,
+        termination_cost: float | None = None,
+    ):
         threads = (os.cpu_count() or 1) if threads is None else threads
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(
                 f"threads must be a positive int (or None for all cores), got {threads!r}"
             )
+        cost = task.termination_cost if termination_cost is None else termination_cost
+        if not (math.isfinite(cost) and cost >= 0):
+            raise ValueError(
+                f"termination_cost must be a finite number >= 0 (0: no cost), got {cost!r}"
+            )
         self.task = task
         self.threads = threads
+        self.termination_cost = float(cost)
         self.num_evaluated = 0
         self.num_diverged = 0
         # qpos is always recorded: the state before each env step is the qpos after the last
@@ -199,6 +226,7 @@ class MujocoObjective:
         last_step = np.where(terminated.any(axis=1), terminated.argmax(axis=1), horizon - 1)
         counted = np.arange(horizon) <= last_step[:, None]
         rewards = np.where(counted, step_rewards, 0.0).sum(axis=1)
+        rewards -= self.termination_cost * terminated.any(axis=1)
 
         # Invalidate divergence up to the terminal step: the batch stops a simulation at its
         # first warning and repeats that substep's record, so time stops advancing there
@@ -230,6 +258,14 @@ class MujocoObjective:
         if not np.isfinite(array).all():
             raise ValueError(f"actions must be finite {expected}; got NaN or inf entries")
         return array
+
+
+def termination_cost(env: gymnasium.Env) -> float:
+    """The planning cost of a fall in a supported env: its reward's ``alive_bonus`` times its
+    episode step limit (:data:`DEFAULT_EPISODE_STEPS` without one), the most a fall forfeits."""
+    base = env.unwrapped
+    limit = (base.spec.max_episode_steps if base.spec else None) or DEFAULT_EPISODE_STEPS
+    return float(reward_for(base).alive_bonus) * limit
 
 
 def snapshot(env: gymnasium.Env) -> np.ndarray:

@@ -225,6 +225,8 @@ class WorldModelObjective:
         propagation: ``"mean"`` or ``"ts1"``.
         seed: seeds the member draws of ``"ts1"``.
         disagreement_penalty: weight of the disagreement penalty (0: none).
+        termination_cost: charged once to a candidate that terminates within the horizon
+            (planning only: a fall ranks below surviving; see ``MujocoObjective``).
 
     Attributes:
         num_evaluated: candidates scored so far. num_invalid: of those, scored -inf.
@@ -241,11 +243,15 @@ class WorldModelObjective:
         propagation: str = "mean",
         seed: int = 0,
         disagreement_penalty: float = 0.0,
+        termination_cost: float = 0.0,
     ) -> None:
         if propagation not in PROPAGATIONS:
             raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {propagation!r}")
         if not disagreement_penalty >= 0:
             raise ValueError(f"disagreement_penalty must be >= 0, got {disagreement_penalty}")
+        if not (math.isfinite(termination_cost) and termination_cost >= 0):
+            raise ValueError(f"termination_cost must be finite and >= 0, got {termination_cost}")
+        self.termination_cost = float(termination_cost)
         self.model = model
         self.terminated_fn = terminated_fn
         self.propagation = propagation
@@ -277,6 +283,7 @@ class WorldModelObjective:
             if self.terminated_fn is not None:
                 ended = self.terminated_fn(obs.double().cpu().numpy())
                 alive &= ~torch.as_tensor(np.asarray(ended, dtype=bool), device=device)
+        total -= self.termination_cost * (~alive).double()
         total[invalid] = -math.inf
         self.num_evaluated += n
         self.num_invalid += int(invalid.sum())

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from envs.mujoco_tasks import termination_cost
 from envs.registry import CHECKPOINTS
 from envs.world_model_rules import termination_fn
 from experiments.harness.cli import UsageError
@@ -107,8 +108,8 @@ def make_objective(
 
     ``reward="world-model"`` loads ``world_model`` (default: checkpoints/<task>-world-model.pt;
     one trained for another task is refused) and scores candidates from the current observation,
-    with the task's termination rule on predicted observations (envs/world_model_rules.py),
-    propagating the ensemble by its ``propagation`` (planner.world_model.PROPAGATIONS).
+    with the task's termination rule on predicted observations (envs/world_model_rules.py) and
+    its termination cost (as the simulator's objective charges it), propagating the ensemble by its ``propagation`` (planner.world_model.PROPAGATIONS).
     """
     if reward == "simulator":
         return spec.make_objective(env)
@@ -121,7 +122,13 @@ def make_objective(
             f"{spec.name} --data FILE, or pass --world-model PATH"
         )
     model = WorldModel.load(path, task=spec.name, device=device)
-    return WorldModelObjective(model, termination_fn(env), propagation, seed=seed)
+    return WorldModelObjective(
+        model,
+        termination_fn(env),
+        propagation,
+        seed=seed,
+        termination_cost=termination_cost(env),
+    )
 
 
 def task_planner(

@@ -29,17 +29,23 @@ def start_state(task: MujocoTask, seed: int, steps: int = 10, scale: float = 1.0
 def env_returns(task: MujocoTask, state: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, int]:
     """Sum of ``env.step`` rewards of each action sequence ``(N, H, A)`` from ``state``, stopping
     at termination; also how many sequences terminated."""
+    returns, fell = env_returns_and_falls(task, state, actions)
+    return returns, int(fell.sum())
+
+
+def env_returns_and_falls(task: MujocoTask, state: np.ndarray, actions: np.ndarray):
+    """Like :func:`env_returns`, with which sequences terminated, ``(N,)`` bool."""
     env = task.env.unwrapped
-    returns, terminated = np.zeros(len(actions)), 0
+    returns, fell = np.zeros(len(actions)), np.zeros(len(actions), dtype=bool)
     for i, sequence in enumerate(actions):
         task.restore(env, state)
         for action in sequence:
             _, reward, term, _, _ = env.step(task.scale_actions(action))
             returns[i] += reward
             if term:
-                terminated += 1
+                fell[i] = True
                 break
-    return returns, terminated
+    return returns, fell
 
 
 # (short name, seed, warm-up steps, action scale, whether some but not all candidates terminate):
@@ -62,7 +68,7 @@ def test_planning_reward_equals_env_reward(name, seed, steps, scale, some_termin
     state = start_state(task, seed, steps, scale)
     rng = np.random.default_rng(seed + 100)
     actions = rng.uniform(-scale, scale, (N, H, task.action_dim))
-    objective = task.objective(threads=2)
+    objective = task.objective(threads=2, termination_cost=0.0)
 
     rewards = objective(state, actions)
     expected, terminated = env_returns(task, state, actions)
@@ -72,6 +78,42 @@ def test_planning_reward_equals_env_reward(name, seed, steps, scale, some_termin
     assert (0 < terminated < N) if some_terminate else terminated == 0, terminated
     assert objective.num_evaluated == N and objective.num_diverged == 0
 
+
+@pytest.mark.parametrize(("name", "seed", "steps", "scale", "some_terminate"), CASES)
+def test_termination_cost_charges_exactly_the_terminated_candidates(
+    name, seed, steps, scale, some_terminate
+):
+    task = make_task(name)
+    state = start_state(task, seed, steps, scale)
+    actions = np.random.default_rng(seed + 100).uniform(-scale, scale, (N, H, task.action_dim))
+
+    rewards = task.objective(threads=1)(state, actions)
+    expected, fell = env_returns_and_falls(task, state, actions)
+
+    assert task.termination_cost == (1000.0 * task.reward.alive_bonus)
+    assert (task.termination_cost > 0) == some_terminate
+    np.testing.assert_allclose(rewards, expected - task.termination_cost * fell, atol=1e-8)
+
+
+def test_a_fall_ranks_below_surviving():
+    # With the env's reward alone a forward lunge that falls late in the horizon can outscore
+    # standing still; the termination cost puts every fall below every survivor.
+    task = make_task("hopper")
+    task.env.reset(seed=0)
+    state = task.snapshot()
+    horizon = 40
+    still = np.zeros((1, horizon, task.action_dim))
+    lunges = np.random.default_rng(0).uniform(-1, 1, (256, horizon, task.action_dim))
+    candidates = np.concatenate([still, lunges])
+    _, fell = env_returns_and_falls(task, state, candidates)
+    assert not fell[0] and fell[1:].any()
+    bare = task.objective(threads=1, termination_cost=0.0)(state, candidates)
+    assert bare[fell].max() > bare[0]  # what the cost is for
+
+    rewards = task.objective(threads=1)(state, candidates)
+
+    assert rewards[fell].max() < rewards[~fell].min()
+    assert rewards[fell].max() < rewards[0]
 
 def test_every_supported_env_has_a_task():
     assert sorted(info.env_id for info in TASKS.values()) == sorted(SUPPORTED_ENV_IDS)
@@ -156,7 +198,7 @@ def test_divergence_after_termination_does_not_count():
     actions = np.zeros((2, H, 1))
     actions[1, H - 1] = 1.0  # diverges long after the pole fell
 
-    rewards = task.objective(threads=1)(state, actions)
+    rewards = task.objective(threads=1, termination_cost=0.0)(state, actions)
     expected, terminated = env_returns(task, state, actions)
 
     assert terminated == 2
@@ -185,5 +227,7 @@ def test_bad_inputs_raise_with_the_expected_shape():
         objective(state[:-1], np.zeros((1, 3, 2)))
     with pytest.raises(ValueError, match="threads"):
         task.objective(threads=0)
+    with pytest.raises(ValueError, match="termination_cost"):
+        task.objective(threads=1, termination_cost=-1.0)
     with pytest.raises(NotImplementedError, match="Hopper-v5"):
         make_task("Ant-v5")

@@ -76,6 +76,21 @@ def test_no_reward_after_termination(trained):
     np.testing.assert_allclose(ends_at_once(np.zeros(OBS), actions), one_step, rtol=1e-6)
 
 
+def test_termination_cost_is_charged_once_to_candidates_that_end(trained):
+    model, _ = trained
+    actions = np.random.default_rng(3).uniform(-1, 1, size=(4, 6, ACT))
+    ends = np.array([True, False, True, False])
+    calls = iter(range(100))
+
+    def ends_rows_at_step_two(obs):  # rows 0 and 2 end after their second step
+        return ends if next(calls) == 1 else np.zeros(len(obs), bool)
+
+    bare = WorldModelObjective(model, ends_rows_at_step_two)(np.zeros(OBS), actions)
+    calls = iter(range(100))
+    charged = WorldModelObjective(model, ends_rows_at_step_two, termination_cost=50.0)
+    np.testing.assert_allclose(charged(np.zeros(OBS), actions), bare - 50.0 * ends, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("observation", "actions", "message"),
     [
