@@ -157,10 +157,10 @@ class MujocoObjective:
     ``termination_cost``, once: planning only, so that a fall ranks below surviving even when it
     happens late in the horizon or after a lunge that paid well (with the bare env reward a fall
     only forfeits the horizon's remaining alive bonus, at most H, not the episode's). Episode
-    returns are the env's own and never include it. A candidate whose simulation diverges (any MuJoCo warning: unstable
-    qpos/qvel/qacc and the automatic reset that follows, full contact buffers, ...) at or before
-    its terminal step gets reward -inf, never the score of a reset state; divergence after the
-    terminal step does not matter, as the env would have stopped.
+    returns are the env's own and never include it. A candidate whose simulation diverges (any
+    MuJoCo warning: unstable qpos/qvel/qacc and the automatic reset that follows, full contact
+    buffers, ...) at or before its terminal step gets reward -inf, never the score of a reset
+    state; divergence after the terminal step does not matter, as the env would have stopped.
 
     Args:
         task: the task to score.

@@ -136,6 +136,9 @@ class EvalArgs(ScriptArgs):
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
     rewards: str = arg("simulator", "planning rewards, one row each: simulator, world-model")
     world_model: str | None = arg(None, "world model (default: each task's shipped one)")
+    horizon: int | None = arg(
+        None, "H of planners without a prior (default: the task's; DE: its prior's)", minimum=1
+    )
     workers: int = arg(
         1, "parallel processes (control rates are only comparable with 1)", minimum=1
     )
@@ -192,6 +195,7 @@ class EvalArgs(ScriptArgs):
             self.prior,
             self.force_prior,
             self.world_model,
+            self.horizon,
         )
 
 

@@ -110,6 +110,8 @@ class GridSettings:
     """Plan with ``prior`` even if it records another task."""
     world_model: str | None = None
     """The world model of ``world-model`` rows (default: the task's shipped one)."""
+    horizon: int | None = None
+    """H of the planners without a prior (default: the task's); DE plans over its prior's."""
 
 
 def _optional_int(text: str) -> int | None:
@@ -210,7 +212,7 @@ def _row_setup(row: Row, settings: GridSettings) -> tuple:
     prior = load_prior(row.planner, spec, settings.prior, force=settings.force_prior)
     env = make_env(row.env)
     objective = make_objective(spec, env, row.reward, settings.world_model)
-    budget = make_budget(spec, env, prior, row.population, row.iterations)
+    budget = make_budget(spec, env, prior, row.population, row.iterations, settings.horizon)
     config = planner_settings(
         spec, settings.search_steps, settings.final_steps, row.warm_start or None
     )
@@ -289,9 +291,13 @@ def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | N
 
     Keys other than those :func:`describe_grid` writes (a recorded command) are not compared.
     """
-    for part in ("suite", "settings"):
-        if recorded.get(part) != wanted.get(part):
-            return f"{part}: {recorded.get(part)} there, {wanted.get(part)} here"
+    if recorded.get("suite") != wanted.get("suite"):
+        return f"suite: {recorded.get('suite')} there, {wanted.get('suite')} here"
+    # a setting added since the folder was written reads as its default there
+    defaults = dataclasses.asdict(GridSettings())
+    settings = {**defaults, **recorded.get("settings", {})}
+    if settings != {**defaults, **wanted.get("settings", {})}:
+        return f"settings: {recorded.get('settings')} there, {wanted.get('settings')} here"
     old, new = recorded.get("rows", []), wanted.get("rows", [])
     for index, (before, now) in enumerate(zip(old, new, strict=False)):
         fields = [name for name in {**before, **now} if before.get(name) != now.get(name)]

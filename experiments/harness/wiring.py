@@ -80,11 +80,19 @@ def load_agent(spec, env, kind: str, path: str | None = None, device: str = "cpu
     return model
 
 
-def make_budget(spec, env, prior, population=None, iterations=None) -> Budget:
-    """The per-step budget: the prior's horizon (else the task's), the task's default N and T."""
+def make_budget(spec, env, prior, population=None, iterations=None, horizon=None) -> Budget:
+    """The per-step budget: the prior's horizon (else ``horizon``, else the task's), the task's
+    default N and T."""
+    if prior is not None and horizon not in (None, prior.horizon):
+        raise UsageError(
+            f"Diffusion Elites plans over its prior's horizon H={prior.horizon}, not {horizon}: "
+            f"pass a prior trained with that horizon, or drop the horizon"
+        )
+    if prior is None and horizon is None:
+        horizon = spec.horizon
     defaults = spec.planner
     return Budget(
-        horizon=prior.horizon if prior is not None else spec.horizon,
+        horizon=prior.horizon if prior is not None else horizon,
         action_dim=env.action_space.shape[0],
         population=defaults.get("population", 64) if population is None else population,
         iterations=defaults.get("iterations", 4) if iterations is None else iterations,
@@ -109,7 +117,8 @@ def make_objective(
     ``reward="world-model"`` loads ``world_model`` (default: checkpoints/<task>-world-model.pt;
     one trained for another task is refused) and scores candidates from the current observation,
     with the task's termination rule on predicted observations (envs/world_model_rules.py) and
-    its termination cost (as the simulator's objective charges it), propagating the ensemble by its ``propagation`` (planner.world_model.PROPAGATIONS).
+    its termination cost (as the simulator's objective charges it), propagating the ensemble by
+    its ``propagation`` (planner.world_model.PROPAGATIONS).
     """
     if reward == "simulator":
         return spec.make_objective(env)

@@ -115,6 +115,7 @@ def test_a_fall_ranks_below_surviving():
     assert rewards[fell].max() < rewards[~fell].min()
     assert rewards[fell].max() < rewards[0]
 
+
 def test_every_supported_env_has_a_task():
     assert sorted(info.env_id for info in TASKS.values()) == sorted(SUPPORTED_ENV_IDS)
     task = make_task("Hopper-v5", ctrl_cost_weight=0.5)

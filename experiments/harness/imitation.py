@@ -1,0 +1,130 @@
+"""Expert iteration's pieces: teacher episodes that record their plans, filtered imitation, and
+the training set they make (used by experiments/improve_prior.py).
+
+A teacher episode is a planner acting in the true simulator; it records, at every control step,
+the normalised action it executed and the plan it chose (with the plan's predicted return).
+Filtered imitation keeps the best episodes by return; the prior is then trained on the kept
+episodes' executed action windows and their plans, which are both H steps of actions.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.registry import get_task, make_env
+from experiments.collect_data import action_chunks
+from experiments.harness.episodes import run_episode
+from experiments.harness.wiring import make_budget, make_objective, make_policy, planner_settings
+from planner.files import atomic_write
+
+TEACHER_FIELDS = ("actions", "plans", "predicted", "rewards")
+"""What a teacher episode file holds besides its scalars: executed normalised actions (L, A),
+chosen plans (L, H, A), their predicted returns (L,) and the env's rewards (L,)."""
+
+
+class PlanRecorder:
+    """The ``recorder`` of :func:`~experiments.harness.episodes.run_episode` that keeps each
+    control step's executed action and chosen plan."""
+
+    def __init__(self) -> None:
+        self.actions: list[np.ndarray] = []
+        self.plans: list[np.ndarray] = []
+        self.predicted: list[float] = []
+
+    def add(self, env: Any, state: Any, result: Any) -> None:
+        """Record one control step's :class:`~planner.mpc.PlanResult`."""
+        self.actions.append(np.asarray(result.action, dtype=np.float32))
+        self.plans.append(np.asarray(result.plan, dtype=np.float32))
+        self.predicted.append(float(result.predicted_reward))
+
+
+def teacher_episode(
+    env_name: str,
+    planner: str,
+    prior: Any,
+    population: int,
+    iterations: int,
+    horizon: int,
+    seed: int,
+    max_steps: int,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """One seeded episode of ``planner`` (``"de"`` over ``prior``, or an action-space baseline
+    planning ``horizon`` steps) at budget N x T in the true simulator, with what it recorded.
+
+    Returns ``seed``, ``return``, ``steps`` and the arrays of :data:`TEACHER_FIELDS`.
+    """
+    spec = get_task(env_name)
+    env = make_env(env_name)
+    objective = make_objective(spec, env)
+    chunk_horizon = None if prior is not None else horizon
+    budget = make_budget(spec, env, prior, population, iterations, chunk_horizon)
+    policy = make_policy(env, spec, planner, objective, budget, seed, prior, planner_settings(spec))
+    recorder = PlanRecorder()
+    episode = run_episode(env, policy, seed, max_steps, recorder)
+    env.close()
+    return {
+        "seed": seed,
+        "return": float(episode["return"]),
+        "steps": int(episode["steps"]),
+        "actions": np.stack(recorder.actions),
+        "plans": np.stack(recorder.plans),
+        "predicted": np.asarray(recorder.predicted, dtype=np.float64),
+        "rewards": np.asarray(episode["rewards"], dtype=np.float64),
+    }
+
+
+def save_episode(path: Path, episode: dict[str, Any]) -> None:
+    """Write a teacher episode as an npz, atomically (a stopped run never leaves half a file)."""
+    scalars = {key: np.asarray(episode[key]) for key in ("seed", "return", "steps")}
+    with atomic_write(path) as file:
+        np.savez_compressed(file, **scalars, **{key: episode[key] for key in TEACHER_FIELDS})
+
+
+def load_episode(path: Path) -> dict[str, Any]:
+    """A teacher episode written by :func:`save_episode`."""
+    with np.load(path) as archive:
+        episode = {key: archive[key] for key in TEACHER_FIELDS}
+        episode["seed"] = int(archive["seed"])
+        episode["return"] = float(archive["return"])
+        episode["steps"] = int(archive["steps"])
+    return episode
+
+
+def keep_best(returns: np.ndarray | list[float], fraction: float) -> np.ndarray:
+    """Filtered imitation: indices of the best ``fraction`` of episodes by return.
+
+    Keeps exactly ``max(1, round(fraction * n))`` of ``n`` episodes, best first; ties go to the
+    earlier episode. ``fraction`` must be in (0, 1].
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"the kept fraction must be in (0, 1], got {fraction}")
+    returns = np.asarray(returns, dtype=np.float64)
+    if returns.ndim != 1 or len(returns) == 0:
+        raise ValueError(f"returns must be a non-empty 1-D array, got shape {returns.shape}")
+    count = max(1, round(fraction * len(returns)))
+    order = np.argsort(-np.nan_to_num(returns, nan=-math.inf), kind="stable")
+    return order[:count]
+
+
+def imitation_set(episodes: list[dict[str, Any]], horizon: int) -> np.ndarray:
+    """The training trajectories ``(K, H, A)`` of kept episodes: every window of H executed
+    actions inside an episode, and every plan the teacher chose."""
+    windows, plans = [], []
+    for episode in episodes:
+        actions = episode["actions"]
+        if len(actions) >= horizon:
+            index = np.zeros(len(actions), dtype=np.int64)
+            chunks, _ = action_chunks(actions, index, horizon, stride=1, pad_ends=False)
+            windows.append(chunks)
+        if episode["plans"].shape[1] != horizon:
+            raise ValueError(
+                f"teacher plans have H={episode['plans'].shape[1]}, the prior H={horizon}: "
+                "the teacher must plan over the prior's horizon"
+            )
+        plans.append(episode["plans"])
+    return np.concatenate(windows + plans).astype(np.float32)

@@ -1,0 +1,367 @@
+"""The planner teaches its own prior: expert iteration on the true simulator.
+
+    python experiments/improve_prior.py --env half-cheetah --rounds 3
+    python experiments/improve_prior.py --env hopper --rounds 2 --first-teacher cem
+    python experiments/improve_prior.py --env reacher --start shipped --out runs/reacher-from-sac
+
+Round 0 is the starting prior: by default one trained on smooth random actions, so no RL agent
+or dataset is needed (``--start shipped`` starts from the task's shipped prior, ``--start PATH``
+from any prior of the task). Each round r >= 1 then
+
+1. runs a teacher for ``--episodes`` seeded episodes in the simulator: Diffusion Elites over
+   round r-1's prior at the teacher budget (``--teacher-budget``, larger than the default);
+   round 1 may instead be taught by action-space CEM at that budget (``--first-teacher cem``);
+2. records every step's executed action and chosen plan (with its predicted return);
+3. keeps the best ``--keep`` fraction of the round's episodes by return (filtered imitation);
+4. trains a new prior on everything kept so far (every window of H executed actions, and every
+   plan);
+5. evaluates it: DE at the default budget (``--eval-budget``) on held-out seeds, next to
+   action-space CEM at the same budget on the same seeds (CEM is run once).
+
+Writes into ``--out`` (default ``runs/improve-<env>``): ``round-<r>/`` with the prior
+(``prior.pt``, its record ``prior.json``, ``prior.loss.png``), the teacher's episodes
+(``teacher/seed-<s>.npz``) and the evaluation's ``eval.csv``; ``cem-eval.csv``; ``rounds.json``
+(round-by-round results) and ``rounds.png`` (return against round, CEM's level as a line). Every
+file is written when its piece of work ends, so a stopped run, started again with the same
+flags, continues where it stopped and repeats nothing; ``--rounds`` may grow between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from tqdm import tqdm
+
+from envs.datasets import smooth_random_actions
+from envs.registry import get_task, make_env, task_names
+from experiments.harness.cli import (
+    REPO_ROOT,
+    ScriptArgs,
+    UsageError,
+    arg,
+    check_device,
+    command_line,
+    print_table,
+    run_main,
+    write_json,
+)
+from experiments.harness.grid import EpisodeLog, GridSettings, Row, run_grid
+from experiments.harness.imitation import (
+    imitation_set,
+    keep_best,
+    load_episode,
+    save_episode,
+    teacher_episode,
+)
+from experiments.harness.statistics import mean_interval
+from experiments.harness.wiring import read_prior
+from experiments.train_prior import plot_losses
+from planner.denoiser import DenoiserConfig
+from planner.training import TrainingConfig, train_prior
+
+TEACHER_SEED = 10_000
+"""Teacher episodes of round r use seeds TEACHER_SEED + 1000 r + i: never an evaluation seed."""
+RUN_FLAGS = ("device", "threads", "rounds", "out")
+"""Flags a resumed run may change; every other flag must match the folder's config.json."""
+
+
+@dataclass
+class ImproveArgs(ScriptArgs):
+    """Arguments of improve_prior.py."""
+
+    env: str = arg("half-cheetah", "task", tuple(task_names()))
+    rounds: int = arg(3, "teaching rounds after round 0 (the starting prior)", minimum=1)
+    start: str = arg(
+        "random", "round 0's prior: random (smooth random actions), shipped, or a path"
+    )
+    first_teacher: str = arg("de", "who teaches round 1 (later rounds: always de)", ("de", "cem"))
+    teacher_budget: str = arg("128x4", "teacher's N x T per control step")
+    episodes: int = arg(8, "teacher episodes per round", minimum=1)
+    keep: float = arg(0.5, "fraction of each round's teacher episodes kept, best by return")
+    max_steps: int = arg(200, "steps per teacher and evaluation episode", minimum=1)
+    eval_budget: str = arg("64x3", "N x T of the evaluation (DE and CEM)")
+    eval_episodes: int = arg(5, "held-out evaluation episodes per round", minimum=1)
+    eval_seed: int = arg(500, "first held-out evaluation seed")
+    horizon: int | None = arg(None, "H of a random start prior (default: the task's)", minimum=1)
+    random_samples: int = arg(20000, "smooth random action chunks of a random start", minimum=2)
+    train_steps: int = arg(6000, "optimizer steps per prior", minimum=1)
+    denoiser: str = arg("mlp", "denoiser network of the trained priors", ("mlp", "unet"))
+    seed: int = arg(0, "seed of training (round r trains with seed + r)")
+    device: str = arg(
+        "cpu", "torch device for training and the teacher's decoding", check=check_device
+    )
+    threads: int | None = arg(1, "torch CPU threads (None: torch's choice)", minimum=1)
+    out: str | None = arg(
+        None, "run folder; the same folder again resumes (default: runs/improve-<env>)"
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.keep <= 1:
+            raise ValueError(f"--keep must be in (0, 1], got {self.keep}")
+        for name in ("teacher_budget", "eval_budget"):
+            budget(getattr(self, name), "--" + name.replace("_", "-"))
+
+
+def budget(text: str, flag: str) -> tuple[int, int]:
+    """``"NxT"`` -> (N, T), or ValueError naming ``flag``."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"{flag} must look like 64x3 (population x iterations), got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+class Run:
+    """The run folder of one improvement run: paths, config check, and the records."""
+
+    def __init__(self, args: ImproveArgs) -> None:
+        self.args = args
+        self.spec = get_task(args.env)
+        default = REPO_ROOT / "runs" / f"improve-{self.spec.name}"
+        self.folder = Path(args.out) if args.out else default
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._claim()
+
+    def _claim(self) -> None:
+        config = {k: v for k, v in asdict(self.args).items() if k not in RUN_FLAGS}
+        path = self.folder / "config.json"
+        if path.exists():
+            recorded = json.loads(path.read_text())
+            changed = sorted(k for k in {**config, **recorded} if recorded.get(k) != config.get(k))
+            if changed:
+                raise UsageError(
+                    f"{self.folder} holds a run with other settings ({', '.join(changed)}): "
+                    "pass the same flags to resume it, or a new --out"
+                )
+        else:
+            write_json(path, config)
+
+    def round_dir(self, index: int) -> Path:
+        return self.folder / f"round-{index:02d}"
+
+    def prior_path(self, index: int) -> Path:
+        return self.round_dir(index) / "prior.pt"
+
+
+def start_prior(run: Run) -> Path:
+    """Round 0's prior, made (random start) or copied into the folder once."""
+    args, path = run.args, run.prior_path(0)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if args.start == "random":
+        env = make_env(run.spec.name)
+        action_dim = env.action_space.shape[0]
+        env.close()
+        horizon = args.horizon or run.spec.horizon
+        data = smooth_random_actions(args.random_samples, horizon, action_dim, seed=args.seed)
+        train(run, data, path, {"source": "smooth random actions", "samples": len(data)})
+        return path
+    source = run.spec.prior_path if args.start == "shipped" else Path(args.start)
+    if source is None or not source.is_file():
+        raise UsageError(f"--start {args.start}: no prior file at {source}")
+    prior = read_prior(source, run.spec.family)  # refuses a prior of another task
+    if args.horizon not in (None, prior.horizon):
+        raise UsageError(f"--horizon {args.horizon} but {source} has H={prior.horizon}")
+    shutil.copyfile(source, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    return path
+
+
+def train(run: Run, data: np.ndarray, path: Path, source: dict, seed_offset: int = 0) -> None:
+    """Train a prior on ``data (K, H, A)``; write it, its loss plot and its record."""
+    args = run.args
+    denoiser = DenoiserConfig(kind=args.denoiser, horizon=data.shape[1], channels=data.shape[2])
+    training = TrainingConfig(
+        steps=args.train_steps,
+        learning_rate=2e-3,
+        seed=args.seed + seed_offset,
+        device=args.device,
+    )
+    prior, history = train_prior(data, denoiser, training)
+    prior.task = run.spec.family
+    prior.save(path)
+    plot_losses(history, path.with_suffix(".loss.png"))
+    record = {
+        "command": command_line(),
+        "dataset_shape": list(data.shape),
+        "data": source,
+        "denoiser": asdict(denoiser),
+        "training": asdict(training),
+        "final_val_loss": history["val_loss"][-1],
+        "task": run.spec.family,
+    }
+    write_json(path.with_suffix(".json"), record)
+
+
+def teach(run: Run, index: int) -> list[dict[str, Any]]:
+    """Round ``index``'s teacher episodes: each run once and saved as it ends."""
+    args = run.args
+    folder = run.round_dir(index) / "teacher"
+    folder.mkdir(parents=True, exist_ok=True)
+    planner = args.first_teacher if index == 1 else "de"
+    prior = read_prior(run.prior_path(index - 1), run.spec.family, args.device)
+    population, iterations = budget(args.teacher_budget, "--teacher-budget")
+    seeds = [TEACHER_SEED + 1000 * index + i for i in range(args.episodes)]
+    episodes = []
+    bar = tqdm(seeds, desc=f"round {index} teacher ({planner} {args.teacher_budget})", unit="ep")
+    for seed in bar:
+        path = folder / f"seed-{seed}.npz"
+        if not path.exists():
+            episode = teacher_episode(
+                run.spec.name,
+                planner,
+                prior if planner == "de" else None,
+                population,
+                iterations,
+                prior.horizon,
+                seed,
+                args.max_steps,
+                args.device,
+            )
+            save_episode(path, episode)
+        episodes.append(load_episode(path))
+        bar.set_postfix(ret=f"{episodes[-1]['return']:.1f}")
+    return episodes
+
+
+def kept_episodes(run: Run, index: int) -> list[dict[str, Any]]:
+    """The kept teacher episodes of rounds 1..index (each round filtered on its own)."""
+    kept = []
+    for earlier in range(1, index + 1):
+        folder = run.round_dir(earlier) / "teacher"
+        episodes = [load_episode(path) for path in sorted(folder.glob("seed-*.npz"))]
+        kept += [episodes[i] for i in keep_best([e["return"] for e in episodes], run.args.keep)]
+    return kept
+
+
+def evaluate(run: Run, planner: str, log_path: Path, prior: Path | None) -> np.ndarray:
+    """Held-out returns of ``planner`` at the evaluation budget (episodes logged, resumable)."""
+    args = run.args
+    population, iterations = budget(args.eval_budget, "--eval-budget")
+    row = Row(run.spec.name, planner, population, iterations)
+    seeds = range(args.eval_seed, args.eval_seed + args.eval_episodes)
+    settings = GridSettings(max_steps=args.max_steps, prior=None if prior is None else str(prior))
+    records = run_grid([(row, seed) for seed in seeds], settings, EpisodeLog(log_path))
+    return np.array([record["return"] for record in records])
+
+
+def summary(returns: np.ndarray) -> dict[str, Any]:
+    """Mean return with its 95% interval, as JSON-ready numbers and as text."""
+    interval = mean_interval(returns)
+    return {
+        "mean": interval.mean,
+        "low": interval.low,
+        "high": interval.high,
+        "text": str(interval),
+    }
+
+
+def plot_rounds(records: list[dict], cem: dict, path: Path, env: str) -> None:
+    """DE's held-out return against round, with its interval, the teachers' mean and CEM."""
+    figure = Figure(figsize=(6, 4), dpi=90)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot(1, 1, 1)
+    rounds = [r["round"] for r in records]
+    means = np.array([r["de"]["mean"] for r in records])
+    errors = np.array(
+        [[r["de"]["mean"] - r["de"]["low"], r["de"]["high"] - r["de"]["mean"]] for r in records]
+    ).T
+    ax.errorbar(rounds, means, yerr=errors, marker="o", capsize=3, label="DE (held-out seeds)")
+    taught = [r for r in records if r["teacher"] is not None]
+    ax.plot(
+        [r["round"] for r in taught],
+        [r["teacher"]["mean_return"] for r in taught],
+        "s--",
+        color="grey",
+        label="teacher episodes",
+    )
+    ax.axhline(cem["mean"], color="C3", label="action-space CEM, same budget and seeds")
+    ax.axhspan(cem["low"], cem["high"], color="C3", alpha=0.1)
+    ax.set_xticks(rounds)
+    ax.set_xlabel("round")
+    ax.set_ylabel("episode return")
+    ax.set_title(f"{env}: a prior taught by its own planner")
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def main(args: ImproveArgs) -> list[dict]:
+    """Run the rounds not yet done; write and print the round-by-round results."""
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    run = Run(args)
+    records = []
+    cem = summary(evaluate(run, "cem", run.folder / "cem-eval.csv", None))
+    for index in tqdm(range(args.rounds + 1), desc="rounds", unit="round"):
+        teacher = None
+        if index == 0:
+            start_prior(run)
+        else:
+            episodes = teach(run, index)  # runs the missing ones, loads the saved ones
+            if not run.prior_path(index).exists():
+                kept = kept_episodes(run, index)
+                data = imitation_set(kept, read_prior(run.prior_path(0), run.spec.family).horizon)
+                source = {"kept_episodes": len(kept), "rounds": list(range(1, index + 1))}
+                train(run, data, run.prior_path(index), source, seed_offset=index)
+            returns = [e["return"] for e in episodes]
+            teacher = {
+                "planner": args.first_teacher if index == 1 else "de",
+                "budget": args.teacher_budget,
+                "mean_return": float(np.mean(returns)),
+                "returns": returns,
+                "kept": len(keep_best(returns, args.keep)),
+            }
+        prior = run.prior_path(index)
+        de = evaluate(run, "de", run.round_dir(index) / "eval.csv", prior)
+        dataset = json.loads(prior.with_suffix(".json").read_text())["dataset_shape"][0]
+        records.append(
+            {
+                "round": index,
+                "teacher": teacher,
+                "dataset": dataset,
+                "de": summary(de),
+                "de_returns": de.tolist(),
+                "cem": cem,
+                "prior": str(prior),
+            }
+        )
+        write_json(run.folder / "rounds.json", {"command": command_line(), "rounds": records})
+        plot_rounds(records, cem, run.folder / "rounds.png", run.spec.name)
+    print_table(
+        [
+            {
+                "round": r["round"],
+                "teacher": "-" if r["teacher"] is None else r["teacher"]["planner"],
+                "teacher return": None if r["teacher"] is None else r["teacher"]["mean_return"],
+                "trained on": r["dataset"],
+                f"DE {args.eval_budget}": r["de"]["text"],
+                f"CEM {args.eval_budget}": cem["text"],
+            }
+            for r in records
+        ],
+        [
+            "round",
+            "teacher",
+            "teacher return",
+            "trained on",
+            f"DE {args.eval_budget}",
+            f"CEM {args.eval_budget}",
+        ],
+        {"teacher return": ".1f"},
+    )
+    print(f"wrote {run.folder}/rounds.json and rounds.png")
+    return records
+
+
+if __name__ == "__main__":
+    run_main(main, ImproveArgs, __doc__)

@@ -1,0 +1,116 @@
+"""improve_prior.py: filtered imitation keeps what it says, the training set is what the teacher
+did and planned, and the loop runs end to end and resumes a stopped round repeating nothing."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments.harness.imitation import imitation_set, keep_best
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = (
+    *("--env", "reacher", "--episodes", "3", "--keep", "0.67", "--max-steps", "5"),
+    *("--teacher-budget", "8x1", "--eval-budget", "8x1", "--eval-episodes", "2"),
+    *("--train-steps", "20", "--random-samples", "64", "--horizon", "4"),
+)
+
+
+@pytest.mark.parametrize(
+    ("count", "fraction", "kept"),
+    [(10, 0.5, 5), (10, 0.25, 2), (8, 0.3, 2), (3, 0.1, 1), (4, 1.0, 4), (7, 0.5, 4)],
+)
+def test_keep_best_keeps_exactly_the_chosen_fraction(count, fraction, kept):
+    returns = np.random.default_rng(count).normal(size=count)
+    chosen = keep_best(returns, fraction)
+    assert len(chosen) == kept == max(1, round(fraction * count))
+    assert set(returns[chosen]) == set(np.sort(returns)[::-1][:kept])
+    assert list(returns[chosen]) == sorted(returns[chosen], reverse=True)
+
+
+def test_keep_best_ranks_nan_last_and_breaks_ties_by_order():
+    assert list(keep_best([1.0, np.nan, 3.0, 3.0], 0.75)) == [2, 3, 0]
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        keep_best([1.0, 2.0], 0.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        keep_best([], 0.5)
+
+
+def test_imitation_set_holds_every_executed_window_and_every_plan():
+    rng = np.random.default_rng(0)
+    horizon, action_dim = 4, 2
+    episodes = [
+        {"actions": rng.normal(size=(steps, action_dim)), "plans": rng.normal(size=(steps, 4, 2))}
+        for steps in (6, 3)
+    ]
+    data = imitation_set(episodes, horizon)
+    windows = 6 - horizon + 1  # the 3-step episode is shorter than H: plans only
+    assert data.shape == (windows + 6 + 3, horizon, action_dim)
+    np.testing.assert_allclose(data[1], episodes[0]["actions"][1:5], rtol=1e-6)
+    np.testing.assert_allclose(data[windows:], np.concatenate([e["plans"] for e in episodes]))
+    with pytest.raises(ValueError, match="horizon"):
+        imitation_set(episodes, 5)
+
+
+def improve(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "experiments" / "improve_prior.py"), *TINY, *args]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def stamps(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*.*")}
+
+
+def csv_rows(path: Path) -> list[str]:
+    return path.read_text().splitlines()[1:]
+
+
+@pytest.mark.slow
+def test_loop_runs_end_to_end_and_resumes_a_stopped_round_repeating_nothing(tmp_path):
+    out = tmp_path / "run"
+    improve("--rounds", "1", "--out", str(out))
+    first = stamps(out)
+    assert (out / "round-01" / "prior.pt").is_file() and (out / "rounds.png").is_file()
+    assert len(list((out / "round-01" / "teacher").glob("seed-*.npz"))) == 3
+
+    # Round 2 runs to the end; then it is "stopped" part-way: its prior, its evaluation and
+    # one of its teacher episodes are gone, as if the run had died while teaching
+    done = improve("--rounds", "2", "--out", str(out))
+    whole = json.loads((out / "rounds.json").read_text())["rounds"]
+    assert [r["round"] for r in whole] == [0, 1, 2] and "round" in done.stdout
+    second = stamps(out)
+    assert {k: second[k] for k in first if not k.startswith("rounds.")} == {
+        k: v for k, v in first.items() if not k.startswith("rounds.")
+    }  # rounds 0 and 1 and CEM's evaluation were not touched
+    lost = out / "round-02" / "teacher" / "seed-12001.npz"
+    for path in (out / "round-02" / "prior.pt", out / "round-02" / "eval.csv", lost):
+        path.unlink()
+
+    improve("--rounds", "2", "--out", str(out))
+    third = stamps(out)
+    rerun = {k for k in third if third[k] != second.get(k)}
+    assert {k for k in rerun if "teacher" in k} == {"round-02/teacher/seed-12001.npz"}
+    assert not any(k.startswith(("round-00", "round-01", "cem-eval")) for k in rerun)
+    resumed = json.loads((out / "rounds.json").read_text())["rounds"]
+    assert resumed == whole  # the same results as the run that was not stopped
+    assert len(csv_rows(out / "cem-eval.csv")) == 2
+    assert len(csv_rows(out / "round-02" / "eval.csv")) == 2
+
+
+def test_a_folder_of_other_settings_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"env": "hopper"}))
+    command = [sys.executable, str(REPO / "experiments" / "improve_prior.py"), *TINY]
+    done = subprocess.run(
+        [*command, "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "other settings" in done.stderr and "--out" in done.stderr
