@@ -63,7 +63,8 @@ def teacher_episode(
     objective = make_objective(spec, env)
     chunk_horizon = None if prior is not None else horizon
     budget = make_budget(spec, env, prior, population, iterations, chunk_horizon)
-    policy = make_policy(env, spec, planner, objective, budget, seed, prior, planner_settings(spec))
+    settings = planner_settings(spec)
+    policy = make_policy(env, spec, planner, objective, budget, seed, prior, settings, device)
     recorder = PlanRecorder()
     episode = run_episode(env, policy, seed, max_steps, recorder)
     env.close()
