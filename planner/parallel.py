@@ -82,7 +82,7 @@ def raise_remote_error(error: Exception) -> NoReturn:
     cause = getattr(error, "cause", None)
     if not isinstance(cause, BaseException):
         raise error
-    cause.add_note(f"Raised on a Ray worker; its traceback:\n{error.traceback_str}")
+    cause.add_note(f"Raised on a Ray worker:\n{error}")  # str(): the worker's traceback
     raise cause from None
 
 
