@@ -281,7 +281,7 @@ def collect_job(job: tuple[CollectArgs, int]) -> dict[str, Any]:
     every generator (the env's reset, noise, random actions, planner, SB3's sampling) seeded
     with ``args.seed + index``, so it is the same episode in any process, in any order.
 
-    Returns its transitions (:func:`collect_episode`), ``index`` and the source's ``info``.
+    Returns its transitions (:func:`collect_episode`) and ``index``.
     """
     args, index = job
     torch.set_num_threads(args.threads)
@@ -292,10 +292,10 @@ def collect_job(job: tuple[CollectArgs, int]) -> dict[str, Any]:
     # SB3 samples stochastic actions from torch's global generator: seed it, then restore it
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        source, info = make_source(args, spec, env, rng, seed)
+        source, _ = make_source(args, spec, env, rng, seed)
         episode = collect_episode(env, source, seed, args.max_steps, args.action_noise, rng)
     env.close()
-    return {**episode, "index": index, "info": info}
+    return {**episode, "index": index}
 
 
 def main(args: CollectArgs) -> Path:
@@ -303,11 +303,15 @@ def main(args: CollectArgs) -> Path:
     spec = get_task(args.env)
     horizon = spec.horizon if args.horizon is None else args.horizon
     out = Path(args.out) if args.out else REPO_ROOT / "data" / f"{spec.name}-{args.source}.npz"
+    # Built here once to refuse a missing or foreign agent or prior before any episode starts,
+    # and for the source's settings in the record
+    env = make_env(spec.name)
+    _, source_info = make_source(args, spec, env, np.random.default_rng(args.seed), args.seed)
+    env.close()
     jobs = [(args, index) for index in range(args.episodes)]
     finished = map_unordered(collect_job, jobs, args.ray_address, args.workers)
     episodes: list[dict[str, np.ndarray]] = [{}] * args.episodes
     for episode in (bar := tqdm(finished, f"{spec.name} {args.source}", total=args.episodes)):
-        source_info = episode.pop("info")  # the same for every episode
         episodes[episode.pop("index")] = episode
         bar.set_postfix(ret=f"{episode['rewards'].sum():.1f}")
 

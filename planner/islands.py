@@ -164,15 +164,10 @@ def search_islands(
         for k in range(islands.islands)
     ]
     if ray:
-        from planner.parallel import connect_ray, remote_errors
+        from planner.parallel import connect_ray, remote_errors, require_cpus
 
         ray_module, opened = connect_ray(num_cpus=islands.islands)
-        cpus = int(ray_module.cluster_resources().get("CPU", 0))
-        if cpus < islands.islands:
-            raise ValueError(
-                f"search_islands: {islands.islands} islands need one Ray CPU each, and the "
-                f"cluster has {cpus}; use at most {cpus} islands or a larger cluster"
-            )
+        require_cpus(ray_module, islands.islands, "islands")
         actor = ray_module.remote(num_cpus=1)(Island)
         handles = [actor.remote(*arguments) for arguments in args]
 

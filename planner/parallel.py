@@ -76,6 +76,17 @@ def connect_ray(address: str = LOCAL, num_cpus: int | None = None) -> tuple[Any,
     return ray, True
 
 
+def require_cpus(ray: Any, count: int, what: str) -> None:
+    """Raise ValueError if the cluster has fewer than ``count`` CPUs for ``what`` (one actor of
+    one CPU each), rather than leave the extra actors waiting for a CPU forever."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if cpus < count:
+        raise ValueError(
+            f"{count} {what} need one Ray CPU each, and the cluster has {cpus}; use at most "
+            f"{cpus} or a larger cluster"
+        )
+
+
 def raise_remote_error(error: Exception) -> NoReturn:
     """Re-raise the exception behind a Ray ``RayTaskError``: its own type and message, with the
     worker's traceback added to its notes (what ``traceback.format_exception`` prints)."""
@@ -120,8 +131,9 @@ class RayEvaluator:
             calls it once (e.g. ``functools.partial(make_objective_of, "half-cheetah")`` or a
             lambda: Ray pickles lambdas and closures too). Give the objective one thread when
             the actors share a machine.
-        actors: number of actors, each holding one CPU; a call scores ``min(N, actors)``
-            contiguous chunks of nearly equal size, one per actor.
+        actors: number of actors, each holding one CPU (of those not held by other actors);
+            a call scores ``min(N, actors)`` contiguous chunks of nearly equal size, one per
+            actor.
         address: the cluster to use when this process is not connected to Ray yet (see
             :func:`connect_ray`; ``"local"``: a private cluster of ``actors`` CPUs).
 
@@ -134,6 +146,12 @@ class RayEvaluator:
         if not isinstance(actors, int) or actors < 1:
             raise ValueError(f"RayEvaluator: actors must be an int >= 1, got {actors!r}")
         self._ray, self._connected = connect_ray(address, actors)
+        self._actors: list = []
+        try:
+            require_cpus(self._ray, actors, "RayEvaluator actors")
+        except ValueError:
+            self.close()
+            raise
         worker = self._ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=1)
         self._actors = [worker(ObjectiveWorker).remote(make_objective) for _ in range(actors)]
 
@@ -144,6 +162,8 @@ class RayEvaluator:
             raise ValueError(
                 f"RayEvaluator: actions must be (N, H, A) with N >= 1, got shape {actions.shape}"
             )
+        if not self._actors:
+            raise RuntimeError("RayEvaluator: called after close(); make a new evaluator")
         chunks = np.array_split(actions, min(len(actions), len(self._actors)))
         state_ref = self._ray.put(state)  # sent once, shared by every actor
         futures = [

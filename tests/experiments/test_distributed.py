@@ -60,18 +60,7 @@ ray = pytest.importorskip(
 )
 
 
-@pytest.fixture(scope="module")
-def session():
-    """The project's private local cluster of 2 CPUs, shared by the module's Ray tests."""
-    from planner.parallel import connect_ray
-
-    module, opened = connect_ray("local", num_cpus=2)
-    assert opened, "another test left a Ray session open"
-    yield module
-    module.shutdown()
-
-
-def test_grid_on_ray_equals_the_grid_in_process(session, tmp_path):
+def test_grid_on_ray_equals_the_grid_in_process(ray_cluster, tmp_path):
     local = run_grid(EPISODES, SETTINGS, EpisodeLog(tmp_path / "local.csv"))
     log = EpisodeLog(tmp_path / "ray.csv")
     distributed = run_grid(EPISODES, SETTINGS, log, ray_address="local")
@@ -91,7 +80,7 @@ def die_once(job):
     return item, os.getpid()
 
 
-def test_a_killed_worker_loses_no_job_and_doubles_none(session, tmp_path):
+def test_a_killed_worker_loses_no_job_and_doubles_none(ray_cluster, tmp_path):
     jobs = [(str(tmp_path), item) for item in range(5)]
     results = list(map_unordered(die_once, jobs, ray_address="local"))
     assert sorted(item for item, _ in results) == list(range(5))  # item 2 rerun, once
@@ -102,12 +91,12 @@ def fails(job):
     raise KeyError(f"no such thing as {job}")
 
 
-def test_a_job_error_is_not_retried_and_keeps_its_type(session):
+def test_a_job_error_is_not_retried_and_keeps_its_type(ray_cluster):
     with pytest.raises(KeyError, match="no such thing as 7"):
         list(map_unordered(fails, [7], ray_address="local"))
 
 
-def test_collect_data_on_ray_equals_in_process(session, tmp_path):
+def test_collect_data_on_ray_equals_in_process(ray_cluster, tmp_path):
     from experiments import collect_data
 
     common = ["--env", "reacher", "--source", "random", "--episodes", "3", "--max-steps", "6"]

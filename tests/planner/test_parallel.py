@@ -15,17 +15,8 @@ ray = pytest.importorskip(
 from envs.mujoco_tasks import make_task  # noqa: E402
 from planner.elites import ElitesConfig  # noqa: E402
 from planner.islands import IslandConfig, search_islands  # noqa: E402
-from planner.parallel import RayEvaluator, connect_ray  # noqa: E402
+from planner.parallel import RayEvaluator  # noqa: E402
 from policies.planners import Budget, build_planner  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def session():
-    """The project's private local cluster, shared by the module's tests."""
-    module, opened = connect_ray("local", num_cpus=2)
-    assert opened, "another test left a Ray session open"
-    yield module
-    module.shutdown()
 
 
 def reacher_objective():
@@ -48,21 +39,23 @@ def exploding(state, actions):
     raise ValueError(f"reward exploded on {len(actions)} candidates")
 
 
-def test_rewards_come_back_in_the_candidates_order(session):
+def test_rewards_come_back_in_the_candidates_order(ray_cluster):
     with RayEvaluator(lambda: first_action, actors=2) as evaluator:
         for n in (1, 2, 5, 64):  # one chunk, one each, uneven chunks, many
             actions = np.arange(n, dtype=np.float64).reshape(n, 1, 1) * np.ones((1, 4, 2))
             np.testing.assert_array_equal(evaluator(1.0, actions), np.arange(n))
+    with pytest.raises(RuntimeError, match="called after close"):
+        evaluator(1.0, actions)
 
 
-def test_mujoco_rewards_equal_the_in_process_objective(session, reacher_state):
+def test_mujoco_rewards_equal_the_in_process_objective(ray_cluster, reacher_state):
     actions = np.random.default_rng(0).uniform(-1, 1, (7, 5, 2))  # 7 = chunks of 4 and 3
     expected = reacher_objective()(reacher_state, actions)
     with RayEvaluator(reacher_objective, actors=2) as evaluator:
         np.testing.assert_array_equal(evaluator(reacher_state, actions), expected)
 
 
-def test_a_planner_plans_the_same_with_the_evaluator(session, reacher_state):
+def test_a_planner_plans_the_same_with_the_evaluator(ray_cluster, reacher_state):
     budget = Budget(horizon=5, action_dim=2, population=12, iterations=2)
     with RayEvaluator(reacher_objective, actors=2) as evaluator:
         plans = [
@@ -73,7 +66,7 @@ def test_a_planner_plans_the_same_with_the_evaluator(session, reacher_state):
     assert plans[0].reward_evaluations == plans[1].reward_evaluations == 24
 
 
-def test_a_reward_error_surfaces_with_its_type_message_and_traceback(session):
+def test_a_reward_error_surfaces_with_its_type_message_and_traceback(ray_cluster):
     with RayEvaluator(lambda: exploding, actors=2) as evaluator:
         with pytest.raises(ValueError, match="reward exploded on 3 candidates") as caught:
             evaluator(0.0, np.zeros((6, 2, 1)))
@@ -81,7 +74,7 @@ def test_a_reward_error_surfaces_with_its_type_message_and_traceback(session):
     assert "Raised on a Ray worker" in text and "in exploding" in text
 
 
-def test_islands_on_actors_equal_islands_in_process(session):
+def test_islands_on_actors_equal_islands_in_process(ray_cluster):
     config = ElitesConfig(population=8, elite_fraction=0.25)
     runs = [
         search_islands(two_peaks, (3,), 5, config, IslandConfig(2, 2, 2), seed=1, ray=remote)
@@ -93,7 +86,7 @@ def test_islands_on_actors_equal_islands_in_process(session):
     assert runs[0].evaluations == runs[1].evaluations == 2 * 8 * 5
 
 
-def test_more_islands_than_cpus_are_refused_not_left_waiting(session):
+def test_more_islands_than_cpus_are_refused_not_left_waiting(ray_cluster):
     with pytest.raises(ValueError, match="3 islands need one Ray CPU each"):
         search_islands(two_peaks, (3,), 1, islands=IslandConfig(islands=3), ray=True)
 
@@ -146,7 +139,7 @@ def descendants(pid: int) -> set[int]:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's /proc")
-def test_the_local_cluster_listens_on_the_loopback_only(session):
+def test_the_local_cluster_listens_on_the_loopback_only(ray_cluster):
     with RayEvaluator(lambda: first_action, actors=2) as evaluator:  # workers up and listening
         evaluator(0.0, np.zeros((2, 1, 1)))
         addresses = listening_addresses(descendants(os.getpid()))
