@@ -5,7 +5,7 @@
 the MuJoCo half-cheetah reward (H = 16; N = 64, 256, 1024) and for a synthetic reward that
 busy-waits a set time per candidate, to find the reward cost at which the actors break even.
 Each figure is the best of ``--repeats`` calls after one warm-up call, the one least disturbed
-by other processes.
+by other processes; the three ways take turns call by call.
 
 ``islands``: K Diffusion Elites islands with ring migration against one population, at equal
 reward evaluations, on a reward with two optima over paths decoded by the shipped unicycle path
@@ -69,15 +69,18 @@ def cheetah_objective() -> Any:
     return make_task("half-cheetah").objective(threads=1)
 
 
-def best_ms(call: Callable[[], Any], repeats: int) -> float:
-    """Milliseconds of the fastest of ``repeats`` calls after one warm-up call."""
-    call()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def best_ms(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Milliseconds of the fastest of ``repeats`` calls of each, after one warm-up call each;
+    the calls take turns, so a change in the load of the machine disturbs them alike."""
+    for call in calls.values():
         call()
-        best = min(best, time.perf_counter() - start)
-    return 1e3 * best
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: 1e3 * seconds for name, seconds in best.items()}
 
 
 def bench_evaluator(args: argparse.Namespace) -> list[dict]:
@@ -97,18 +100,21 @@ def bench_evaluator(args: argparse.Namespace) -> list[dict]:
     groups = [(cheetah_objective, cheetah)]
     groups += [(make, [(name, args.busy_population, np.zeros((args.busy_population, 1, 1)))])
                for make, name in busy]  # fmt: skip
-    ray, opened = connect_ray(num_cpus=2)
-    times: dict[tuple[str, int], dict[str, float]] = {}
+    # 3 CPUs for the 1-actor and the 2-actor evaluator side by side, so that their calls can
+    # take turns with the in-process ones; only one evaluator computes at any time
+    ray, opened = connect_ray(num_cpus=3)
+    times = {}
     for make, problems in groups:
-        for actors in (0, 1, 2):  # 0: in this process
-            # one evaluator at a time: two would need 3 actors on the 2-CPU cluster
-            objective = make() if actors == 0 else RayEvaluator(make, actors)
-            for name, n, actions in problems:
-                ms = best_ms(functools.partial(objective, state, actions), args.repeats)
-                times.setdefault((name, n), {})[f"ray_{actors}_ms" if actors else "in_ms"] = ms
-                print(name, n, actors, f"{ms:.2f} ms", flush=True)
-            if actors:
-                objective.close()
+        objective, one, two = make(), RayEvaluator(make, 1), RayEvaluator(make, 2)
+        for name, n, actions in problems:
+            calls = {"in_ms": objective, "ray_1_ms": one, "ray_2_ms": two}
+            times[name, n] = best_ms(
+                {key: functools.partial(call, state, actions) for key, call in calls.items()},
+                args.repeats,
+            )
+            print(name, n, times[name, n], flush=True)
+        one.close()
+        two.close()
     if opened:
         ray.shutdown()
     rows = [{"reward": name, "n": n, **row} for (name, n), row in times.items()]
@@ -122,7 +128,7 @@ def bench_evaluator(args: argparse.Namespace) -> list[dict]:
             f"| {row['reward']} | {row['n']} | {inside:.2f} | {one:.2f} ({one - inside:+.2f}) "
             f"| {two:.2f} | {inside / two:.2f}x |"
         )
-    print_markdown(lines, f"best of {args.repeats} calls; private local Ray cluster of 2 CPUs")
+    print_markdown(lines, f"best of {args.repeats} calls; actors on the 2 cores of this machine")
     return rows
 
 
