@@ -3,12 +3,13 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from experiments.harness.cli import parse_args
+from experiments.harness.cli import UsageError, parse_args
 from experiments.harness.distributed import check_ray_address, map_unordered
 from experiments.harness.grid import TIMING_COLUMNS, EpisodeLog, GridSettings, Row, run_grid
 
@@ -55,9 +56,13 @@ def test_the_flag_is_checked_on_the_command_line():
     assert parse_args(EvalArgs, "", ["--ray-address", "auto"]).ray_address == "auto"
 
 
-ray = pytest.importorskip(
-    "ray", reason="Ray is the optional extra: pip install -e '.[distributed]'"
-)
+def test_without_ray_the_flag_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(UsageError, match=r"needs Ray: pip install -e '\.\[distributed\]'"):
+        list(map_unordered(abs, [1], ray_address="local"))
+
+
+# Below: on the module's private Ray cluster (skipped, saying why, where Ray is not installed)
 
 
 def test_grid_on_ray_equals_the_grid_in_process(ray_cluster, tmp_path):
@@ -85,6 +90,20 @@ def test_a_killed_worker_loses_no_job_and_doubles_none(ray_cluster, tmp_path):
     results = list(map_unordered(die_once, jobs, ray_address="local"))
     assert sorted(item for item, _ in results) == list(range(5))  # item 2 rerun, once
     assert (tmp_path / "2.started").exists()
+
+
+def sleeps(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_stopped_iteration_keeps_what_finished_and_cancels_the_rest(ray_cluster):
+    started = time.perf_counter()
+    finished = map_unordered(sleeps, [0.0, 60.0, 60.0], ray_address="local")
+    assert next(finished) == 0.0
+    finished.close()  # what a driver's KeyboardInterrupt does to the loop over it
+    assert time.perf_counter() - started < 30
+    assert list(map_unordered(sleeps, [0.0, 0.0], ray_address="local")) == [0.0, 0.0]
 
 
 def fails(job):

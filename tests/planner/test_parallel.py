@@ -8,15 +8,15 @@ import traceback
 import numpy as np
 import pytest
 
-ray = pytest.importorskip(
+pytest.importorskip(
     "ray", reason="Ray is the optional extra: pip install -e '.[distributed]'"
 )
 
-from envs.mujoco_tasks import make_task  # noqa: E402
-from planner.elites import ElitesConfig  # noqa: E402
-from planner.islands import IslandConfig, search_islands  # noqa: E402
-from planner.parallel import RayEvaluator  # noqa: E402
-from policies.planners import Budget, build_planner  # noqa: E402
+from envs.mujoco_tasks import make_task
+from planner.elites import ElitesConfig
+from planner.islands import IslandConfig, search_islands
+from planner.parallel import RayEvaluator
+from policies.planners import Budget, build_planner
 
 
 def reacher_objective():
