@@ -8,15 +8,13 @@ import traceback
 import numpy as np
 import pytest
 
-pytest.importorskip(
-    "ray", reason="Ray is the optional extra: pip install -e '.[distributed]'"
-)
-
 from envs.mujoco_tasks import make_task
 from planner.elites import ElitesConfig
 from planner.islands import IslandConfig, search_islands
 from planner.parallel import RayEvaluator
 from policies.planners import Budget, build_planner
+
+pytest.importorskip("ray", reason="Ray is the optional extra: pip install -e '.[distributed]'")
 
 
 def reacher_objective():
