@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import os
 import platform
 import subprocess
@@ -24,11 +23,11 @@ import torch
 
 from envs.mujoco_tasks import TASKS, make_task
 from experiments.harness.cli import (
-    ArgumentParser,
     UsageError,
     at_least,
+    benchmark_parser,
     device_type,
-    report_user_errors,
+    run_benchmark,
 )
 from planner.denoiser import DenoiserConfig
 from planner.normalizer import Normalizer
@@ -44,15 +43,6 @@ def machine_facts() -> dict:
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
     }
-
-
-def write_rows(rows: list[dict], out: Path | None) -> None:
-    """Write the table rows as a JSON list if ``out`` is given."""
-    if out is None:
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"wrote {out}")
 
 
 def bench_decode(args: argparse.Namespace) -> list[dict]:
@@ -237,25 +227,15 @@ def bench_rollout(args: argparse.Namespace) -> list[dict]:
 
 def main() -> None:
     """Parse the subcommand and its flags, run the benchmark, write the rows."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
-    common.add_argument(
-        "--debug", action="store_true", help="show the traceback of an error, not one line"
-    )
-    parser = ArgumentParser(description=__doc__)
-    sub = parser.add_subparsers(dest="bench", required=True)
-    decode = sub.add_parser(
-        "decode", help="DDIM decode throughput and latency of the default prior", parents=[common]
-    )
+    parser, add = benchmark_parser(__doc__)
+    decode = add("decode", "DDIM decode throughput and latency of the default prior")
     decode.add_argument("--kind", choices=["unet", "mlp"], default="unet", help="denoiser kind")
     decode.add_argument("--horizon", type=at_least(1), default=16, help="H, trajectory length")
     decode.add_argument("--channels", type=at_least(1), default=2, help="C, values per step")
     decode.add_argument("--repeats", type=at_least(1), default=5, help="timed calls per N and S")
     decode.add_argument("--device", type=device_type, default="cpu", help="torch device")
     decode.add_argument("--threads", type=at_least(1), default=None, help="torch CPU threads")
-    rollout = sub.add_parser(
-        "rollout", help="batched MuJoCo rollout reward throughput vs raw mj_step", parents=[common]
-    )
+    rollout = add("rollout", "batched MuJoCo rollout reward throughput vs raw mj_step")
     rollout.add_argument(
         "--tasks",
         nargs="+",
@@ -277,10 +257,7 @@ def main() -> None:
         "--min-time", type=at_least(0.0, float), default=0.4, help="seconds per round and kind"
     )
     rollout.add_argument("--seed", type=int, default=0, help="start state and actions")
-    args = parser.parse_args()
-    with report_user_errors(args.debug):
-        rows = {"decode": bench_decode, "rollout": bench_rollout}[args.bench](args)
-        write_rows(rows, args.out)
+    run_benchmark(parser, {"decode": bench_decode, "rollout": bench_rollout})
 
 
 if __name__ == "__main__":

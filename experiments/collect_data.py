@@ -22,6 +22,10 @@ Writes ``<out>`` (default ``data/<env>-<source>.npz``, compressed, written atomi
 - ``metadata``: a JSON string (``json.loads(str(archive["metadata"]))``): env, source, seed,
   sizes, returns per episode, the exact command, ...
 
+Episode i is collected on its own, every generator seeded with seed+i, so ``--workers`` (local
+processes) and ``--ray-address`` (one Ray task per episode: ``local``, ``auto`` or ``HOST:PORT``,
+see evaluate.py) collect exactly the same file.
+
 Train a prior on it with ``experiments/train_prior.py --env <env> --data <out>``.
 """
 
@@ -49,6 +53,7 @@ from experiments.harness.cli import (
     command_line,
     run_main,
 )
+from experiments.harness.distributed import map_unordered, ray_address_arg
 from experiments.harness.wiring import (
     AGENTS,
     REWARDS,
@@ -86,7 +91,7 @@ class CollectArgs(ScriptArgs):
     max_steps: int | None = arg(
         None, "cut episodes after this many steps (default: env's limit)", minimum=1
     )
-    seed: int = arg(0, "episode i resets the env with seed+i; noise, agent and planner use it too")
+    seed: int = arg(0, "episode i seeds everything (env reset, noise, agent, planner) with seed+i")
     agent: str | None = arg(None, "SB3 zip (default: checkpoints/agents/<env>-<source>.zip)")
     deterministic: bool = arg(False, "agent sources: act with the policy's mode, not a sample")
     action_noise: float = arg(
@@ -100,7 +105,9 @@ class CollectArgs(ScriptArgs):
         "simulator", "planner sources: score candidates in the simulator or a world model", REWARDS
     )
     world_model: str | None = arg(None, "world model (default: checkpoints/<env>-world-model.pt)")
-    threads: int = arg(1, "torch CPU threads (agent networks)", minimum=1)
+    threads: int = arg(1, "torch CPU threads of each process (agent networks)", minimum=1)
+    workers: int = arg(1, "episodes collected at once, in local processes or Ray tasks", minimum=1)
+    ray_address: str | None = ray_address_arg()
     out: str | None = arg(None, "npz path (default: data/<env>-<source>.npz)")
 
     def __post_init__(self) -> None:
@@ -170,9 +177,10 @@ class PlannerSource:
 
 
 def make_source(
-    args: CollectArgs, spec: TaskSpec, env: gym.Env, rng: np.random.Generator
+    args: CollectArgs, spec: TaskSpec, env: gym.Env, rng: np.random.Generator, seed: int
 ) -> tuple[Any, dict[str, Any]]:
-    """The source named by ``args.source`` (``begin``/``act``) and its settings for the record."""
+    """The source named by ``args.source`` (``begin``/``act``) and its settings for the record;
+    a planner and its world model are seeded with ``seed``."""
     action_dim = env.action_space.shape[0]
     if args.source in AGENTS:
         model = load_agent(spec, env, args.source, args.agent)
@@ -182,9 +190,9 @@ def make_source(
         return SmoothRandomSource(action_dim, args.segment_steps, rng), {}
     prior = load_prior(args.source, spec, args.prior)
     budget = make_budget(spec, env, prior, args.population, args.iterations)
-    objective = make_objective(spec, env, args.reward, args.world_model, args.seed)
+    objective = make_objective(spec, env, args.reward, args.world_model, seed)
     settings = planner_settings(spec) if args.source == "de" else None
-    planner = task_planner(args.source, spec, objective, budget, args.seed, prior, settings)
+    planner = task_planner(args.source, spec, objective, budget, seed, prior, settings)
     from_observation = getattr(objective, "plans_from_observation", False)
     info = {"planner_budget": asdict(budget), "reward": args.reward}
     return PlannerSource(planner, from_observation), info
@@ -268,28 +276,44 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez_compressed(file, **arrays)
 
 
+def collect_job(job: tuple[CollectArgs, int]) -> dict[str, Any]:
+    """Episode ``index`` of the collection ``args``, on its own: a fresh env and source, and
+    every generator (the env's reset, noise, random actions, planner, SB3's sampling) seeded
+    with ``args.seed + index``, so it is the same episode in any process, in any order.
+
+    Returns its transitions (:func:`collect_episode`) and ``index``.
+    """
+    args, index = job
+    torch.set_num_threads(args.threads)
+    spec = get_task(args.env)
+    env = make_env(spec.name)
+    seed = args.seed + index
+    rng = np.random.default_rng(seed)
+    # SB3 samples stochastic actions from torch's global generator: seed it, then restore it
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        source, _ = make_source(args, spec, env, rng, seed)
+        episode = collect_episode(env, source, seed, args.max_steps, args.action_noise, rng)
+    env.close()
+    return {**episode, "index": index}
+
+
 def main(args: CollectArgs) -> Path:
     """Collect the episodes, write the npz, print a summary; returns the npz path."""
-    torch.set_num_threads(args.threads)
     spec = get_task(args.env)
     horizon = spec.horizon if args.horizon is None else args.horizon
     out = Path(args.out) if args.out else REPO_ROOT / "data" / f"{spec.name}-{args.source}.npz"
+    # Built here once to refuse a missing or foreign agent or prior before any episode starts,
+    # and for the source's settings in the record
     env = make_env(spec.name)
-    rng = np.random.default_rng(args.seed)
-    episodes = []
-    # SB3 samples stochastic actions from torch's global generator: seed it, then restore it
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(args.seed)
-        source, source_info = make_source(args, spec, env, rng)
-        bar = tqdm(range(args.episodes), desc=f"{spec.name} {args.source}")
-        for episode in bar:
-            episodes.append(
-                collect_episode(
-                    env, source, args.seed + episode, args.max_steps, args.action_noise, rng
-                )
-            )
-            bar.set_postfix(ret=f"{episodes[-1]['rewards'].sum():.1f}")
+    _, source_info = make_source(args, spec, env, np.random.default_rng(args.seed), args.seed)
     env.close()
+    jobs = [(args, index) for index in range(args.episodes)]
+    finished = map_unordered(collect_job, jobs, args.ray_address, args.workers)
+    episodes: list[dict[str, np.ndarray]] = [{}] * args.episodes
+    for episode in (bar := tqdm(finished, f"{spec.name} {args.source}", total=args.episodes)):
+        episodes[episode.pop("index")] = episode
+        bar.set_postfix(ret=f"{episode['rewards'].sum():.1f}")
 
     transitions = {key: np.concatenate([e[key] for e in episodes]) for key in episodes[0]}
     lengths = [len(e["rewards"]) for e in episodes]

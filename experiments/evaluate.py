@@ -30,8 +30,12 @@ are refused with ``--suite``); the other flags still apply and are recorded in g
   half-cheetah and hopper (5 seeds, 200 steps) with every planner at 16x2 and 64x3, and the
   SAC agent.
 
-``--workers`` runs episodes in parallel processes: results do not change, but control rates
-then share the cores, so rows run with more than one worker report none ("not comparable").
+``--workers`` runs episodes in parallel processes, ``--ray-address`` as Ray tasks on a cluster
+(``local``: a private one of ``--workers`` CPUs on this machine; ``auto`` or ``HOST:PORT``: a
+running one, README "Running on a cluster"): results do not change, episode for episode, but
+control rates then share the cores, so rows run with more than one episode at a time report
+none ("not comparable"). A worker that dies has its episode rerun by Ray; each episode is logged
+once, as it finishes.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
+from experiments.harness.distributed import ray_address_arg
 from experiments.harness.grid import (
     EpisodeLog,
     GridSettings,
@@ -142,6 +147,7 @@ class EvalArgs(ScriptArgs):
     workers: int = arg(
         1, "parallel processes (control rates are only comparable with 1)", minimum=1
     )
+    ray_address: str | None = ray_address_arg()
     out: str | None = arg(
         None, "folder of the results; the same folder again resumes (default: a new one in runs/)"
     )
@@ -283,7 +289,7 @@ def main(args: EvalArgs) -> str:
         f"in {folder} (rerun with --out {folder} to resume)"
     )
     try:
-        records = run_grid(episodes, settings, log, args.workers)
+        records = run_grid(episodes, settings, log, args.workers, args.ray_address)
     except KeyboardInterrupt:
         raise SystemExit(
             f"stopped with {len(log.records)} of {len(episodes)} episodes in {folder}: the same "

@@ -22,3 +22,15 @@ def tiny_action_prior():
         data, config, TrainingConfig(steps=150, batch_size=128, seed=0), progress=False
     )
     return prior
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """The project's private local Ray cluster (2 CPUs, loopback only), one per test module."""
+    pytest.importorskip("ray", reason="Ray is the optional extra: pip install -e '.[distributed]'")
+    from planner.parallel import connect_ray
+
+    module, opened = connect_ray("local", num_cpus=2)
+    assert opened, "another test left a Ray session open"
+    yield module
+    module.shutdown()

@@ -209,6 +209,39 @@ def _parse(cls: type[Args], description: str, argv: list[str] | None) -> tuple[A
         parser.error(str(exc))
 
 
+def benchmark_parser(
+    description: str,
+) -> tuple[ArgumentParser, Callable[[str, str], argparse.ArgumentParser]]:
+    """A parser of benchmark subcommands (``benchmark.py NAME --flags``) for
+    :func:`run_benchmark`, and ``add(name, help)``, which adds a subcommand with the flags every
+    one has: ``--out PATH`` (also write the rows as JSON) and ``--debug``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
+    common.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error, not one line"
+    )
+    parser = ArgumentParser(description=description, formatter_class=_HelpFormatter)
+    subcommands = parser.add_subparsers(dest="bench", required=True)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return subcommands.add_parser(
+            name, help=help, parents=[common], formatter_class=_HelpFormatter
+        )
+
+    return parser, add
+
+
+def run_benchmark(parser: ArgumentParser, benchmarks: dict[str, Callable[[Any], list]]) -> None:
+    """Parse the command line of :func:`benchmark_parser`, run the chosen benchmark (its user
+    errors as one line, :func:`report_user_errors`) and write its rows to ``--out``."""
+    args = parser.parse_args()
+    with report_user_errors(args.debug):
+        rows = benchmarks[args.bench](args)
+        if args.out is not None:
+            write_json(args.out, rows)
+            print(f"wrote {args.out}")
+
+
 def _one_line(message: str) -> str:
     """``message`` with its line breaks and runs of spaces folded into single spaces."""
     return " ".join(message.split())

@@ -13,9 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
-import multiprocessing
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from tqdm import tqdm
 
 from envs.registry import get_task, make_env
 from experiments.harness.cli import UsageError
+from experiments.harness.distributed import map_unordered, ray_session
 from experiments.harness.episodes import run_episode
 from experiments.harness.wiring import (
     AGENTS,
@@ -251,26 +250,25 @@ def run_grid(
     settings: GridSettings,
     log: EpisodeLog,
     workers: int = 1,
+    ray_address: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run every ``(row, seed)`` episode that ``log`` does not hold yet; return all their records.
 
-    ``workers > 1`` runs episodes in that many local processes (spawned): results are the
-    same, but control rates then share the cores, so each record notes its worker count.
-    Records come back in the order of ``episodes``, whichever order they finished in.
+    ``workers > 1`` runs episodes in that many local processes (spawned); ``ray_address`` runs
+    each as a Ray task (:func:`~experiments.harness.distributed.map_unordered`). Results are the
+    same, but control rates then share the cores, so each record notes how many episodes ran
+    at once (``workers``: the local processes, or the Ray cluster's CPUs). Each record is
+    appended to ``log`` as its episode finishes; they come back in the order of ``episodes``.
     """
-    jobs = [(row, seed, settings, workers) for row, seed in episodes if not log.done(row, seed)]
     total = len(episodes)
-    with tqdm(total=total, initial=total - len(jobs), desc="episodes", unit="ep") as bar:
-        if workers == 1:
-            finished: Iterable[dict] = map(run_grid_episode, jobs)
-            for record in finished:
+    with ray_session(ray_address, workers) as parallel:
+        jobs = [
+            (row, seed, settings, parallel) for row, seed in episodes if not log.done(row, seed)
+        ]
+        with tqdm(total=total, initial=total - len(jobs), desc="episodes", unit="ep") as bar:
+            for record in map_unordered(run_grid_episode, jobs, ray_address, workers):
                 log.append(record)
                 bar.update()
-        else:
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                for record in pool.imap_unordered(run_grid_episode, jobs):
-                    log.append(record)
-                    bar.update()
     by_key = {episode_key(record): record for record in log.records}
     return [by_key[row_key(row, seed)] for row, seed in episodes]
 
