@@ -3,6 +3,7 @@
     python experiments/improve_prior.py --env half-cheetah --rounds 3
     python experiments/improve_prior.py --env hopper --rounds 2 --first-teacher cem
     python experiments/improve_prior.py --env reacher --start shipped --out runs/reacher-from-sac
+    python experiments/improve_prior.py --env half-cheetah --ray-address auto  # on a Ray cluster
 
 Round 0 is the starting prior: by default one trained on smooth random actions, so no RL agent
 or dataset is needed (``--start shipped`` starts from the task's shipped prior, ``--start PATH``
@@ -24,6 +25,9 @@ Writes into ``--out`` (default ``runs/improve-<env>``): ``round-<r>/`` with the 
 (round-by-round results) and ``rounds.png`` (return against round, CEM's level as a line). Every
 file is written when its piece of work ends, so a stopped run, started again with the same
 flags, continues where it stopped and repeats nothing; ``--rounds`` may grow between runs.
+Episodes (the teacher's and the evaluations') run ``--workers`` at a time in local processes, or
+as Ray tasks with ``--ray-address`` (experiments/harness/distributed.py); each is seeded by its
+own seed, so the results do not depend on where it ran.
 """
 
 from __future__ import annotations
@@ -53,8 +57,10 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
+from experiments.harness.distributed import map_unordered, ray_address_arg, ray_session
 from experiments.harness.grid import EpisodeLog, GridSettings, Row, run_grid
 from experiments.harness.imitation import (
+    TeacherJob,
     imitation_set,
     keep_best,
     load_episode,
@@ -69,7 +75,7 @@ from planner.training import TrainingConfig, train_prior
 
 TEACHER_SEED = 10_000
 """Teacher episodes of round r use seeds TEACHER_SEED + 1000 r + i: never an evaluation seed."""
-RUN_FLAGS = ("device", "threads", "rounds", "out")
+RUN_FLAGS = ("device", "threads", "rounds", "out", "workers", "ray_address")
 """Flags a resumed run may change; every other flag must match the folder's config.json."""
 
 
@@ -99,6 +105,8 @@ class ImproveArgs(ScriptArgs):
         "cpu", "torch device for training and the teacher's decoding", check=check_device
     )
     threads: int | None = arg(1, "torch CPU threads (None: torch's choice)", minimum=1)
+    workers: int = arg(1, "episodes run at once in local processes (or Ray CPUs)", minimum=1)
+    ray_address: str | None = ray_address_arg()
     out: str | None = arg(
         None, "run folder; the same folder again resumes (default: runs/improve-<env>)"
     )
@@ -203,34 +211,39 @@ def train(run: Run, data: np.ndarray, path: Path, source: dict, seed_offset: int
 
 
 def teach(run: Run, index: int) -> list[dict[str, Any]]:
-    """Round ``index``'s teacher episodes: each run once and saved as it ends."""
+    """Round ``index``'s teacher episodes: those not yet saved are run (in parallel with
+    ``--workers`` or on Ray) and each is saved as it ends; returns them all, in seed order."""
     args = run.args
     folder = run.round_dir(index) / "teacher"
     folder.mkdir(parents=True, exist_ok=True)
     planner = args.first_teacher if index == 1 else "de"
-    prior = read_prior(run.prior_path(index - 1), run.spec.family, args.device)
+    prior_path = run.prior_path(index - 1)
+    horizon = read_prior(prior_path, run.spec.family).horizon
     population, iterations = budget(args.teacher_budget, "--teacher-budget")
     seeds = [TEACHER_SEED + 1000 * index + i for i in range(args.episodes)]
-    episodes = []
-    bar = tqdm(seeds, desc=f"round {index} teacher ({planner} {args.teacher_budget})", unit="ep")
-    for seed in bar:
-        path = folder / f"seed-{seed}.npz"
-        if not path.exists():
-            episode = teacher_episode(
-                run.spec.name,
-                planner,
-                prior if planner == "de" else None,
-                population,
-                iterations,
-                prior.horizon,
-                seed,
-                args.max_steps,
-                args.device,
-            )
-            save_episode(path, episode)
-        episodes.append(load_episode(path))
-        bar.set_postfix(ret=f"{episodes[-1]['return']:.1f}")
-    return episodes
+    paths = {seed: folder / f"seed-{seed}.npz" for seed in seeds}
+    jobs = [
+        TeacherJob(
+            run.spec.name,
+            planner,
+            str(prior_path) if planner == "de" else None,
+            population,
+            iterations,
+            horizon,
+            seed,
+            args.max_steps,
+            args.device,
+        )
+        for seed in seeds
+        if not paths[seed].exists()
+    ]
+    description = f"round {index} teacher ({planner} {args.teacher_budget})"
+    with tqdm(total=len(seeds), initial=len(seeds) - len(jobs), desc=description) as bar:
+        for episode in map_unordered(teacher_episode, jobs, args.ray_address, args.workers):
+            save_episode(paths[episode["seed"]], episode)
+            bar.update()
+            bar.set_postfix(ret=f"{episode['return']:.1f}")
+    return [load_episode(paths[seed]) for seed in seeds]
 
 
 def kept_episodes(run: Run, index: int) -> list[dict[str, Any]]:
@@ -250,7 +263,9 @@ def evaluate(run: Run, planner: str, log_path: Path, prior: Path | None) -> np.n
     row = Row(run.spec.name, planner, population, iterations)
     seeds = range(args.eval_seed, args.eval_seed + args.eval_episodes)
     settings = GridSettings(max_steps=args.max_steps, prior=None if prior is None else str(prior))
-    records = run_grid([(row, seed) for seed in seeds], settings, EpisodeLog(log_path))
+    log = EpisodeLog(log_path)
+    episodes = [(row, seed) for seed in seeds]
+    records = run_grid(episodes, settings, log, args.workers, args.ray_address)
     return np.array([record["return"] for record in records])
 
 
@@ -295,11 +310,9 @@ def plot_rounds(records: list[dict], cem: dict, path: Path, env: str) -> None:
     figure.savefig(path)
 
 
-def main(args: ImproveArgs) -> list[dict]:
-    """Run the rounds not yet done; write and print the round-by-round results."""
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    run = Run(args)
+def run_rounds(run: Run) -> list[dict]:
+    """Round 0 and every teaching round not yet done; returns the round-by-round records."""
+    args = run.args
     records = []
     cem = summary(evaluate(run, "cem", run.folder / "cem-eval.csv", None))
     for index in tqdm(range(args.rounds + 1), desc="rounds", unit="round"):
@@ -337,6 +350,16 @@ def main(args: ImproveArgs) -> list[dict]:
         )
         write_json(run.folder / "rounds.json", {"command": command_line(), "rounds": records})
         plot_rounds(records, cem, run.folder / "rounds.png", run.spec.name)
+    return records
+
+
+def main(args: ImproveArgs) -> list[dict]:
+    """Run the rounds not yet done; write and print the round-by-round results."""
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    run = Run(args)
+    with ray_session(args.ray_address, args.workers):  # one Ray session for every round
+        records = run_rounds(run)
     print_table(
         [
             {
@@ -345,7 +368,7 @@ def main(args: ImproveArgs) -> list[dict]:
                 "teacher return": None if r["teacher"] is None else r["teacher"]["mean_return"],
                 "trained on": r["dataset"],
                 f"DE {args.eval_budget}": r["de"]["text"],
-                f"CEM {args.eval_budget}": cem["text"],
+                f"CEM {args.eval_budget}": r["cem"]["text"],
             }
             for r in records
         ],

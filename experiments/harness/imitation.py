@@ -10,15 +10,23 @@ episodes' executed action windows and their plans, which are both H steps of act
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from envs.registry import get_task, make_env
 from experiments.collect_data import action_chunks
 from experiments.harness.episodes import run_episode
-from experiments.harness.wiring import make_budget, make_objective, make_policy, planner_settings
+from experiments.harness.wiring import (
+    load_prior,
+    make_budget,
+    make_objective,
+    make_policy,
+    planner_settings,
+)
 from planner.files import atomic_write
 
 TEACHER_FIELDS = ("actions", "plans", "predicted", "rewards")
@@ -42,34 +50,42 @@ class PlanRecorder:
         self.predicted.append(float(result.predicted_reward))
 
 
-def teacher_episode(
-    env_name: str,
-    planner: str,
-    prior: Any,
-    population: int,
-    iterations: int,
-    horizon: int,
-    seed: int,
-    max_steps: int,
-    device: str = "cpu",
-) -> dict[str, Any]:
-    """One seeded episode of ``planner`` (``"de"`` over ``prior``, or an action-space baseline
-    planning ``horizon`` steps) at budget N x T in the true simulator, with what it recorded.
+@dataclass(frozen=True)
+class TeacherJob:
+    """One teacher episode: ``planner`` (``"de"`` over the prior at ``prior_path``, or an
+    action-space baseline planning ``horizon`` steps) at budget N x T, from ``seed``."""
 
-    Returns ``seed``, ``return``, ``steps`` and the arrays of :data:`TEACHER_FIELDS`.
-    """
-    spec = get_task(env_name)
-    env = make_env(env_name)
+    env: str
+    planner: str
+    prior_path: str | None
+    population: int
+    iterations: int
+    horizon: int
+    seed: int
+    max_steps: int
+    device: str = "cpu"
+
+
+def teacher_episode(job: TeacherJob) -> dict[str, Any]:
+    """Run one :class:`TeacherJob` in the true simulator; returns ``seed``, ``return``,
+    ``steps`` and the arrays of :data:`TEACHER_FIELDS`. A module-level function of one
+    picklable argument, so it runs as a local process or a Ray task alike."""
+    torch.set_num_threads(1)
+    spec = get_task(job.env)
+    env = make_env(job.env)
     objective = make_objective(spec, env)
-    chunk_horizon = None if prior is not None else horizon
-    budget = make_budget(spec, env, prior, population, iterations, chunk_horizon)
+    prior = load_prior(job.planner, spec, job.prior_path, job.device)
+    horizon = None if prior is not None else job.horizon
+    budget = make_budget(spec, env, prior, job.population, job.iterations, horizon)
     settings = planner_settings(spec)
-    policy = make_policy(env, spec, planner, objective, budget, seed, prior, settings, device)
+    policy = make_policy(
+        env, spec, job.planner, objective, budget, job.seed, prior, settings, job.device
+    )
     recorder = PlanRecorder()
-    episode = run_episode(env, policy, seed, max_steps, recorder)
+    episode = run_episode(env, policy, job.seed, job.max_steps, recorder)
     env.close()
     return {
-        "seed": seed,
+        "seed": job.seed,
         "return": float(episode["return"]),
         "steps": int(episode["steps"]),
         "actions": np.stack(recorder.actions),

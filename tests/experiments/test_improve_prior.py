@@ -114,3 +114,15 @@ def test_a_folder_of_other_settings_is_refused(tmp_path):
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "other settings" in done.stderr and "--out" in done.stderr
+
+
+@pytest.mark.slow
+def test_on_ray_the_rounds_equal_the_in_process_rounds(tmp_path):
+    pytest.importorskip("ray", reason="Ray is the optional extra: pip install -e '.[distributed]'")
+    improve("--rounds", "1", "--out", str(tmp_path / "here"))
+    improve("--rounds", "1", "--out", str(tmp_path / "ray"), "--ray-address", "local")
+    here, there = (json.loads((tmp_path / n / "rounds.json").read_text()) for n in ("here", "ray"))
+    for mine, theirs in zip(here["rounds"], there["rounds"], strict=True):
+        assert mine["de_returns"] == theirs["de_returns"]
+        assert mine["teacher"] == theirs["teacher"]
+        assert mine["cem"] == theirs["cem"]
