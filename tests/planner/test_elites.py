@@ -347,3 +347,35 @@ def test_num_elites():
 def test_constructor_rejects_bad_latent_shape():
     with pytest.raises(ValueError, match="latent_shape must be a non-empty tuple"):
         DiffusionElites((0, 2))
+
+
+def test_elites_are_the_last_tells_best_rows_until_reset_or_shift():
+    config = ElitesConfig(population=16, elite_fraction=0.25)  # E = 4
+    elites = DiffusionElites((3, 2), config, seed=0)
+    assert elites.elites.shape == (0, 3, 2)
+    z = elites.ask()
+    elites.tell(z, torch.arange(16.0))
+    assert torch.equal(elites.elites, z[[15, 14, 13, 12]])
+    elites.shift(1)
+    assert elites.elites.shape == (0, 3, 2)
+
+
+def test_inject_puts_rows_first_in_the_next_ask_only():
+    elites = DiffusionElites((3, 2), ElitesConfig(population=8), seed=0)
+    rows = torch.full((3, 3, 2), 5.0)
+    elites.inject(rows)
+    z = elites.ask()
+    assert torch.equal(z[:3], rows) and not torch.isin(z[3:], rows).any()
+    elites.tell(z, torch.arange(8.0))
+    assert not torch.isin(elites.ask(), rows).any()
+    with pytest.raises(ValueError, match="at most N rows"):
+        elites.inject(torch.zeros(9, 3, 2))
+    with pytest.raises(ValueError, match=r"inject: expected latents of shape"):
+        elites.inject(torch.zeros(2, 3))
+
+
+def test_prior_samples_follow_the_prior():
+    config = ElitesConfig(init_mean=1.0, init_std=0.5)
+    samples = DiffusionElites((3, 2), config, seed=0).prior_samples(5000)
+    assert samples.shape == (5000, 3, 2)
+    assert abs(float(samples.mean()) - 1.0) < 0.02 and abs(float(samples.std()) - 0.5) < 0.02
