@@ -105,11 +105,6 @@ class DiffusionElites:
         return self._best
 
     @property
-    def elites(self) -> Tensor:
-        """``(E, *latent_shape)`` elites of the last tell, best first (none after a reset/shift)."""
-        return self._elites.reshape(-1, *self.latent_shape).clone()
-
-    @property
     def mean(self) -> Tensor:
         """Mean of the search distribution, ``latent_shape`` (mixture: mean of its components)."""
         return self._dist.mean.reshape(self.latent_shape).clone()
@@ -259,8 +254,7 @@ class DiffusionElites:
         ranked = flat[order[:num_valid]]
         num_elites = min(self.config.num_elites, num_valid)
         self._dist.fit(ranked, num_elites)
-        self._elites = ranked[:num_elites].clone()
-        self._carryover = self._elites[: self.config.num_carryover]
+        self._carryover = ranked[: min(self.config.num_carryover, num_elites)].clone()
         top_reward = float(scores[order[0]])
         if self._best is None or top_reward > self._best.reward:
             self._best = Best(top_reward, ranked[0].clone().reshape(self.latent_shape))
@@ -299,10 +293,9 @@ class DiffusionElites:
         return scores.detach().to(device=self.device, dtype=torch.float64)
 
     def _forget(self) -> None:
-        """Drop the best, the elites and the carried-over rows (they belong to the previous
+        """Drop the best and the carried-over or injected rows (they belong to the previous
         problem)."""
         self._best = None
-        self._elites = torch.empty(
+        self._carryover = torch.empty(
             0, math.prod(self.latent_shape), device=self.device, dtype=self.dtype
         )
-        self._carryover = self._elites

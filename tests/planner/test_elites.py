@@ -349,17 +349,6 @@ def test_constructor_rejects_bad_latent_shape():
         DiffusionElites((0, 2))
 
 
-def test_elites_are_the_last_tells_best_rows_until_reset_or_shift():
-    config = ElitesConfig(population=16, elite_fraction=0.25)  # E = 4
-    elites = DiffusionElites((3, 2), config, seed=0)
-    assert elites.elites.shape == (0, 3, 2)
-    z = elites.ask()
-    elites.tell(z, torch.arange(16.0))
-    assert torch.equal(elites.elites, z[[15, 14, 13, 12]])
-    elites.shift(1)
-    assert elites.elites.shape == (0, 3, 2)
-
-
 def test_inject_puts_rows_first_in_the_next_ask_only():
     elites = DiffusionElites((3, 2), ElitesConfig(population=8), seed=0)
     rows = torch.full((3, 3, 2), 5.0)
