@@ -64,9 +64,9 @@ class PlannerConfig:
         warm_start: where each replan's search begins, one of ``WARM_STARTS``
             (:mod:`planner.warm_start`): ``"none"`` restarts from the prior; ``"shift"`` moves
             the latent mean k steps along time and refills the tail from the prior;
-            ``"shift-best"`` centres the prior on the best latent shifted so; ``"shift-mix"``
-            is ``"shift"`` with half of the first population from the prior; ``"inversion"``
-            DDIM-inverts the previous plan shifted k steps. Which wins depends on the task.
+            ``"shift-mix"`` is ``"shift"`` with half of the first population from the prior;
+            ``"inversion"`` DDIM-inverts the previous plan shifted k steps. Which wins depends
+            on the task (see the module).
         shift_std_scale: with ``"shift"`` / ``"shift-mix"``: None resets the std to
             ``init_std``; a number multiplies the shifted std (inflation) before clamping to
             ``[min_std, init_std]``.
