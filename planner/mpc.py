@@ -28,8 +28,8 @@ import torch
 from planner.elites import DiffusionElites, ElitesConfig
 from planner.objective import Objective, score_candidates, top_indices
 from planner.safeguards import PlanMemory, Safeguards
+from planner.warm_start import WARM_START_FUNCTIONS, WARM_STARTS
 
-WARM_STARTS = ("none", "shift", "inversion")
 EXECUTE = ("best", "mean")
 
 
@@ -61,11 +61,15 @@ class PlannerConfig:
         execute: ``"best"`` executes the best candidate seen; ``"mean"`` the decoded elite mean.
         replan_every: k; search every k control steps and execute the cached plan in between
             (k <= H, checked by the planner, which knows H).
-        warm_start: ``"none"`` restarts from the prior; ``"shift"`` moves the latent mean k steps
-            along time and refills the tail from the prior; ``"inversion"`` DDIM-inverts the
-            previous plan shifted k steps in action space and centres the search there.
-        shift_std_scale: with ``"shift"``: None resets the std to ``init_std``; a number
-            multiplies the shifted std (inflation) before clamping to ``[min_std, init_std]``.
+        warm_start: where each replan's search begins, one of ``WARM_STARTS``
+            (:mod:`planner.warm_start`): ``"none"`` restarts from the prior; ``"shift"`` moves
+            the latent mean k steps along time and refills the tail from the prior;
+            ``"shift-mix"`` is ``"shift"`` with half of the first population from the prior;
+            ``"inversion"`` DDIM-inverts the previous plan shifted k steps. Which wins depends
+            on the task (see the module).
+        shift_std_scale: with ``"shift"`` / ``"shift-mix"``: None resets the std to
+            ``init_std``; a number multiplies the shifted std (inflation) before clamping to
+            ``[min_std, init_std]``.
         init_std, min_std, jitter, elite_carryover, distribution, latent_bounds: forwarded to
             :class:`~planner.elites.ElitesConfig` (``latent_bounds=(-1, 1)`` makes action-space
             CEM refit to the clipped actions it scores).
@@ -236,11 +240,7 @@ class RecedingHorizonPlanner:
             (self.horizon, self.action_dim), config.elites_config(), seed=seed, device=self.device
         )
         # Warm starts are resolved once; the planning loop calls one function.
-        self._warm_start = {
-            "none": self._restart,
-            "shift": self._shift_latents,
-            "inversion": self._invert_shifted_plan,
-        }[config.warm_start]
+        self._warm_start = WARM_START_FUNCTIONS[config.warm_start]
         self.reset()
 
     def reset(self) -> None:
@@ -265,26 +265,11 @@ class RecedingHorizonPlanner:
         if planned and self._steps_since_plan < self.config.replan_every:
             return self._reuse_plan(started, timer)
         if planned:
-            self._warm_start(self._steps_since_plan, cond)
+            self._warm_start(self, self._steps_since_plan, self._batch(cond, 1))
         result = self._search(state, cond, timer)
         self._steps_since_plan = 1
         timer.seconds["other"] = time.perf_counter() - started - sum(timer.seconds.values())
         return replace(result, timing=dict(timer.seconds))
-
-    # Warm starts: the previous search ended `k` control steps ago.
-    def _restart(self, k: int, cond: Any) -> None:
-        self.elites.reset()
-
-    def _shift_latents(self, k: int, cond: Any) -> None:
-        self.elites.shift(k, std_scale=self.config.shift_std_scale)
-
-    def _invert_shifted_plan(self, k: int, cond: Any) -> None:
-        previous = self.memory.previous(k)
-        trajectory = torch.as_tensor(previous, dtype=torch.float32, device=self.device)[None]
-        latent = self.decoder.encode(
-            trajectory, self.config.search_steps, cond=self._batch(cond, 1)
-        )
-        self.elites.reset(mean=latent[0])
 
     def _search(self, state: Any, cond: Any, timer: _Timer) -> PlanResult:
         config = self.config

@@ -347,3 +347,24 @@ def test_num_elites():
 def test_constructor_rejects_bad_latent_shape():
     with pytest.raises(ValueError, match="latent_shape must be a non-empty tuple"):
         DiffusionElites((0, 2))
+
+
+def test_inject_puts_rows_first_in_the_next_ask_only():
+    elites = DiffusionElites((3, 2), ElitesConfig(population=8), seed=0)
+    rows = torch.full((3, 3, 2), 5.0)
+    elites.inject(rows)
+    z = elites.ask()
+    assert torch.equal(z[:3], rows) and not torch.isin(z[3:], rows).any()
+    elites.tell(z, torch.arange(8.0))
+    assert not torch.isin(elites.ask(), rows).any()
+    with pytest.raises(ValueError, match="at most N rows"):
+        elites.inject(torch.zeros(9, 3, 2))
+    with pytest.raises(ValueError, match=r"inject: expected latents of shape"):
+        elites.inject(torch.zeros(2, 3))
+
+
+def test_prior_samples_follow_the_prior():
+    config = ElitesConfig(init_mean=1.0, init_std=0.5)
+    samples = DiffusionElites((3, 2), config, seed=0).prior_samples(5000)
+    assert samples.shape == (5000, 3, 2)
+    assert abs(float(samples.mean()) - 1.0) < 0.02 and abs(float(samples.std()) - 0.5) < 0.02
