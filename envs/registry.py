@@ -105,9 +105,16 @@ MUJOCO_PLANNER = {
     "warm_start": "shift",
 }
 MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
-MUJOCO_PRIORS = {name: f"{name}-action.pt" for name in ("reacher", "half-cheetah", "hopper")}
-"""Shipped action-chunk priors (trained on SAC agent data, experiments/collect_data.py)."""
 """Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
+MUJOCO_PRIORS = {
+    "reacher": "reacher-action-selftaught.pt",
+    "half-cheetah": "half-cheetah-action-selftaught.pt",
+    "hopper": "hopper-action.pt",
+}
+"""Shipped action-chunk priors. Reacher and half-cheetah: taught by their own planner from a
+prior of smooth random actions (experiments/improve_prior.py; results/improve-prior/), which
+beats the prior of SAC agent data on both; hopper: the SAC-data prior (experiments/collect_data.py),
+as self-teaching did not improve it (its teachers fall as early as the planner does)."""
 
 TUNED: dict[str, dict[str, dict[str, Any]]] = (
     json.loads(TUNING_FILE.read_text()) if TUNING_FILE.exists() else {}

@@ -200,6 +200,7 @@ def train(run: Run, data: np.ndarray, path: Path, source: dict, seed_offset: int
     plot_losses(history, path.with_suffix(".loss.png"))
     record = {
         "command": command_line(),
+        "arguments": {**asdict(args), "kind": "action"},
         "dataset_shape": list(data.shape),
         "data": source,
         "denoiser": asdict(denoiser),
