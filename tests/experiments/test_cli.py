@@ -98,6 +98,21 @@ def test_wiring_keeps_explicit_values_and_fills_only_none():
     assert planner_settings(spec).search_steps == spec.planner["search_steps"]
 
 
+def test_a_horizon_applies_to_planners_without_a_prior_and_must_match_a_prior():
+    spec = get_task("unicycle-goal")
+    env = SimpleNamespace(action_space=SimpleNamespace(shape=(2,)))
+    assert make_budget(spec, env, None).horizon == spec.horizon
+    assert make_budget(spec, env, None, horizon=48).horizon == 48
+    prior = SimpleNamespace(horizon=16)
+    assert (
+        make_budget(spec, env, prior).horizon
+        == make_budget(spec, env, prior, None, None, 16).horizon
+        == 16
+    )
+    with pytest.raises(UsageError, match="prior's horizon H=16"):
+        make_budget(spec, env, prior, horizon=32)
+
+
 # Bad input: one line on stderr, exit status 2, no traceback
 
 

@@ -3,6 +3,7 @@ its episodes do not depend on the worker count, and it refuses to mix grids; and
 results_to_readme.py, which puts its results.md into the README."""
 
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -229,3 +230,17 @@ def test_the_readme_takes_only_a_finished_full_suite(tiny_run, tmp_path):
     with pytest.raises(UsageError, match="results:start"):
         insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme), any_grid=True))
     assert readme_with_markers(tmp_path).read_text() == before
+
+
+def test_a_setting_added_since_a_folder_was_written_reads_as_its_default():
+    from experiments.harness.grid import GridSettings, Row, describe_grid, grid_difference
+
+    def grid(settings):  # as evaluate.py compares them: through JSON
+        return json.loads(
+            json.dumps(describe_grid(None, [(Row("reacher", "cem", 8, 1), 0)], settings))
+        )
+
+    older = grid(GridSettings(max_steps=3))
+    del older["settings"]["horizon"]  # written before GridSettings had it
+    assert grid_difference(older, grid(GridSettings(max_steps=3))) is None
+    assert "horizon" in grid_difference(older, grid(GridSettings(max_steps=3, horizon=32)))
