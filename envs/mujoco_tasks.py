@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +32,6 @@ from mujoco import batch as mj_batch
 
 from envs.mujoco_rewards import SUPPORTED_ENV_IDS, reward_for
 from planner.action_scaling import ActionScaling
-
-TerminalValue = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""``values (N,) = terminal_value(qpos (N, nq), qvel (N, nv))``: a planning estimate of the
-reward a candidate would earn after its horizon, from its last state."""
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
 _TIME = mujoco.mjtState.mjSTATE_TIME.value
@@ -145,15 +140,11 @@ class MujocoTask:
         return self.action_scaling.to_env(actions)
 
     def objective(
-        self,
-        threads: int | None = None,
-        termination_cost: float | None = None,
-        terminal_value: TerminalValue | None = None,
+        self, threads: int | None = None, termination_cost: float | None = None
     ) -> MujocoObjective:
         """A batched planning reward on ``threads`` threads (default: one per CPU core) that
-        charges ``termination_cost`` for a fall (default: the task's) and adds
-        ``terminal_value`` to the candidates that do not fall (default: none)."""
-        return MujocoObjective(self, threads, termination_cost, terminal_value)
+        charges ``termination_cost`` for a fall (default: the task's)."""
+        return MujocoObjective(self, threads, termination_cost)
 
 
 class MujocoObjective:
@@ -171,18 +162,11 @@ class MujocoObjective:
     buffers, ...) at or before its terminal step gets reward -inf, never the score of a reset
     state; divergence after the terminal step does not matter, as the env would have stopped.
 
-    An optional ``terminal_value`` is added to the reward of every candidate that does not
-    terminate within the horizon, evaluated on its state after its last step: what it is
-    expected to earn beyond the horizon (a learned survival value, :mod:`envs.hopper_value`).
-    Like the termination cost it is planning only.
-
     Args:
         task: the task to score.
         threads: threads of the persistent pool, the caller's included (default: one per core).
         termination_cost: charged once per terminating candidate (None: the task's
             ``termination_cost``; 0: score with the env's reward alone).
-        terminal_value: ``values (N,) = terminal_value(qpos (N, nq), qvel (N, nv))``, finite,
-            added to each surviving candidate's reward (None: nothing after the horizon).
 
     Attributes:
         num_evaluated: candidates scored so far.
@@ -194,7 +178,6 @@ class MujocoObjective:
         task: MujocoTask,
         threads: int | None = None,
         termination_cost: float | None = None,
-        terminal_value: TerminalValue | None = None,
     ):
         threads = (os.cpu_count() or 1) if threads is None else threads
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -209,13 +192,10 @@ class MujocoObjective:
         self.task = task
         self.threads = threads
         self.termination_cost = float(cost)
-        self.terminal_value = terminal_value
         self.num_evaluated = 0
         self.num_diverged = 0
-        # qpos is always recorded: the state before each env step is the qpos after the last;
-        # qvel too where a terminal value reads it
-        needed = ("qpos", "qvel") if terminal_value is not None else ("qpos",)
-        self._fields = tuple(dict.fromkeys((*needed, *task.reward.fields)))
+        # qpos is always recorded: the state before each env step is the qpos after the last
+        self._fields = tuple(dict.fromkeys(("qpos", *task.reward.fields)))
         self._record = (*self._fields, _TIME)
         self._batch: mj_batch.Batch | None = None
 
@@ -246,10 +226,7 @@ class MujocoObjective:
         last_step = np.where(terminated.any(axis=1), terminated.argmax(axis=1), horizon - 1)
         counted = np.arange(horizon) <= last_step[:, None]
         rewards = np.where(counted, step_rewards, 0.0).sum(axis=1)
-        fell = terminated.any(axis=1)
-        rewards -= self.termination_cost * fell
-        if self.terminal_value is not None:
-            rewards += np.where(fell, 0.0, self._terminal_values(after, n))
+        rewards -= self.termination_cost * terminated.any(axis=1)
 
         # Invalidate divergence up to the terminal step: the batch stops a simulation at its
         # first warning and repeats that substep's record, so time stops advancing there
@@ -272,27 +249,6 @@ class MujocoObjective:
         if self._batch is None or self._batch.nsim != n:
             self._batch = mj_batch.Batch(self.task.model, nsim=n, nthread=self.threads)
         return self._batch
-
-    def _terminal_values(self, after: dict[str, np.ndarray], n: int) -> np.ndarray:
-        """``terminal_value`` of the state after each candidate's last step, checked, ``(N,)``."""
-        qpos, qvel = after["qpos"][:, -1], after["qvel"][:, -1]
-        values = np.asarray(self.terminal_value(qpos, qvel), dtype=np.float64)
-        if values.shape != (n,):
-            raise ValueError(
-                f"terminal_value must return one value per candidate, shape ({n},), from qpos "
-                f"({n}, {self.task.model.nq}) and qvel ({n}, {self.task.model.nv}); got shape "
-                f"{values.shape}"
-            )
-        # a diverged simulation's state may be NaN (that candidate scores -inf anyway); a finite
-        # state must get a finite value
-        finite_state = np.isfinite(qpos).all(axis=1) & np.isfinite(qvel).all(axis=1)
-        bad = finite_state & ~np.isfinite(values)
-        if bad.any():
-            raise ValueError(
-                f"terminal_value returned NaN or inf for {int(bad.sum())} of {n} finite states "
-                f"(first: qpos {qpos[bad][0].tolist()}, qvel {qvel[bad][0].tolist()})"
-            )
-        return values
 
     def _check_actions(self, actions: Any) -> np.ndarray:
         array = np.asarray(actions, dtype=np.float64)

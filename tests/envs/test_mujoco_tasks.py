@@ -116,56 +116,6 @@ def test_a_fall_ranks_below_surviving():
     assert rewards[fell].max() < rewards[0]
 
 
-def final_states(task: MujocoTask, state: np.ndarray, actions: np.ndarray):
-    """qpos ``(N, nq)`` and qvel ``(N, nv)`` after stepping the env through each sequence."""
-    env = task.env.unwrapped
-    qpos, qvel = [], []
-    for sequence in actions:
-        task.restore(env, state)
-        for action in sequence:
-            env.step(task.scale_actions(action))
-        qpos.append(env.data.qpos.copy())
-        qvel.append(env.data.qvel.copy())
-    return np.array(qpos), np.array(qvel)
-
-
-def test_terminal_value_is_added_to_the_survivors_only_from_their_last_state():
-    task = make_task("hopper")
-    state = start_state(task, seed=2)
-    actions = np.random.default_rng(102).uniform(-1, 1, (N, H, task.action_dim))
-    seen = []
-
-    def value(qpos, qvel):
-        seen.append((qpos.copy(), qvel.copy()))
-        return 100.0 + qpos[:, 1] + qvel[:, 0]
-
-    plain = task.objective(threads=1)(state, actions)
-    rewards = task.objective(threads=1, terminal_value=value)(state, actions)
-
-    _, fell = env_returns_and_falls(task, state, actions)
-    assert fell.any() and not fell.all()
-    qpos, qvel = final_states(task, state, actions)
-    np.testing.assert_allclose(seen[0][0][~fell], qpos[~fell], atol=1e-10)
-    np.testing.assert_allclose(seen[0][1][~fell], qvel[~fell], atol=1e-10)
-    expected = plain + np.where(fell, 0.0, 100.0 + qpos[:, 1] + qvel[:, 0])
-    np.testing.assert_allclose(rewards, expected, atol=1e-8)
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        (lambda qpos, qvel: np.zeros(len(qpos) + 1), r"shape \(8,\)"),
-        (lambda qpos, qvel: np.zeros((len(qpos), 1)), r"shape \(8,\)"),
-        (lambda qpos, qvel: np.full(len(qpos), np.nan), "NaN or inf"),
-    ],
-)
-def test_a_bad_terminal_value_raises_saying_what_is_wrong(value, message):
-    task = make_task("hopper")
-    objective = task.objective(threads=1, terminal_value=value)
-    with pytest.raises(ValueError, match=message):
-        objective(start_state(task, seed=0), np.zeros((N, H, task.action_dim)))
-
-
 def test_every_supported_env_has_a_task():
     assert sorted(info.env_id for info in TASKS.values()) == sorted(SUPPORTED_ENV_IDS)
     task = make_task("Hopper-v5", ctrl_cost_weight=0.5)
