@@ -203,6 +203,19 @@ def transition(
     A step that both collides and ends at the goal counts as a collision only.
     """
     speed, yaw_rate = config.scale_actions(actions)
+    return scaled_transition(config, poses, speed, yaw_rate, goal, obstacles)
+
+
+def scaled_transition(
+    config: UnicycleConfig,
+    poses: np.ndarray,
+    speed: np.ndarray,
+    yaw_rate: np.ndarray,
+    goal: np.ndarray,
+    obstacles: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`transition` with the actions already scaled to ``speed (N,)`` and ``yaw_rate
+    (N,)`` (a rollout scales all H steps at once)."""
     new_poses = unicycle_step(poses, speed, yaw_rate, config.dt)
     dist_before = np.hypot(poses[:, 0] - goal[0], poses[:, 1] - goal[1])
     dist_after = np.hypot(new_poses[:, 0] - goal[0], new_poses[:, 1] - goal[1])
@@ -258,9 +271,10 @@ class UnicycleObjective:
         rewards = np.zeros((num, horizon))
         success = np.zeros(num, dtype=bool)
         collision = np.zeros(num, dtype=bool)
+        speed, yaw_rate = self.config.scale_actions(actions)  # every step at once
         for step in range(horizon):
-            poses, step_rewards, reached, hit = transition(
-                self.config, states[:, step], actions[:, step], goal, obstacles
+            poses, step_rewards, reached, hit = scaled_transition(
+                self.config, states[:, step], speed[:, step], yaw_rate[:, step], goal, obstacles
             )
             alive = ~(success | collision)
             states[:, step + 1] = np.where(alive[:, None], poses, states[:, step])
