@@ -103,7 +103,7 @@ class MujocoTask:
         self.obs_dim = int(base.observation_space.shape[0])
         self.state_dim = int(mujoco.mj_stateSize(self.model, STATE_SPEC))
         self.default_horizon = info.default_horizon
-        self.termination_cost = termination_cost(base)
+        self.termination_cost = float(self.reward.alive_bonus) * episode_limit(base)
 
     def __repr__(self) -> str:
         return f"MujocoTask({self.env_id}, A={self.action_dim}, D={self.state_dim})"
@@ -260,12 +260,16 @@ class MujocoObjective:
         return array
 
 
+def episode_limit(env: gymnasium.Env) -> int:
+    """The env's episode step limit (:data:`DEFAULT_EPISODE_STEPS` without one)."""
+    spec = env.unwrapped.spec
+    return (spec.max_episode_steps if spec else None) or DEFAULT_EPISODE_STEPS
+
+
 def termination_cost(env: gymnasium.Env) -> float:
     """The planning cost of a fall in a supported env: its reward's ``alive_bonus`` times its
-    episode step limit (:data:`DEFAULT_EPISODE_STEPS` without one), the most a fall forfeits."""
-    base = env.unwrapped
-    limit = (base.spec.max_episode_steps if base.spec else None) or DEFAULT_EPISODE_STEPS
-    return float(reward_for(base).alive_bonus) * limit
+    episode step limit, the most a fall forfeits (``MujocoTask.termination_cost``)."""
+    return float(reward_for(env.unwrapped).alive_bonus) * episode_limit(env)
 
 
 def snapshot(env: gymnasium.Env) -> np.ndarray:

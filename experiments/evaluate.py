@@ -52,6 +52,7 @@ from experiments.harness.cli import (
     UsageError,
     arg,
     command_line,
+    parse_budget,
     run_main,
     write_json,
 )
@@ -307,14 +308,7 @@ def _split(text: str) -> list[str]:
 
 def _budgets(budgets: tuple[str, ...]) -> list[tuple[int, int]]:
     """``("8x2", "64x4")`` -> ``[(8, 2), (64, 4)]`` (population, iterations), each at least 1."""
-    parsed = []
-    for budget in budgets:
-        parts = budget.lower().split("x")
-        if len(parts) != 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
-            raise ValueError(
-                f"--budgets: {budget!r} must look like 64x4 (population x iterations, each >= 1)"
-            )
-        parsed.append((int(parts[0]), int(parts[1])))
+    parsed = [parse_budget(budget, "--budgets") for budget in budgets]
     if not parsed:
         raise ValueError("--budgets needs at least one budget NxT, e.g. 64x4")
     return parsed

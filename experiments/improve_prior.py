@@ -53,6 +53,7 @@ from experiments.harness.cli import (
     arg,
     check_device,
     command_line,
+    parse_budget,
     print_table,
     run_main,
     write_json,
@@ -116,15 +117,7 @@ class ImproveArgs(ScriptArgs):
         if not 0 < self.keep <= 1:
             raise ValueError(f"--keep must be in (0, 1], got {self.keep}")
         for name in ("teacher_budget", "eval_budget"):
-            budget(getattr(self, name), "--" + name.replace("_", "-"))
-
-
-def budget(text: str, flag: str) -> tuple[int, int]:
-    """``"NxT"`` -> (N, T), or ValueError naming ``flag``."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"{flag} must look like 64x3 (population x iterations), got {text!r}")
-    return int(parts[0]), int(parts[1])
+            parse_budget(getattr(self, name), "--" + name.replace("_", "-"))
 
 
 class Run:
@@ -211,16 +204,16 @@ def train(run: Run, data: np.ndarray, path: Path, source: dict, seed_offset: int
     write_json(path.with_suffix(".json"), record)
 
 
-def teach(run: Run, index: int) -> list[dict[str, Any]]:
+def teach(run: Run, index: int, horizon: int) -> list[dict[str, Any]]:
     """Round ``index``'s teacher episodes: those not yet saved are run (in parallel with
-    ``--workers`` or on Ray) and each is saved as it ends; returns them all, in seed order."""
+    ``--workers`` or on Ray) and each is saved as it ends; returns them all, in seed order.
+    ``horizon``: H of the run's priors, over which every teacher plans."""
     args = run.args
     folder = run.round_dir(index) / "teacher"
     folder.mkdir(parents=True, exist_ok=True)
     planner = args.first_teacher if index == 1 else "de"
     prior_path = run.prior_path(index - 1)
-    horizon = read_prior(prior_path, run.spec.family).horizon
-    population, iterations = budget(args.teacher_budget, "--teacher-budget")
+    population, iterations = parse_budget(args.teacher_budget, "--teacher-budget")
     seeds = [TEACHER_SEED + 1000 * index + i for i in range(args.episodes)]
     paths = {seed: folder / f"seed-{seed}.npz" for seed in seeds}
     jobs = [
@@ -260,7 +253,7 @@ def kept_episodes(run: Run, index: int) -> list[dict[str, Any]]:
 def evaluate(run: Run, planner: str, log_path: Path, prior: Path | None) -> np.ndarray:
     """Held-out returns of ``planner`` at the evaluation budget (episodes logged, resumable)."""
     args = run.args
-    population, iterations = budget(args.eval_budget, "--eval-budget")
+    population, iterations = parse_budget(args.eval_budget, "--eval-budget")
     row = Row(run.spec.name, planner, population, iterations)
     seeds = range(args.eval_seed, args.eval_seed + args.eval_episodes)
     settings = GridSettings(max_steps=args.max_steps, prior=None if prior is None else str(prior))
@@ -319,12 +312,12 @@ def run_rounds(run: Run) -> list[dict]:
     for index in tqdm(range(args.rounds + 1), desc="rounds", unit="round"):
         teacher = None
         if index == 0:
-            start_prior(run)
+            horizon = read_prior(start_prior(run), run.spec.family).horizon  # every round's H
         else:
-            episodes = teach(run, index)  # runs the missing ones, loads the saved ones
+            episodes = teach(run, index, horizon)  # runs the missing ones, loads the saved ones
             if not run.prior_path(index).exists():
                 kept = kept_episodes(run, index)
-                data = imitation_set(kept, read_prior(run.prior_path(0), run.spec.family).horizon)
+                data = imitation_set(kept, horizon)
                 source = {"kept_episodes": len(kept), "rounds": list(range(1, index + 1))}
                 train(run, data, run.prior_path(index), source, seed_offset=index)
             returns = [e["return"] for e in episodes]

@@ -57,6 +57,17 @@ def arg(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def parse_budget(text: str, flag: str) -> tuple[int, int]:
+    """A budget ``"NxT"`` (population x iterations, each >= 1) -> ``(N, T)``, or ValueError
+    naming the command-line ``flag`` it came from."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise ValueError(
+            f"{flag}: {text!r} must look like 64x4 (population x iterations, each >= 1)"
+        )
+    return int(parts[0]), int(parts[1])
+
+
 def flag_name(field: str) -> str:
     """The command-line flag of a field: ``max_steps`` -> ``--max-steps``."""
     return "--" + field.replace("_", "-")
