@@ -21,8 +21,9 @@ bit-identical to stepping one ``mjData`` per candidate at any thread count.
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import gymnasium
@@ -32,6 +33,7 @@ from mujoco import batch as mj_batch
 
 from envs.mujoco_rewards import SUPPORTED_ENV_IDS, reward_for
 from planner.action_scaling import ActionScaling
+from planner.threads import current_planning_threads
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
 _TIME = mujoco.mjtState.mjSTATE_TIME.value
@@ -142,7 +144,7 @@ class MujocoTask:
     def objective(
         self, threads: int | None = None, termination_cost: float | None = None
     ) -> MujocoObjective:
-        """A batched planning reward on ``threads`` threads (default: one per CPU core) that
+        """A batched planning reward on ``threads`` threads (default: the thread policy's) that
         charges ``termination_cost`` for a fall (default: the task's)."""
         return MujocoObjective(self, threads, termination_cost)
 
@@ -164,13 +166,15 @@ class MujocoObjective:
 
     Args:
         task: the task to score.
-        threads: threads of the persistent pool, the caller's included (default: one per core).
+        threads: threads of the persistent pool, the caller's included (default: the planning
+            thread policy's, :func:`planner.threads.current_planning_threads`).
         termination_cost: charged once per terminating candidate (None: the task's
             ``termination_cost``; 0: score with the env's reward alone).
 
     Attributes:
         num_evaluated: candidates scored so far.
         num_diverged: of those, candidates scored -inf because their simulation diverged.
+        pools_built: thread pools built so far (one for a planner at a fixed budget).
     """
 
     def __init__(
@@ -179,7 +183,7 @@ class MujocoObjective:
         threads: int | None = None,
         termination_cost: float | None = None,
     ):
-        threads = (os.cpu_count() or 1) if threads is None else threads
+        threads = current_planning_threads().rollout_threads if threads is None else threads
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(
                 f"threads must be a positive int (or None for all cores), got {threads!r}"
@@ -198,22 +202,35 @@ class MujocoObjective:
         self._fields = tuple(dict.fromkeys(("qpos", *task.reward.fields)))
         self._record = (*self._fields, _TIME)
         self._batch: mj_batch.Batch | None = None
+        self.pools_built = 0
 
     def __call__(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """Rewards ``(N,)`` float64 of ``actions (N, H, A)`` from ``state (D,)``."""
+        """Rewards ``(N,)`` float64 of ``actions (N, H, A)`` from ``state (D,)``, both checked."""
+        return self._rewards(self.task.check_state(state), self._check_actions(actions))
+
+    def bind(self, state: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """``rewards (N,) = score(actions (N, H, A))`` from ``state (D,)``, checked once here.
+
+        For a planner, whose candidates are finite ``(N, H, A)`` arrays in [-1, 1] by
+        construction: the actions are not checked again on every call.
+        """
+        return partial(self._rewards, self.task.check_state(state))
+
+    def _rewards(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
         task = self.task
-        state = task.check_state(state)
-        actions = self._check_actions(actions)
         n, horizon, _ = actions.shape
         skip = task.frame_skip
         env_actions = task.scale_actions(actions)
 
         # Simulate
-        batch = self._batch_of_size(n)
-        batch.state[:] = state
-        batch.warning[...] = 0
+        batch, ids = self._pool_for(n)
+        batch.state[:n] = state
+        batch.warning[:n] = 0
         records = batch.rollout(
-            horizon * skip, control=np.repeat(env_actions, skip, axis=1), record=self._record
+            horizon * skip,
+            control=np.repeat(env_actions, skip, axis=1),
+            record=self._record,
+            ids=ids,
         )
 
         # Score every env step from what the env reads after its last substep
@@ -230,7 +247,7 @@ class MujocoObjective:
 
         # Invalidate divergence up to the terminal step: the batch stops a simulation at its
         # first warning and repeats that substep's record, so time stops advancing there
-        warned = batch.warning[:, :, _WARNING_COUNT].any(axis=1)
+        warned = batch.warning[:n, :, _WARNING_COUNT].any(axis=1)
         time = records[_TIME][:, :, 0]
         frozen = time[:, 1:] == time[:, :-1]
         warning_substep = np.where(frozen.any(axis=1), frozen.argmax(axis=1), horizon * skip - 1)
@@ -244,11 +261,17 @@ class MujocoObjective:
         """Stop the thread pool (a later call starts a new one)."""
         self._batch = None
 
-    def _batch_of_size(self, n: int) -> mj_batch.Batch:
-        # one pool kept across calls; rebuilt only when the population size changes
-        if self._batch is None or self._batch.nsim != n:
+    def _pool_for(self, n: int) -> tuple[mj_batch.Batch, np.ndarray | None]:
+        """The pool and the ids of its first ``n`` simulations (None: all of them).
+
+        One pool serves every call: it grows to the largest N asked for and runs smaller calls
+        on its first rows, so a planner whose populations differ within a step (64, 62, 2)
+        builds it once.
+        """
+        if self._batch is None or self._batch.nsim < n:
             self._batch = mj_batch.Batch(self.task.model, nsim=n, nthread=self.threads)
-        return self._batch
+            self.pools_built += 1
+        return self._batch, None if n == self._batch.nsim else np.arange(n)
 
     def _check_actions(self, actions: Any) -> np.ndarray:
         array = np.asarray(actions, dtype=np.float64)

@@ -23,6 +23,7 @@ episode then terminates: collision is a non-differentiable event, not a soft cos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
@@ -248,9 +249,11 @@ class UnicycleRollout(NamedTuple):
 class UnicycleObjective:
     """Batched planning reward: ``objective(state (D,), actions (N, H, 2)) -> rewards (N,)``.
 
-    Vectorised over the N candidates (a loop over the H steps only); each candidate's summed
-    reward equals what ``env.set_state(state)`` followed by H ``env.step`` calls would return,
-    including the collision penalty and success termination (nothing counts after either).
+    Each candidate's summed reward equals what ``env.set_state(state)`` followed by H
+    ``env.step`` calls would return, including the collision penalty and success termination
+    (nothing counts after either), bit for bit: the rollout evaluates :func:`transition`'s
+    arithmetic for all H steps at once (headings wrapped step by step, positions as running
+    sums in step order), then keeps each candidate's steps up to its terminal one.
     """
 
     def __init__(self, config: UnicycleConfig | None = None) -> None:
@@ -258,35 +261,64 @@ class UnicycleObjective:
 
     def rollout(self, state: np.ndarray, actions: np.ndarray) -> UnicycleRollout:
         """Roll out ``actions (N, H, 2)`` in [-1, 1] from planning ``state (D,)``."""
-        pose, goal, obstacles = split_state(state, self.config)
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 3 or actions.shape[2] != ACTION_DIM:
             raise ValueError(
                 f"Expected actions of shape (N, H, {ACTION_DIM}), got {actions.shape}; add a "
                 "leading axis for a single candidate (actions[None])."
             )
-        num, horizon, _ = actions.shape
-        states = np.empty((num, horizon + 1, POSE_DIM))
-        states[:, 0] = pose
-        rewards = np.zeros((num, horizon))
-        success = np.zeros(num, dtype=bool)
-        collision = np.zeros(num, dtype=bool)
-        speed, yaw_rate = self.config.scale_actions(actions)  # every step at once
-        for step in range(horizon):
-            poses, step_rewards, reached, hit = scaled_transition(
-                self.config, states[:, step], speed[:, step], yaw_rate[:, step], goal, obstacles
-            )
-            alive = ~(success | collision)
-            states[:, step + 1] = np.where(alive[:, None], poses, states[:, step])
-            rewards[:, step] = np.where(alive, step_rewards, 0.0)
-            success |= alive & reached
-            collision |= alive & hit
-        return UnicycleRollout(states, rewards, success, collision)
+        return self._rollout(split_state(state, self.config), actions)
 
     def __call__(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Summed rewards ``(N,)`` float64 of ``actions (N, H, 2)`` from ``state (D,)``."""
         return self.rollout(state, actions).rewards.sum(axis=1)
 
+    def bind(self, state: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """``rewards (N,) = score(actions (N, H, 2))`` from ``state (D,)``, checked once here
+        (for a planner, whose actions are valid by construction)."""
+        parts = split_state(state, self.config)
+        return lambda actions: self._rollout(parts, actions).rewards.sum(axis=1)
+
     def rollout_states(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Poses ``(N, H+1, 3)`` visited by ``actions (N, H, 2)`` (for plotting)."""
         return self.rollout(state, actions).states
+
+    def _rollout(
+        self, parts: tuple[np.ndarray, np.ndarray, np.ndarray], actions: np.ndarray
+    ) -> UnicycleRollout:
+        (x0, y0, theta0), goal, obstacles = parts
+        config = self.config
+        num, horizon, _ = actions.shape
+        speed, yaw_rate = config.scale_actions(actions)  # (N, H) each
+        # Kinematics as if no candidate stopped (unicycle_step's arithmetic, every step at once)
+        turn = yaw_rate * config.dt
+        chord = speed * config.dt * np.sinc(turn / (2.0 * np.pi))
+        theta = np.empty((num, horizon + 1))
+        theta[:, 0] = theta0
+        for step in range(horizon):  # wrapped after every step, as the env wraps it
+            theta[:, step + 1] = np.mod(theta[:, step] + turn[:, step] + np.pi, 2.0 * np.pi) - np.pi
+        mid_heading = theta[:, :-1] + 0.5 * turn
+        start = np.ones((num, 1))
+        x = np.cumsum(np.concatenate([x0 * start, chord * np.cos(mid_heading)], axis=1), axis=1)
+        y = np.cumsum(np.concatenate([y0 * start, chord * np.sin(mid_heading)], axis=1), axis=1)
+        # Rewards and events of every step (scaled_transition's arithmetic)
+        distance = np.hypot(x - goal[0], y - goal[1])  # (N, H+1)
+        gaps = np.hypot(x[:, 1:, None] - obstacles[:, 0], y[:, 1:, None] - obstacles[:, 1]) - (
+            obstacles[:, 2] + config.vehicle_radius
+        )
+        hit = np.any(gaps < 0.0, axis=2)
+        reached = (distance[:, 1:] <= config.goal_tolerance) & ~hit
+        step_rewards = (
+            config.progress_weight * (distance[:, :-1] - distance[:, 1:])
+            + config.success_bonus * reached
+            - config.collision_penalty * hit
+        )
+        # Nothing counts after a candidate's terminal step; its pose stays where it ended
+        ended = hit | reached
+        alive = np.ones((num, horizon), dtype=bool)
+        alive[:, 1:] = ~np.logical_or.accumulate(ended, axis=1)[:, :-1]
+        rewards = np.where(alive, step_rewards, 0.0)
+        last_pose = np.minimum(np.arange(horizon + 1), alive.sum(axis=1)[:, None])
+        poses = np.stack([x, y, theta], axis=2)
+        states = np.take_along_axis(poses, last_pose[:, :, None], axis=1)
+        return UnicycleRollout(states, rewards, (alive & reached).any(1), (alive & hit).any(1))

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from envs.registry import get_task, make_env, task_names
@@ -44,6 +43,7 @@ from experiments.harness.wiring import (
     planner_settings,
 )
 from planner.mpc import EXECUTE, WARM_STARTS
+from planner.threads import use_planning_threads
 from planner.world_model import PROPAGATIONS
 
 
@@ -76,7 +76,12 @@ class RunArgs(ScriptArgs):
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
     max_steps: int | None = arg(None, "cut episodes after this many steps", minimum=1)
     device: str = arg("cpu", "torch device of the prior (cpu, cuda, ...)", check=check_device)
-    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)", minimum=1)
+    threads: int | None = arg(
+        None,
+        "CPU cores planning may use: the rollout pool's threads; torch decodes on one "
+        "(default: every core this process may use)",
+        minimum=1,
+    )
     no_render: bool = arg(False, "skip the PNG and GIF")
     runs_dir: str = arg(str(REPO_ROOT / "runs"), "where run folders are created")
 
@@ -91,8 +96,7 @@ class RunArgs(ScriptArgs):
 
 def run(args: RunArgs) -> dict:
     """Run the episodes and write the run folder; return the results dict."""
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    use_planning_threads(args.threads)
     spec = get_task(args.env)
     prior = load_prior(args.planner, spec, args.prior, args.device, args.force_prior)
     render = not args.no_render

@@ -150,9 +150,10 @@ class FiLM(nn.Module):
         self.proj = nn.Sequential(nn.SiLU(), nn.Linear(embed_dim, 2 * features))
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor, feature_dim: int) -> torch.Tensor:
-        """Modulate ``h`` whose features sit on ``feature_dim``; emb is (B, time_embed_dim)."""
+        """Modulate ``h`` whose features sit on ``feature_dim``; emb is (B, time_embed_dim), or
+        (1, time_embed_dim) shared by the whole batch."""
         scale, shift = self.proj(emb).chunk(2, dim=1)
-        shape = [h.shape[0]] + [1] * (h.ndim - 1)
+        shape = [emb.shape[0]] + [1] * (h.ndim - 1)
         shape[feature_dim] = h.shape[feature_dim]
         return h * (1 + scale.view(shape)) + shift.view(shape)
 
@@ -254,7 +255,11 @@ class UNet1d(nn.Module):
     ) -> torch.Tensor:
         """Predict v for ``x (B, H, C)`` at timesteps ``t (B,)``, conditioned on ``cond (B, K)``."""
         _check_input(x, self.config)
-        emb = self.embed(t, cond, x.shape[0])
+        return self.denoise(x, self.embed(t, cond, x.shape[0]))
+
+    def denoise(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """v for ``x (B, H, C)`` from its embedding ``emb`` (B or 1, time_embed_dim), unchecked;
+        a 1-row embedding (one timestep, no conditioning) serves the whole batch."""
         horizon, factor = x.shape[1], self.config.downsampling
         h = x.transpose(1, 2)
         # Pad to a multiple of the downsampling factor so skips line up; cropped back below.
@@ -296,7 +301,11 @@ class MLPDenoiser(nn.Module):
     ) -> torch.Tensor:
         """Predict v for ``x (B, H, C)`` at timesteps ``t (B,)``, conditioned on ``cond (B, K)``."""
         _check_input(x, self.config)
-        emb = self.embed(t, cond, x.shape[0])
+        return self.denoise(x, self.embed(t, cond, x.shape[0]))
+
+    def denoise(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """v for ``x (B, H, C)`` from its embedding ``emb`` (B or 1, time_embed_dim), unchecked;
+        a 1-row embedding (one timestep, no conditioning) serves the whole batch."""
         h = self.inp(x.flatten(1))
         for norm, film, layer in zip(self.norms, self.films, self.layers, strict=True):
             h = h + layer(F.silu(film(norm(h), emb, feature_dim=1)))

@@ -12,6 +12,7 @@ and ``eta=0``, so a model trained here can be sampled there and back.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,6 +105,14 @@ def v_prediction_loss(
     return torch.mean((model(x_t, t, cond) - target) ** 2)
 
 
+@functools.lru_cache(maxsize=32, typed=True)  # typed: steps=True is refused, not 1
+def ddim_levels(schedule: NoiseSchedule, steps: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The S timesteps of :func:`ddim_timesteps` and the S + 1 signal levels a DDIM decode
+    visits (theirs, then 1.0), computed once per schedule and S (every decode reuses them)."""
+    timesteps = ddim_timesteps(schedule.train_steps, steps)
+    return tuple(timesteps), (*schedule.alphas_cumprod[timesteps].tolist(), 1.0)
+
+
 def _predict(
     model: Denoiser, x: torch.Tensor, t: int, a: float, cond: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,8 +150,7 @@ def ddim_decode(
     that noise), not fresh draws, so decoding stays a pure function of the latent; at the end
     ``a = 1`` and the masked entries equal ``values``.
     """
-    timesteps = ddim_timesteps(schedule.train_steps, steps)
-    levels = [*schedule.alphas_cumprod[timesteps].tolist(), 1.0]
+    timesteps, levels = ddim_levels(schedule, steps)
 
     def impose(x: torch.Tensor, level: float) -> torch.Tensor:
         if known is None:

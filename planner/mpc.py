@@ -4,21 +4,25 @@ At every control step the planner searches latents of an action-trajectory decod
 current simulator state, executes the first action of the chosen plan, and warm-starts the next
 search from the previous one (see ARCHITECTURE.md, "Data flow of one control step")::
 
-    repeat T times:  z = elites.ask()                (N, H, A) latents
-                     a = decoder.decode(z, S_search)  (N, H, A) actions in [-1, 1]
-                     r = objective(state, a)          (N,)
+    decode = decoder.decoding(S_search, cond);  score = bind_state(objective, state)
+    repeat T times:  z = elites.ask()     (N, H, A) latents
+                     a = decode(z)        (N, H, A) actions in [-1, 1]
+                     r = score(a)         (N,)
                      elites.tell(z, r)
-    plan = decoder.decode(chosen latent, S_final);  action = plan[0]
+    plan = final_decoder.decoding(S_final, cond)(chosen latent);  action = plan[0]
 
-The decoder is a :class:`~planner.prior.DiffusionPrior` over action chunks, or any object with
-the same ``latent_shape`` / ``decode`` / ``encode`` methods (an identity decoder turns the same
-loop into action-space CEM).
+Arguments are checked once per control step (state, conditioning, DDIM steps); inside the loop
+the planner calls the decoder and the objective unchecked, on latents and actions it made.
+The decoder is a :class:`~planner.prior.DiffusionPrior` over action chunks, its distilled
+one-call student, or any object with the same ``latent_shape`` / ``decoding`` / ``encode``
+(an identity decoder turns the same loop into action-space CEM).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 
 from planner.elites import DiffusionElites, ElitesConfig
-from planner.objective import Objective, score_candidates, top_indices
+from planner.objective import Objective, Score, bind_state, score_candidates, top_indices
 from planner.safeguards import PlanMemory, Safeguards
 from planner.warm_start import WARM_START_FUNCTIONS, WARM_STARTS
 
@@ -37,9 +41,16 @@ class TrajectoryDecoder(Protocol):
     """What the planner needs of a prior: latents (N, H, A) <-> action trajectories (N, H, A)."""
 
     latent_shape: tuple[int, int]
+    decodes_in_one_call: bool
+    """True when ``steps`` changes nothing (a distilled student, the identity of CEM)."""
 
     def decode(self, latents: torch.Tensor, steps: int, cond: Any = None) -> torch.Tensor:
         """Latents (N, H, A) -> normalised actions (N, H, A) in [-1, 1], deterministically."""
+        ...
+
+    def decoding(self, steps: int, cond: Any = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``decode`` at ``steps`` with conditioning ``cond (K,)`` for one planning call, its
+        arguments checked once: the returned function takes the search's latents unchecked."""
         ...
 
     def encode(self, trajectories: torch.Tensor, steps: int, cond: Any = None) -> torch.Tensor:
@@ -191,13 +202,16 @@ class RecedingHorizonPlanner:
     """Model-predictive control by Diffusion Elites over action-trajectory latents.
 
     Args:
-        decoder: a prior with ``latent_shape == (H, A)``, ``decode`` and ``encode``.
+        decoder: a prior with ``latent_shape == (H, A)``, ``decoding`` and ``encode``; the
+            search decodes with it.
         objective: ``rewards (N,) = objective(state, actions (N, H, A))``; higher is better.
         config: :class:`PlannerConfig`.
         seed: seeds the optimizer's generator; same seed, same plans, bit for bit.
         device: where latents live and the decoder runs.
         safeguards: the fill action, keep-the-previous-plan and safe-plan rules every planner
             shares (:mod:`planner.safeguards`).
+        final_decoder: decodes the chosen latent into the executed plan (None: ``decoder``),
+            e.g. the teacher of a distilled student that searched; same latent shape.
     """
 
     def __init__(
@@ -208,6 +222,7 @@ class RecedingHorizonPlanner:
         seed: int | None = 0,
         device: str | torch.device = "cpu",
         safeguards: Safeguards = Safeguards(),
+        final_decoder: TrajectoryDecoder | None = None,
     ) -> None:
         if not callable(objective):
             raise TypeError(
@@ -215,6 +230,12 @@ class RecedingHorizonPlanner:
                 f"got {type(objective).__name__}"
             )
         self.decoder = decoder
+        self.final_decoder = decoder if final_decoder is None else final_decoder
+        if tuple(self.final_decoder.latent_shape) != tuple(decoder.latent_shape):
+            raise ValueError(
+                f"final_decoder decodes latents {tuple(self.final_decoder.latent_shape)} but the "
+                f"search decoder {tuple(decoder.latent_shape)}; pass decoders of the same prior"
+            )
         self.objective = objective
         self.config = config
         self.device = torch.device(device)
@@ -227,8 +248,12 @@ class RecedingHorizonPlanner:
             )
         self.memory = PlanMemory(self.horizon, self.action_dim, safeguards)
         # The executed plan is re-scored unless it is exactly a candidate scored by the search:
-        # the best latent decoded with the search's own number of DDIM steps.
-        self._rescore_final = config.execute == "mean" or config.final_steps != config.search_steps
+        # the best latent decoded as the search decoded it.
+        self._rescore_final = (
+            config.execute == "mean"
+            or self.final_decoder is not decoder
+            or (config.final_steps != config.search_steps and not decoder.decodes_in_one_call)
+        )
         reserved = safeguards.max_candidates + int(self._rescore_final)
         if config.population <= reserved:
             raise ValueError(
@@ -264,15 +289,19 @@ class RecedingHorizonPlanner:
         planned = self.memory.plan is not None
         if planned and self._steps_since_plan < self.config.replan_every:
             return self._reuse_plan(started, timer)
+        cond = self._cond(cond)
         if planned:
-            self._warm_start(self, self._steps_since_plan, self._batch(cond, 1))
-        result = self._search(state, cond, timer)
+            self._warm_start(self, self._steps_since_plan, None if cond is None else cond[None])
+        result = self._search(bind_state(self.objective, state), state, cond, timer)
         self._steps_since_plan = 1
         timer.seconds["other"] = time.perf_counter() - started - sum(timer.seconds.values())
         return replace(result, timing=dict(timer.seconds))
 
-    def _search(self, state: Any, cond: Any, timer: _Timer) -> PlanResult:
+    def _search(
+        self, score: Score, state: Any, cond: torch.Tensor | None, timer: _Timer
+    ) -> PlanResult:
         config = self.config
+        decode = self.decoder.decoding(config.search_steps, cond)
         n = config.population
         k = self._steps_since_plan
         extras = self.memory.candidates(k)
@@ -287,13 +316,12 @@ class RecedingHorizonPlanner:
             latents = self.elites.ask()[:size]
             # Decode
             tic = time.perf_counter()
-            cond_rows = self._batch(cond, size)
-            actions = self.decoder.decode(latents, config.search_steps, cond=cond_rows)
+            actions = decode(latents)
             actions_np = actions.detach().cpu().numpy().astype(np.float64)
             timer.add("decode", tic)
             # Score
             tic = time.perf_counter()
-            rewards = self._score(state, actions_np)
+            rewards = self._score(score, actions_np)
             timer.add("reward", tic)
             if not np.isfinite(rewards).any():
                 break  # nothing to learn from; keep what earlier iterations found
@@ -314,12 +342,12 @@ class RecedingHorizonPlanner:
         if self._rescore_final and self.elites.best is not None:
             chosen = self.elites.best.latent if config.execute == "best" else self.elites.mean
             tic = time.perf_counter()
-            final = self.decoder.decode(chosen[None], config.final_steps, cond=self._batch(cond, 1))
+            final = self.final_decoder.decoding(config.final_steps, cond)(chosen[None])
             scored.insert(0, final[0].detach().cpu().numpy().astype(np.float64))
             timer.add("decode", tic)
         if scored:
             tic = time.perf_counter()
-            option_rewards = list(self._score(state, np.stack(scored))) + option_rewards
+            option_rewards = list(self._score(score, np.stack(scored))) + option_rewards
             options = scored + options
             timer.add("reward", tic)
         best = top_indices(np.array(option_rewards), 1)
@@ -352,13 +380,13 @@ class RecedingHorizonPlanner:
             timing=timer.seconds,
         )
 
-    def _score(self, state: Any, actions: np.ndarray) -> np.ndarray:
+    def _score(self, score: Score, actions: np.ndarray) -> np.ndarray:
         """Rewards of ``actions (M, H, A)``; every evaluation of this step is counted here."""
         self._evaluations += len(actions)
-        return score_candidates(self.objective, state, actions)
+        return score_candidates(score, actions)
 
-    def _batch(self, cond: Any, n: int) -> torch.Tensor | None:
-        """Repeat one conditioning vector (K,) to (n, K) for a batch of n latents."""
+    def _cond(self, cond: Any) -> torch.Tensor | None:
+        """The conditioning vector ``(K,)`` of this step as a tensor on the planner's device."""
         if cond is None:
             return None
         cond = torch.as_tensor(np.asarray(cond), dtype=torch.float32, device=self.device)
@@ -366,4 +394,4 @@ class RecedingHorizonPlanner:
             raise ValueError(
                 f"cond must be one vector (K,) for the current state, got shape {tuple(cond.shape)}"
             )
-        return cond.expand(n, -1)
+        return cond

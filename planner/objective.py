@@ -8,13 +8,19 @@ An objective is any callable ``rewards = objective(state, actions)``:
 - returns ``(N,)`` float rewards (higher is better); a non-finite entry marks an invalid
   candidate, which is never an elite.
 
-The planner knows nothing of gymnasium or MuJoCo: environments provide objectives. The two helpers
-here, :func:`score_candidates` and :func:`top_indices`, serve every planner (Diffusion Elites and
-the action-space baselines alike).
+An objective may also offer ``bind(state) -> score``, ``rewards (N,) = score(actions)``: it checks
+the state once and skips the per-call checks of actions that a planner makes valid by
+construction (finite, ``(N, H, A)``, in ``[-1, 1]``). A planner binds once per control step.
+
+The planner knows nothing of gymnasium or MuJoCo: environments provide objectives. The helpers
+here, :func:`bind_state`, :func:`score_candidates` and :func:`top_indices`, serve every planner
+(Diffusion Elites and the action-space baselines alike).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -29,9 +35,21 @@ class Objective(Protocol):
         ...
 
 
-def score_candidates(objective: Objective, state: Any, actions: np.ndarray) -> np.ndarray:
-    """Rewards (N,) float64 of ``actions (N, H, A)``, checked to be one reward per candidate."""
-    rewards = np.asarray(objective(state, actions), dtype=np.float64)
+Score = Callable[[np.ndarray], np.ndarray]
+"""``rewards (N,) = score(actions (N, H, A))``: an objective bound to one planning state."""
+
+
+def bind_state(objective: Objective, state: Any) -> Score:
+    """``objective`` bound to ``state`` for one control step: its own ``bind(state)`` when it has
+    one (the state checked once), else ``objective(state, actions)`` on every call."""
+    bind = getattr(objective, "bind", None)
+    return bind(state) if bind is not None else partial(objective, state)
+
+
+def score_candidates(score: Score, actions: np.ndarray) -> np.ndarray:
+    """Rewards (N,) float64 of ``actions (N, H, A)`` by a bound objective (:func:`bind_state`),
+    checked to be one reward per candidate."""
+    rewards = np.asarray(score(actions), dtype=np.float64)
     if rewards.shape != (actions.shape[0],):
         raise ValueError(
             f"objective returned rewards of shape {rewards.shape} for {actions.shape[0]} "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from torch import nn
 
 from planner.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from planner.denoiser import DenoiserConfig, build_denoiser
-from planner.diffusion import NoiseSchedule, ddim_decode, ddim_invert
+from planner.diffusion import NoiseSchedule, ddim_decode, ddim_invert, ddim_levels
 from planner.normalizer import Normalizer
 
 _CONTENTS = ("denoiser_config", "schedule", "state_dict", "normalizer", "cond_normalizer")
@@ -64,6 +65,9 @@ class DiffusionPrior:
         self.cond_normalizer = cond_normalizer
         self.task = task
         self.to(device)
+
+    decodes_in_one_call = False
+    """Decoding costs one network call per DDIM step, so ``steps`` changes the trajectory."""
 
     @property
     def config(self) -> DenoiserConfig:
@@ -181,14 +185,40 @@ class DiffusionPrior:
         """
         latents = self._trajectories(latents, "latents")
         cond = self._cond(cond, latents.shape[0])
-        model_known = None
-        if known is not None:
-            mask, values = self._known(known, latents.shape[0])
-            model_known = (mask, self.normalizer.normalize(values))
+        if known is None:
+            return self._decode(latents, steps, cond)
+        mask, values = self._known(known, latents.shape[0])
+        model_known = (mask, self.normalizer.normalize(values))
         decoded = self.normalizer.denormalize(
             ddim_decode(self.model, latents, self.schedule, steps, cond, known=model_known)
         )
-        return decoded if known is None else torch.where(mask, values, decoded)
+        return torch.where(mask, values, decoded)
+
+    def decoding(
+        self, steps: int, cond: torch.Tensor | np.ndarray | None = None
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """:meth:`decode` at ``steps`` for one planning call, checked once here.
+
+        Returns ``decode(latents (N, H, C)) -> (N, H, C)``: the same trajectories as
+        :meth:`decode`, bit for bit, without checking its latents, which must be a finite
+        float32 ``(N, H, C)`` tensor on :attr:`device` (as a planner's search draws them).
+        ``cond`` is the one vector ``(K,)`` shared by every latent (None if unconditioned).
+        """
+        ddim_levels(self.schedule, steps)  # checks steps
+        model_cond = self._cond(cond, 1)
+
+        @torch.inference_mode()
+        def decode(latents: torch.Tensor) -> torch.Tensor:
+            rows = None if model_cond is None else model_cond.expand(latents.shape[0], -1)
+            return self._decode(latents, steps, rows)
+
+        return decode
+
+    def _decode(self, latents: torch.Tensor, steps: int, cond: torch.Tensor | None) -> torch.Tensor:
+        """DDIM decode of checked latents with model-space ``cond (N, K)``, in data units."""
+        return self.normalizer.denormalize(
+            ddim_decode(self.model, latents, self.schedule, steps, cond)
+        )
 
     @torch.inference_mode()
     def encode(

@@ -6,6 +6,7 @@ The same :class:`~planner.mpc.RecedingHorizonPlanner` loop searches the action t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -22,12 +23,19 @@ class ActionSpaceDecoder:
     With it, :class:`RecedingHorizonPlanner` is plain CEM in action space.
     """
 
+    decodes_in_one_call = True
+    """``steps`` changes nothing."""
+
     def __init__(self, horizon: int, action_dim: int) -> None:
         self.latent_shape = (horizon, action_dim)
 
     def decode(self, latents: torch.Tensor, steps: int = 1, cond: Any = None) -> torch.Tensor:
         """Latents (N, H, A) -> actions (N, H, A) clipped to [-1, 1]."""
         return latents.clamp(-1.0, 1.0)
+
+    def decoding(self, steps: int = 1, cond: Any = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """:meth:`decode` for one planning call."""
+        return self.decode
 
     def encode(self, trajectories: torch.Tensor, steps: int = 1, cond: Any = None) -> torch.Tensor:
         """Actions (N, H, A) -> the same tensor (the inverse of the identity)."""

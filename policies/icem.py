@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from planner.mpc import PlanResult
-from planner.objective import Objective, score_candidates, top_indices
+from planner.objective import Objective, bind_state, score_candidates, top_indices
 from planner.safeguards import PlanMemory, Safeguards
 
 
@@ -123,6 +123,7 @@ class ICEMPlanner:
         started = time.perf_counter()
         config = self.config
         extras = self.memory.candidates(1)
+        score = bind_state(self.objective, state)
         mean, std = self._mean, np.full_like(self._mean, config.init_std)
         best_actions, best_reward = None, -np.inf
         reward_seconds, evaluations = 0.0, 0
@@ -135,7 +136,7 @@ class ICEMPlanner:
                 candidates[len(candidates) - len(extras) - 1 : -1] = extras
                 candidates[-1] = np.clip(mean, -1.0, 1.0)  # iCEM also scores the mean at the end
             tic = time.perf_counter()
-            rewards = score_candidates(self.objective, state, candidates)
+            rewards = score_candidates(score, candidates)
             reward_seconds += time.perf_counter() - tic
             evaluations += len(candidates)
             order = top_indices(rewards, config.num_elites)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from planner.mpc import PlanResult
-from planner.objective import Objective, score_candidates, top_indices
+from planner.objective import Objective, bind_state, score_candidates, top_indices
 from planner.safeguards import PlanMemory, Safeguards
 
 
@@ -106,7 +106,7 @@ class MPPIPlanner:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0 if seed is None else seed)
             self._rng_state = torch.get_rng_state()
-        self._state: Any = None
+        self._score_at_state: Any = None
         self._reward_seconds = 0.0
         self._evaluations = 0
 
@@ -117,7 +117,7 @@ class MPPIPlanner:
 
     def _score(self, candidates: np.ndarray) -> np.ndarray:
         tic = time.perf_counter()
-        rewards = score_candidates(self.objective, self._state, candidates)
+        rewards = score_candidates(self._score_at_state, candidates)
         self._reward_seconds += time.perf_counter() - tic
         self._evaluations += len(candidates)
         return rewards
@@ -140,7 +140,8 @@ class MPPIPlanner:
         """Run T MPPI updates of the nominal sequence from ``state``; execute the best of the
         updated nominal sequence and the safeguards' candidates, all scored in the budget."""
         started = time.perf_counter()
-        self._state, self._reward_seconds, self._evaluations = state, 0.0, 0
+        self._score_at_state = bind_state(self.objective, state)
+        self._reward_seconds, self._evaluations = 0.0, 0
         extras = self.memory.candidates(1)
         population = self.config.population
         with torch.random.fork_rng(devices=[]):

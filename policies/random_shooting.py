@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from planner.mpc import PlanResult
-from planner.objective import Objective, score_candidates, top_indices
+from planner.objective import Objective, bind_state, score_candidates, top_indices
 from planner.safeguards import PlanMemory, Safeguards
 
 
@@ -49,7 +49,7 @@ class RandomShootingPlanner:
         candidates = self.rng.uniform(-1.0, 1.0, self.shape)
         extras = self.memory.candidates(1)
         candidates[len(candidates) - len(extras) :] = extras
-        rewards = score_candidates(self.objective, state, candidates)
+        rewards = score_candidates(bind_state(self.objective, state), candidates)
         reward_seconds = time.perf_counter() - started
         best_rows = top_indices(rewards, self.num_shown)
         if len(best_rows) == 0:

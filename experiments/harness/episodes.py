@@ -8,6 +8,7 @@ import numpy as np
 
 from envs.planning_state import read_planning_state
 from planner.action_scaling import ActionScaling
+from policies.diffusion_elites import DiffusionElitesPolicy
 from policies.planners import Budget
 
 
@@ -19,9 +20,11 @@ def run_episode(env, policy, seed, max_steps, recorder) -> dict:
     total, steps, success, collision = 0.0, 0, False, False
     actions, rewards, plan_ms, evaluations, states = [], [], [], [], []
     seconds = 0.0  # planning and simulation only: drawing video frames is not control time
+    planner = isinstance(policy, DiffusionElitesPolicy)
+    # the simulator's state as the policy read it, unless it plans from observations
+    reads_state = planner and policy.read_states is not None
     while True:
         tic = time.perf_counter()
-        state = read_planning_state(env)
         # An SB3 agent acts on its mean action, as SB3's evaluate_policy does: a sampled one
         # would draw from torch's global generator, so an episode would not repeat.
         action, _ = policy.predict(
@@ -29,9 +32,14 @@ def run_episode(env, policy, seed, max_steps, recorder) -> dict:
         )
         plan_ms.append(1e3 * (time.perf_counter() - tic))
         episode_start[:] = False
-        result = policy.last_results[0] if hasattr(policy, "last_results") else None
-        evaluations.append(0 if result is None else result.reward_evaluations)
-        actions.append(scaling.to_normalised(action[0]))
+        state = policy.last_states[0] if reads_state else read_planning_state(env)
+        result = policy.last_results[0] if planner else None
+        if result is not None:  # its action before scaling, as the planner chose it
+            evaluations.append(result.reward_evaluations)
+            actions.append(np.clip(result.action, -1.0, 1.0))
+        else:
+            evaluations.append(0)
+            actions.append(scaling.to_normalised(action[0]))
         states.append(np.asarray(state))
         if recorder is not None and result is not None:
             recorder.add(env, state, result)

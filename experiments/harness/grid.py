@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from envs.registry import get_task, make_env
@@ -34,6 +33,7 @@ from experiments.harness.wiring import (
     make_policy,
     planner_settings,
 )
+from planner.threads import available_cores, use_planning_threads
 
 NO_BUDGET = "-"
 """The budget shown for an agent: it acts without planning, so N x T does not apply."""
@@ -222,7 +222,7 @@ def _row_setup(row: Row, settings: GridSettings) -> tuple:
 def run_grid_episode(job: tuple[Row, int, GridSettings, int]) -> dict[str, Any]:
     """Run one episode of the grid; returns its ``episodes.csv`` record."""
     row, seed, settings, workers = job
-    torch.set_num_threads(1)
+    use_planning_threads(max(1, available_cores() // workers))  # episodes share the cores
     spec, env, objective, prior, budget, config, max_steps = _row_setup(row, settings)
     policy = make_policy(
         env, spec, row.planner, objective, budget, seed, prior, config, tuning=dict(row.tuning)

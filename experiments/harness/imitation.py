@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from envs.registry import get_task, make_env
 from experiments.collect_data import action_chunks
@@ -28,6 +27,7 @@ from experiments.harness.wiring import (
     planner_settings,
 )
 from planner.files import atomic_write
+from planner.threads import use_planning_threads
 
 TEACHER_FIELDS = ("actions", "plans", "predicted", "rewards")
 """What a teacher episode file holds besides its scalars: executed normalised actions (L, A),
@@ -70,7 +70,7 @@ def teacher_episode(job: TeacherJob) -> dict[str, Any]:
     """Run one :class:`TeacherJob` in the true simulator; returns ``seed``, ``return``,
     ``steps`` and the arrays of :data:`TEACHER_FIELDS`. A module-level function of one
     picklable argument, so it runs as a local process or a Ray task alike."""
-    torch.set_num_threads(1)
+    use_planning_threads()
     spec = get_task(job.env)
     env = make_env(job.env)
     objective = make_objective(spec, env)

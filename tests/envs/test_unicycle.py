@@ -115,8 +115,8 @@ def test_objective_equals_env_step_by_step(env_class):
         rollout = objective.rollout(state, actions)
         for index, candidate in enumerate(actions):
             poses, rewards = env_rollout(env, state, candidate)
-            np.testing.assert_allclose(rollout.states[index], poses, rtol=0, atol=1e-10)
-            np.testing.assert_allclose(rollout.rewards[index], rewards, rtol=0, atol=1e-10)
+            np.testing.assert_array_equal(rollout.states[index], poses)  # bit for bit
+            np.testing.assert_array_equal(rollout.rewards[index], rewards)
         np.testing.assert_allclose(objective(state, actions), rollout.rewards.sum(1), atol=1e-12)
         np.testing.assert_array_equal(objective.rollout_states(state, actions), rollout.states)
         outcomes["success"] += rollout.success.sum()

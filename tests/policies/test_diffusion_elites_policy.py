@@ -122,8 +122,8 @@ def test_a_conditioned_prior_gets_each_sub_envs_observation():
         data, config, TrainingConfig(steps=5, batch_size=32), cond=observations, progress=False
     )
     seen = []
-    decode = prior.decode
-    prior.decode = lambda z, steps, cond=None, **kw: (seen.append(cond), decode(z, steps, cond))[1]
+    decoding = prior.decoding
+    prior.decoding = lambda steps, cond=None: (seen.append(cond), decoding(steps, cond))[1]
     env = make_env("unicycle-goal")
     objective = get_task("unicycle-goal").make_objective(env)
     budget = Budget(horizon=8, action_dim=2, population=8, iterations=1)
@@ -134,6 +134,6 @@ def test_a_conditioned_prior_gets_each_sub_envs_observation():
     )
     observation, _ = env.reset(seed=2)
     policy.predict(observation)
-    assert len(seen) == 2  # one search iteration and the final decode
-    assert all(c is not None and c.shape[-1] == 7 for c in seen)
-    torch.testing.assert_close(seen[0][0], torch.as_tensor(observation))
+    assert len(seen) == 2  # the search's decoder and the final decode's
+    assert all(c is not None and c.shape == (7,) for c in seen)
+    torch.testing.assert_close(seen[0], torch.as_tensor(observation))
