@@ -1,37 +1,45 @@
-"""Benchmarks that print tables: `python experiments/benchmark.py {decode,rollout} [--out PATH]`.
+"""Benchmarks that print tables: `python experiments/benchmark.py {control,decode,rollout}`.
 
 Each subcommand measures one thing side by side in a single run on the current machine and
 prints a table with the machine facts (torch version, thread count); ``--out`` also writes the
-rows as JSON.
+rows as JSON (``control`` also a markdown table beside it).
+
+    python experiments/benchmark.py control --out results/speed/control.json
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import platform
 import subprocess
-import tempfile
+import sys
 import time
 from functools import partial
-from pathlib import Path
 
 import mujoco
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from envs.mujoco_tasks import TASKS, make_task
+from envs.registry import task_names
 from experiments.harness.cli import (
     UsageError,
     at_least,
     benchmark_parser,
+    command_line,
     device_type,
+    print_table,
     run_benchmark,
 )
+from experiments.harness.control_speed import THREAD_CONFIGS, markdown_table, measure_control
+from experiments.harness.raw_physics import compile_raw_rollouts, raw_arguments
 from planner.denoiser import DenoiserConfig
 from planner.normalizer import Normalizer
 from planner.prior import DiffusionPrior
+from planner.threads import available_cores
+from policies.planners import PLANNERS
 
 
 def machine_facts() -> dict:
@@ -117,53 +125,9 @@ def bench_rollout(args: argparse.Namespace) -> list[dict]:
     the process's threads, the work overhead alone, which other processes on a shared machine
     disturb far less than wall time.
     """
-    c_source = r"""
-    #include <pthread.h>
-    #include <time.h>
-    #include <mujoco/mujoco.h>
-    typedef struct { const mjModel* m; mjData* d; const mjtNum *state, *ctrl;
-                     int n, nstep, first, stride; } job_t;
-    static void* run(void* arg) {
-      job_t* j = (job_t*)arg;
-      for (int i = j->first; i < j->n; i += j->stride) {
-        mj_setState(j->m, j->d, j->state, mjSTATE_INTEGRATION);
-        for (int t = 0; t < j->nstep; t++) {
-          mju_copy(j->d->ctrl, j->ctrl + ((size_t)i * j->nstep + t) * j->m->nu, j->m->nu);
-          mj_step(j->m, j->d);
-        }
-      }
-      return NULL;
-    }
-    /* n rollouts of nstep substeps from one state on nthread (<= 64) threads */
-    void raw_rollouts(const mjModel* m, const mjtNum* state, const mjtNum* ctrl, int n,
-                      int nstep, int nthread) {
-      job_t jobs[64]; pthread_t threads[64];
-      for (int k = 0; k < nthread; k++)
-        jobs[k] = (job_t){m, mj_makeData(m), state, ctrl, n, nstep, k, nthread};
-      for (int k = 1; k < nthread; k++) pthread_create(&threads[k], NULL, run, &jobs[k]);
-      run(&jobs[0]);
-      for (int k = 1; k < nthread; k++) pthread_join(threads[k], NULL);
-      for (int k = 0; k < nthread; k++) mj_deleteData(jobs[k].d);
-    }
-    """
     if max(args.threads) > 64:
         raise UsageError(f"--threads are at most 64 for the C baseline, got {args.threads}")
-    mujoco_dir = Path(mujoco.__file__).parent
-    library = next(mujoco_dir.glob("libmujoco.so*"), None)
-    if library is None or not (mujoco_dir / "include" / "mujoco" / "mujoco.h").is_file():
-        raise RuntimeError(
-            f"the raw baseline needs the MuJoCo wheel's library and headers in {mujoco_dir}"
-        )
-    build = Path(tempfile.mkdtemp(prefix="raw_mj_step_"))
-    (build / "raw.c").write_text(c_source)
-    subprocess.run(
-        ["gcc", "-O2", "-shared", "-fPIC", f"-I{mujoco_dir / 'include'}", str(build / "raw.c"),
-         "-o", str(build / "raw.so"), f"-L{mujoco_dir}", f"-l:{library.name}",
-         f"-Wl,-rpath,{mujoco_dir}", "-lpthread"],
-        check=True,
-    )  # fmt: skip
-    raw_rollouts = ctypes.CDLL(str(build / "raw.so")).raw_rollouts
-    raw_rollouts.restype = None
+    raw_rollouts = compile_raw_rollouts()
 
     def best_seconds_per_call(calls: dict) -> dict:
         best = {(key, clock): float("inf") for key in calls for clock in ("wall", "cpu")}
@@ -194,8 +158,7 @@ def bench_rollout(args: argparse.Namespace) -> list[dict]:
         actions = rng.uniform(-1, 1, (args.population, horizon, task.action_dim))
         control = np.repeat(task.scale_actions(actions), task.frame_skip, axis=1)
         nstep = horizon * task.frame_skip
-        c_args = [ctypes.c_void_p(task.model._address)]
-        c_args += [array.ctypes.data_as(ctypes.c_void_p) for array in (state, control)]
+        c_args = raw_arguments(task.model, state, control)
         for threads in args.threads:
             objective = task.objective(threads=threads)
             seconds = best_seconds_per_call(
@@ -222,6 +185,47 @@ def bench_rollout(args: argparse.Namespace) -> list[dict]:
                 f"{row['raw_physics_steps_per_s']:>14,.0f}{row['ratio']:>8.3f}"
                 f"{row['cpu_ratio']:>11.3f}"
             )
+    return rows
+
+
+def bench_control(args: argparse.Namespace) -> list[dict]:
+    """Control-step time per task and thread configuration, against the physics floor.
+
+    See :mod:`experiments.harness.control_speed`. ``--beside-busy-process`` runs one busy
+    process (a Python loop) on the machine for the whole measurement, as a user's other work.
+    """
+    cores = available_cores()
+    facts = {**machine_facts(), "mujoco": mujoco.__version__, "cores": cores}
+    del facts["torch_threads"]  # each row says its own
+    load = "busy" if args.beside_busy_process else "quiet"
+    print(" ".join(f"{key}={value}" for key, value in facts.items()) + f" load={load}")
+    busy = (
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        if args.beside_busy_process
+        else None
+    )
+    rows = []
+    try:
+        for task in tqdm(args.tasks, desc="tasks"):
+            for planner in args.planners:
+                rows += [
+                    {**row, "load": load, **facts}
+                    for row in measure_control(
+                        task, planner, args.configs, cores, args.steps, args.rounds, args.seed
+                    )
+                ]
+    finally:
+        if busy is not None:
+            busy.kill()
+    columns = ["task", "planner", "config", "decode_ms", "reward_ms", "other_ms", "step_ms"]
+    columns += ["physics_ms", "step_over_physics", "control_hz", "realtime_hz"]
+    print_table(rows, columns)
+    if args.out is not None:
+        machine = f"{facts['processor']}, {cores} cores, torch {facts['torch']}, load {load}"
+        report = markdown_table(rows, machine, command_line())
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".md").write_text(report)
+        print(f"wrote {args.out.with_suffix('.md')}")
     return rows
 
 
@@ -257,7 +261,34 @@ def main() -> None:
         "--min-time", type=at_least(0.0, float), default=0.4, help="seconds per round and kind"
     )
     rollout.add_argument("--seed", type=int, default=0, help="start state and actions")
-    run_benchmark(parser, {"decode": bench_decode, "rollout": bench_rollout})
+    control = add("control", "control-step time split, thread configurations, physics floor")
+    control.add_argument(
+        "--tasks",
+        nargs="+",
+        default=["unicycle-goal", "unicycle-obstacles", "reacher", "half-cheetah", "hopper"],
+        choices=task_names(),
+        help="task short names",
+    )
+    control.add_argument("--planners", nargs="+", default=["de"], choices=PLANNERS, help="planners")
+    control.add_argument(
+        "--configs",
+        nargs="+",
+        default=list(THREAD_CONFIGS),
+        choices=list(THREAD_CONFIGS),
+        help="thread configurations: "
+        + "; ".join(f"{name}: {text}" for name, text in THREAD_CONFIGS.items()),
+    )
+    control.add_argument("--steps", type=at_least(1), default=40, help="control steps an episode")
+    control.add_argument(
+        "--rounds", type=at_least(1), default=3, help="interleaved rounds; the median is kept"
+    )
+    control.add_argument("--seed", type=int, default=0, help="episode seed")
+    control.add_argument(
+        "--beside-busy-process", action="store_true", help="measure beside one busy process"
+    )
+    run_benchmark(
+        parser, {"control": bench_control, "decode": bench_decode, "rollout": bench_rollout}
+    )
 
 
 if __name__ == "__main__":

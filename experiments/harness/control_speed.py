@@ -1,0 +1,217 @@
+"""Where a control step's time goes, per thread configuration, against the physics floor.
+
+One measurement: a task's planner at its default budget (the wiring of ``run_mpc.py``) runs the
+same seeded episode of ``steps`` control steps once per thread configuration, in interleaved
+rounds, so that a disturbance of the machine hits every configuration alike. Per step it
+reports the planner's own split (``PlanResult.timing``: decode, reward, other), the whole
+``predict`` call, the control rate (planning and env steps, as ``run_mpc.py`` counts it)
+against the task's real-time rate ``1 / dt``, and for MuJoCo tasks the physics floor: the same
+rollouts (the planner's own calls, recorded once and replayed) stepped by MuJoCo in C on the
+same number of threads (:mod:`experiments.harness.raw_physics`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs.registry import get_task, make_env
+from experiments.harness.episodes import run_episode
+from experiments.harness.raw_physics import raw_seconds
+from experiments.harness.wiring import (
+    load_prior,
+    make_budget,
+    make_objective,
+    make_policy,
+    planner_settings,
+)
+from planner.objective import bind_state
+from planner.threads import use_planning_threads
+
+THREAD_CONFIGS = {
+    "policy": "torch on 1 thread, rollout pool on every core (planner.threads: the default)",
+    "torch-all": "torch on every core, rollout pool on every core (torch's own default)",
+    "pool-1": "torch on 1 thread, rollout pool on 1 thread",
+}
+
+
+def thread_counts(config: str, cores: int) -> tuple[int, int]:
+    """(torch threads, rollout pool threads) of a configuration of ``THREAD_CONFIGS``."""
+    return {"policy": (1, cores), "torch-all": (cores, cores), "pool-1": (1, 1)}[config]
+
+
+class StepTimes:
+    """A recorder for :func:`run_episode`: each control step's ``PlanResult.timing``."""
+
+    def __init__(self) -> None:
+        self.timings: list[dict[str, float]] = []
+
+    def add(self, env: Any, state: Any, result: Any) -> None:
+        """Keep the timing of one control step."""
+        self.timings.append(result.timing)
+
+
+class RecordingObjective:
+    """An objective that keeps every call's ``(state, actions)`` for a replay on the floor."""
+
+    def __init__(self, objective: Any) -> None:
+        self.objective = objective
+        self.calls: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __call__(self, state: Any, actions: np.ndarray) -> np.ndarray:
+        """Score as the objective does, and keep the call."""
+        return self.bind(state)(actions)
+
+    def bind(self, state: Any):
+        """The objective bound to ``state``, recording each call."""
+        score = bind_state(self.objective, state)
+
+        def record(actions: np.ndarray) -> np.ndarray:
+            self.calls.append((np.array(state), np.array(actions)))
+            return score(actions)
+
+        return record
+
+
+@dataclass
+class _Setup:
+    """One task's env and, per thread configuration, its policy."""
+
+    spec: Any
+    env: Any
+    prior: Any
+    budget: Any
+    settings: Any
+
+    def policy(self, planner: str, objective: Any, seed: int) -> Any:
+        return make_policy(
+            self.env, self.spec, planner, objective, self.budget, seed, self.prior, self.settings
+        )
+
+
+def measure_control(
+    task: str,
+    planner: str,
+    configs: list[str],
+    cores: int,
+    steps: int,
+    rounds: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """One row per configuration of ``configs`` for ``planner`` on ``task`` (see module)."""
+    spec = get_task(task)
+    prior = load_prior(planner, spec)
+    env = make_env(task)
+    budget = make_budget(spec, env, prior)
+    setup = _Setup(spec, env, prior, budget, planner_settings(spec))
+    policies, pools = {}, {}
+    for config in configs:
+        _, pool = thread_counts(config, cores)
+        use_planning_threads(pool)  # the objective's pool is sized when it is built
+        pools[config] = make_objective(spec, env)
+        policies[config] = setup.policy(planner, pools[config], seed)
+    measured: dict[str, list[dict[str, float]]] = {config: [] for config in configs}
+    for _ in range(rounds):
+        for config in configs:
+            torch.set_num_threads(thread_counts(config, cores)[0])
+            times = StepTimes()
+            episode = run_episode(env, policies[config], seed, steps, times)
+            measured[config].append(
+                {
+                    **{
+                        phase: 1e3 * np.mean([t.get(phase, 0.0) for t in times.timings])
+                        for phase in ("decode", "reward", "other")
+                    },
+                    "step": float(np.mean(episode["plan_ms"])),
+                    "control_hz": episode["steps"] / episode["seconds"],
+                    "steps": episode["steps"],
+                    "evaluations": float(np.mean(episode["reward_evaluations"])),
+                }
+            )
+    use_planning_threads(cores)
+    floors = _physics_floors(
+        setup, planner, seed, steps, {thread_counts(c, cores)[1] for c in configs}
+    )
+    dt = float(getattr(env.unwrapped, "dt", None) or env.unwrapped.config.dt)
+    rows = []
+    for config in configs:
+        torch_threads, pool = thread_counts(config, cores)
+        median = {
+            key: float(np.median([m[key] for m in measured[config]])) for key in measured[config][0]
+        }
+        floor = floors.get(pool)
+        rows.append(
+            {
+                "task": task,
+                "planner": planner,
+                "config": config,
+                "torch_threads": torch_threads,
+                "pool_threads": pool,
+                "budget": f"{budget.population}x{budget.iterations}",
+                "horizon": budget.horizon,
+                "horizon_s": budget.horizon * dt,
+                "evaluations_per_step": median["evaluations"],
+                "decode_ms": median["decode"],
+                "reward_ms": median["reward"],
+                "other_ms": median["other"],
+                "step_ms": median["step"],
+                "physics_ms": floor,
+                "step_over_physics": None if floor is None else median["step"] / floor,
+                "control_hz": median["control_hz"],
+                "realtime_hz": 1.0 / dt,
+                "realtime_ratio": median["control_hz"] * dt,
+                "steps": int(median["steps"]),
+                "rounds": rounds,
+            }
+        )
+    env.close()
+    return rows
+
+
+def _physics_floors(
+    setup: _Setup, planner: str, seed: int, steps: int, pools: set[int]
+) -> dict[int, float]:
+    """Milliseconds per control step of the raw physics of the planner's own rollouts, per
+    pool size (best of three replays); empty for tasks without MuJoCo."""
+    objective = make_objective(setup.spec, setup.env)
+    task = getattr(objective, "task", None)
+    if task is None:
+        return {}
+    recording = RecordingObjective(objective)
+    episode = run_episode(setup.env, setup.policy(planner, recording, seed), seed, steps, None)
+    floors = {}
+    for pool in sorted(pools):
+        replays = [
+            sum(raw_seconds(task, state, actions, pool) for state, actions in recording.calls)
+            for _ in range(3)
+        ]
+        floors[pool] = 1e3 * min(replays) / episode["steps"]
+    return floors
+
+
+def markdown_table(rows: list[dict[str, Any]], machine: str, command: str) -> str:
+    """The rows as a markdown report: the machine and command, then one line per row."""
+    header = (
+        "| task | load | planner | threads (torch / pool) | budget | decode ms | reward ms "
+        "| other ms | whole step ms | physics ms | step / physics | control Hz | real-time Hz |"
+    )
+    lines = [
+        f"Machine: {machine}. Command: `{command}`.",
+        "",
+        header,
+        "|" + " --- |" * (header.count("|") - 1),
+    ]
+    for row in rows:
+        physics = "-" if row["physics_ms"] is None else f"{row['physics_ms']:.1f}"
+        ratio = "-" if row["step_over_physics"] is None else f"{row['step_over_physics']:.2f}"
+        lines.append(
+            f"| {row['task']} | {row['load']} | {row['planner']} | {row['config']} "
+            f"({row['torch_threads']} / {row['pool_threads']}) | {row['budget']} | "
+            f"{row['decode_ms']:.1f} | "
+            f"{row['reward_ms']:.1f} | {row['other_ms']:.1f} | {row['step_ms']:.1f} | {physics} | "
+            f"{ratio} | {row['control_hz']:.1f} | {row['realtime_hz']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
