@@ -36,13 +36,18 @@ class TaskSpec:
         env_id: Gymnasium id the env is made from.
         make_objective: ``env -> objective`` scoring (N, H, A) normalised actions from a state.
         prior: file name in ``checkpoints/`` of the shipped action-chunk prior (None: none yet).
+        student: file name in ``checkpoints/`` of the shipped one-step student distilled from
+            that prior (experiments/distill_prior.py; None: none). Whether DE searches with it
+            by default is ``planner["decoder"]``.
         family: the task name its priors record (``DiffusionPrior.task``), checked when one is
             loaded. Tasks with the same dynamics and action space share priors, so they share
             a family: ``unicycle`` for both unicycle tasks (default: ``name``).
         horizon: H for planners without a prior (with one, the prior's horizon is used).
         episodes: default episode count of ``run_mpc.py``.
         max_steps: default cut of an episode (None: the env's own limit).
-        planner: default planner settings (population, iterations, search_steps, final_steps).
+        planner: default planner settings (population, iterations, search_steps, final_steps,
+            warm_start, and ``decoder`` / ``final_decoder``: ``"ddim"`` (the prior's DDIM
+            decode) or ``"student"``, what DE searches with and decodes the executed plan with).
         fill_action: the task's safe action (normalised), shared by every planner through
             :class:`planner.safeguards.Safeguards`; None: shifted plans repeat their last action
             and there is no safe plan.
@@ -55,6 +60,7 @@ class TaskSpec:
     env_id: str
     make_objective: Callable[[gym.Env], Any]
     prior: str | None = None
+    student: str | None = None
     horizon: int = 16
     episodes: int = 10
     max_steps: int | None = None
@@ -72,6 +78,11 @@ class TaskSpec:
     def prior_path(self) -> Path | None:
         """Absolute path of the shipped prior, or None."""
         return None if self.prior is None else CHECKPOINTS / self.prior
+
+    @property
+    def student_path(self) -> Path | None:
+        """Absolute path of the shipped student of the shipped prior, or None."""
+        return None if self.student is None else CHECKPOINTS / self.student
 
 
 def _unicycle_objective(env: gym.Env) -> Any:
@@ -91,6 +102,7 @@ UNICYCLE_PLANNER = {
     # success on unicycle-obstacles (0.85 at 16x2, 1.0 at 64x4; "shift": 0.75, 0.95) and reaches
     # the goal of unicycle-goal 6.8 +- 3.4 / 4.9 +- 1.8 steps sooner than a restart.
     "warm_start": "shift-mix",
+    "decoder": "student",
 }
 UNICYCLE_STAND_STILL = (-1.0, 0.0)
 """Speed 0, no turn: a shifted collision-free plan stays collision-free, and holding it is safe."""
@@ -105,6 +117,7 @@ MUJOCO_PLANNER = {
     # With the self-taught priors (results/warm-start/selftaught-16x3, 5 seeds) none, shift and
     # shift-mix are within noise of each other on half-cheetah and reacher.
     "warm_start": "shift",
+    "decoder": "student",
 }
 MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
 """Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
@@ -120,6 +133,12 @@ gains +903 +- 483 at 64x3 and reacher is level (results/self-taught/). Hopper: t
 prior (experiments/collect_data.py): self-teaching did not improve it, its teachers fall as
 early as the planner does."""
 
+
+def student_of(prior: str | None) -> str | None:
+    """The file name of the shipped one-step student of a shipped prior (None: none)."""
+    return None if prior is None else prior.removesuffix(".pt") + "-student.pt"
+
+
 TUNED: dict[str, dict[str, dict[str, Any]]] = (
     json.loads(TUNING_FILE.read_text()) if TUNING_FILE.exists() else {}
 )
@@ -134,6 +153,7 @@ TASKS: dict[str, TaskSpec] = {
             "UnicycleGoal-v0",
             _unicycle_objective,
             prior="unicycle-action.pt",
+            student="unicycle-action-student.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
             fill_action=UNICYCLE_STAND_STILL,
@@ -145,6 +165,7 @@ TASKS: dict[str, TaskSpec] = {
             "UnicycleObstacles-v0",
             _unicycle_objective,
             prior="unicycle-action.pt",
+            student="unicycle-action-student.pt",
             horizon=32,
             planner=UNICYCLE_PLANNER,
             fill_action=UNICYCLE_STAND_STILL,
@@ -158,6 +179,7 @@ TASKS: dict[str, TaskSpec] = {
             info.env_id,
             _mujoco_objective,
             prior=MUJOCO_PRIORS.get(info.short_name),
+            student=student_of(MUJOCO_PRIORS.get(info.short_name)),
             horizon=info.default_horizon,
             episodes=MUJOCO_EPISODES.get(info.short_name, (3, 200))[0],
             max_steps=MUJOCO_EPISODES.get(info.short_name, (3, 200))[1],

@@ -59,7 +59,7 @@ from experiments.harness.wiring import (
     REWARDS,
     agent_path,
     load_agent,
-    load_prior,
+    load_decoders,
     make_budget,
     make_objective,
     planner_settings,
@@ -188,11 +188,13 @@ def make_source(
         return AgentSource(model, args.deterministic, env.action_space), {"agent": str(path)}
     if args.source == "random":
         return SmoothRandomSource(action_dim, args.segment_steps, rng), {}
-    prior = load_prior(args.source, spec, args.prior)
+    prior, final_decoder = load_decoders(args.source, spec, args.prior)
     budget = make_budget(spec, env, prior, args.population, args.iterations)
     objective = make_objective(spec, env, args.reward, args.world_model, seed)
     settings = planner_settings(spec) if args.source == "de" else None
-    planner = task_planner(args.source, spec, objective, budget, seed, prior, settings)
+    planner = task_planner(
+        args.source, spec, objective, budget, seed, prior, settings, final_decoder=final_decoder
+    )
     from_observation = getattr(objective, "plans_from_observation", False)
     info = {"planner_budget": asdict(budget), "reward": args.reward}
     return PlannerSource(planner, from_observation), info

@@ -13,7 +13,6 @@ loss history) and ``<out stem>.loss.png``. An existing ``--out`` is refused unle
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from experiments.harness.cli import (
     write_json,
 )
 from planner.distillation import REFERENCE_STEPS, DistillationConfig, distill
+from planner.files import file_sha256
 from planner.prior import DiffusionPrior
 
 
@@ -59,11 +59,6 @@ class DistillArgs(ScriptArgs):
             raise ValueError("--prior PATH is required: the prior checkpoint to distil")
         if not self.learning_rate > 0:
             raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (what ``sha256sum`` prints)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def plot_distillation(history: dict, validation: dict, steps: int, path: Path) -> None:
@@ -107,7 +102,7 @@ def main(args: DistillArgs) -> Path:
             f"{teacher_path} is conditioned (cond_dim={teacher.cond_dim}): conditioned priors "
             "are not supported yet; pass an unconditioned prior"
         )
-    teacher_sha256 = sha256(teacher_path)
+    teacher_sha256 = file_sha256(teacher_path)
     config = DistillationConfig(
         steps=args.train_steps,
         batch_size=args.batch_size,

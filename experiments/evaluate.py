@@ -63,16 +63,17 @@ from experiments.harness.grid import (
     Row,
     describe_grid,
     grid_difference,
+    row_decoders,
     run_grid,
 )
 from experiments.harness.report import write_report
 from experiments.harness.wiring import (
     AGENTS,
     CONTROLLERS,
+    DECODERS,
     REWARDS,
     agent_path,
     load_agent,
-    load_prior,
 )
 from planner.mpc import WARM_STARTS
 from policies.planners import PLANNERS
@@ -129,6 +130,11 @@ class EvalArgs(ScriptArgs):
     )
     seed: int | None = arg(None, "first episode seed (without --suite: 0)")
     warm_starts: str = arg("", "DE warm-start modes, one DE row each (default: the task's)")
+    decoders: str = arg(
+        "",
+        "DE decoders SEARCH[:FINAL], each ddim or student (student:ddim searches with the "
+        "student and decodes the executed plan by DDIM), one DE row each (default: the task's)",
+    )
     max_steps: int | None = arg(
         None, "cut episodes after this many steps (default: the task's)", minimum=1
     )
@@ -169,6 +175,14 @@ class EvalArgs(ScriptArgs):
             "warm_starts": WARM_STARTS,
             "rewards": REWARDS,
         }
+        decoders = [part for entry in _split(self.decoders) for part in entry.split(":")]
+        if any(part not in DECODERS for part in decoders) or any(
+            entry.count(":") > 1 for entry in _split(self.decoders)
+        ):
+            raise ValueError(
+                f"--decoders: {self.decoders!r} must list SEARCH or SEARCH:FINAL, each one of "
+                f"{', '.join(DECODERS)} (e.g. ddim,student,student:ddim)"
+            )
         for name, known in lists.items():
             unknown = [item for item in _split(getattr(self, name) or "") if item not in known]
             if unknown:
@@ -218,10 +232,12 @@ def plan_episodes(args: EvalArgs) -> list[tuple[Row, int]]:
             for population, iterations in _budgets(block.budgets):
                 for planner in (p for p in block.planners if p not in AGENTS):
                     modes = _split(args.warm_starts) if planner == "de" else []
+                    decoders = _split(args.decoders) if planner == "de" else []
                     rows += [
-                        Row(env, planner, population, iterations, mode, reward=reward)
+                        Row(env, planner, population, iterations, mode, reward=reward, decoder=d)
                         for reward in _split(args.rewards)
                         for mode in modes or [""]
+                        for d in decoders or [""]
                     ]
             rows += [Row(env, agent) for agent in block.planners if agent in AGENTS]
             episodes += [(row, seed) for row in rows for seed in seeds]
@@ -230,10 +246,11 @@ def plan_episodes(args: EvalArgs) -> list[tuple[Row, int]]:
 
 def check_files(rows: list[Row], settings: GridSettings) -> None:
     """Refuse a missing or foreign prior or agent now, not after the rows before it have run."""
-    for env, planner in dict.fromkeys((row.env, row.planner) for row in rows):
-        spec = get_task(env)
+    distinct = {(row.env, row.planner, row.decoder): row for row in rows}
+    for row in distinct.values():
+        env, planner, spec = row.env, row.planner, get_task(row.env)
         if planner == "de":
-            load_prior("de", spec, settings.prior, force=settings.force_prior)
+            row_decoders(row, settings)
         elif planner in AGENTS:
             if not agent_path(spec, planner).is_file():
                 raise UsageError(

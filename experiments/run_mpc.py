@@ -26,6 +26,7 @@ from experiments.harness.cli import (
     ScriptArgs,
     arg,
     check_device,
+    flag_name,
     print_table,
     run_folder,
     run_main,
@@ -35,8 +36,9 @@ from experiments.harness.drawing import EpisodeRecorder, plot_episodes
 from experiments.harness.episodes import run_episode, summarise
 from experiments.harness.wiring import (
     CONTROLLERS,
+    DECODERS,
     REWARDS,
-    load_prior,
+    load_decoders,
     make_budget,
     make_objective,
     make_policy,
@@ -68,6 +70,16 @@ class RunArgs(ScriptArgs):
     )
     execute: str = arg("best", "execute the best sample or the decoded elite mean (de)", EXECUTE)
     prior: str | None = arg(None, "prior checkpoint (default: the task's shipped one)")
+    decoder: str | None = arg(
+        None,
+        "what DE searches with: the prior's DDIM decode or its one-call student (default: the "
+        "task's; ddim with --prior)",
+        DECODERS,
+    )
+    final_decoder: str | None = arg(
+        None, "what decodes the executed plan (default: the task's, else --decoder)", DECODERS
+    )
+    student: str | None = arg(None, "student checkpoint (default: the task's shipped one)")
     reward: str = arg("simulator", "score candidates in the simulator or a world model", REWARDS)
     world_model: str | None = arg(
         None, "world model checkpoint (default: checkpoints/<env>-world-model.pt)"
@@ -87,18 +99,22 @@ class RunArgs(ScriptArgs):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.prior is not None and self.planner != "de":
-            raise ValueError(
-                f"--prior is the prior of Diffusion Elites, but --planner is {self.planner}: "
-                "drop --prior, or plan with --planner de"
-            )
+        for flag in ("prior", "decoder", "final_decoder", "student"):
+            if getattr(self, flag) is not None and self.planner != "de":
+                raise ValueError(
+                    f"{flag_name(flag)} is a setting of Diffusion Elites, but --planner is "
+                    f"{self.planner}: drop {flag_name(flag)}, or plan with --planner de"
+                )
 
 
 def run(args: RunArgs) -> dict:
     """Run the episodes and write the run folder; return the results dict."""
     use_planning_threads(args.threads)
     spec = get_task(args.env)
-    prior = load_prior(args.planner, spec, args.prior, args.device, args.force_prior)
+    prior, final_decoder = load_decoders(
+        args.planner, spec, args.prior, args.device, args.force_prior, args.decoder,
+        args.final_decoder, args.student,
+    )  # fmt: skip
     render = not args.no_render
     env = make_env(spec.name, render_mode="rgb_array" if render else None)
     objective = make_objective(
@@ -120,6 +136,7 @@ def run(args: RunArgs) -> dict:
         args.device,
         record=render,
         agent=args.agent,
+        final_decoder=final_decoder,
     )
     folder = run_folder(Path(args.runs_dir), [spec.name, args.planner, f"s{args.seed}"], args)
     recorder = EpisodeRecorder(env, objective) if render else None

@@ -6,7 +6,8 @@ network of the teacher's own architecture. The student reads that call exactly a
 its first step: the model predicts the velocity ``v`` at the first DDIM timestep ``T - 1``
 (pure noise) and the output is the one-step x0 estimate ``x0 = sqrt(a) z - sqrt(1 - a) v``,
 ``a = alphas_cumprod[T - 1]``. So a student holding the teacher's weights *is* the teacher's
-1-step decode, bit for bit, and distillation (:mod:`planner.distillation`) moves it from there
+1-step decode (up to float rounding: it embeds its one timestep once for the whole batch rather
+than once per latent), and distillation (:mod:`planner.distillation`) moves it from there
 to the S-step decode. Outputs are in data units, clamped to the data bounds, as the teacher's.
 
 The planner treats teacher and student alike as a trajectory decoder (``latent_shape``,
@@ -64,6 +65,9 @@ class DistilledPrior:
         task: the task it is for (saved, checked on :meth:`load` as for priors).
     """
 
+    decodes_in_one_call = True
+    """One network call whatever ``steps`` says."""
+
     def __init__(
         self,
         denoiser_config: DenoiserConfig,
@@ -98,7 +102,7 @@ class DistilledPrior:
         self.record = dict(record or {})
         self.task = task
         # The first DDIM step's constants, as ddim_decode computes them (Python floats of the
-        # float32 level), so that teacher weights give the teacher's 1-step decode bit for bit.
+        # float32 level), so that teacher weights give the teacher's 1-step decode.
         level = self.schedule.alphas_cumprod[-1].item()
         self._signal, self._noise = math.sqrt(level), math.sqrt(1 - level)
         self.to(device)
@@ -177,10 +181,21 @@ class DistilledPrior:
         v = self.model(latents, self._timestep.expand(latents.shape[0]), None)
         return self._signal * latents - self._noise * v
 
-    @torch.inference_mode()
-    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """:meth:`predict_x0` in data units, clamped to the data bounds; no checks."""
-        return self.normalizer.denormalize(self.predict_x0(latents))
+    def _embedding(self) -> torch.Tensor:
+        """The network's embedding of the first DDIM timestep, (1, time_embed_dim): one row
+        that every latent shares (no conditioning), computed once per decode rather than per
+        latent."""
+        return self.model.embed(self._timestep.expand(1), None, 1)
+
+    def _decoder(self, embedding: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Latents -> data units with a computed ``embedding``: the one call, no checks."""
+
+        @torch.inference_mode()
+        def decode(latents: torch.Tensor) -> torch.Tensor:
+            v = self.model.denoise(latents, embedding)
+            return self.normalizer.denormalize(self._signal * latents - self._noise * v)
+
+        return decode
 
     def _check_cond(self, cond: Any) -> None:
         if cond is not None:
@@ -218,7 +233,8 @@ class DistilledPrior:
         be None. Returns a tensor on ``self.device``.
         """
         self._check_cond(cond)
-        return self._decode(self._latents(latents))
+        latents = self._latents(latents)
+        return self._decoder(self._embedding())(latents)
 
     def decoding(
         self, steps: int | None = None, cond: None = None
@@ -231,7 +247,8 @@ class DistilledPrior:
         fail inside the network or decode garbage, so give it what :meth:`decode` accepts.
         """
         self._check_cond(cond)
-        return self._decode
+        with torch.inference_mode():
+            return self._decoder(self._embedding())
 
     def encode(self, trajectories: Any, steps: int | None = None, cond: None = None) -> None:
         """Not available: a one-step student has no inverse.

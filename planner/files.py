@@ -1,7 +1,9 @@
-"""Atomic file writing: a reader sees the old file or the whole new one, never half of it."""
+"""Files: atomic writing (a reader sees the old file or the whole new one, never half of it) and
+the SHA-256 that names a file's exact bytes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -44,3 +46,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> It
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (what ``sha256sum`` prints)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -45,6 +45,7 @@ def build_planner(
     record: bool = False,
     safeguards: Safeguards = Safeguards(),
     tuning: Mapping[str, Any] | None = None,
+    final_decoder: Any = None,
 ) -> Any:
     """A planner with ``reset()`` and ``plan(state, cond=None) -> PlanResult``.
 
@@ -57,6 +58,10 @@ def build_planner(
             ``mppi``, ``random`` (action-space baselines).
         budget: population, iterations and horizon shared by all kinds.
         prior: the action-chunk prior, required for ``de``; its horizon must equal the budget's.
+            DE searches with it: a :class:`~planner.prior.DiffusionPrior` (DDIM) or its
+            one-call student (:class:`~planner.distilled.DistilledPrior`).
+        final_decoder: what decodes DE's executed plan (None: ``prior``), e.g. the teacher of
+            a student that searched.
         planner_config: settings of the RecedingHorizonPlanner behind ``de`` and ``cem`` (DDIM
             steps, warm start...); population and iterations come from the budget, and CEM
             searches actions directly (init_std 0.5, latents clipped to [-1, 1], one "decode"
@@ -81,7 +86,9 @@ def build_planner(
                 "and action size (experiments/train_prior.py)"
             )
         config = replace(settings, population=n, iterations=t, record=record)
-        return RecedingHorizonPlanner(prior, objective, config, seed, device, safeguards)
+        return RecedingHorizonPlanner(
+            prior, objective, config, seed, device, safeguards, final_decoder
+        )
     if kind == "cem":
         config = replace(
             settings,

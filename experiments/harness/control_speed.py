@@ -22,7 +22,7 @@ from envs.registry import get_task, make_env
 from experiments.harness.episodes import run_episode
 from experiments.harness.raw_physics import raw_seconds
 from experiments.harness.wiring import (
-    load_prior,
+    load_decoders,
     make_budget,
     make_objective,
     make_policy,
@@ -82,14 +82,16 @@ class _Setup:
 
     spec: Any
     env: Any
-    prior: Any
+    decoders: tuple[Any, Any]
     budget: Any
     settings: Any
 
     def policy(self, planner: str, objective: Any, seed: int) -> Any:
+        prior, final_decoder = self.decoders
         return make_policy(
-            self.env, self.spec, planner, objective, self.budget, seed, self.prior, self.settings
-        )
+            self.env, self.spec, planner, objective, self.budget, seed, prior, self.settings,
+            final_decoder=final_decoder,
+        )  # fmt: skip
 
 
 def measure_control(
@@ -103,10 +105,10 @@ def measure_control(
 ) -> list[dict[str, Any]]:
     """One row per configuration of ``configs`` for ``planner`` on ``task`` (see module)."""
     spec = get_task(task)
-    prior = load_prior(planner, spec)
+    decoders = load_decoders(planner, spec)
     env = make_env(task)
-    budget = make_budget(spec, env, prior)
-    setup = _Setup(spec, env, prior, budget, planner_settings(spec))
+    budget = make_budget(spec, env, decoders[0])
+    setup = _Setup(spec, env, decoders, budget, planner_settings(spec))
     policies, pools = {}, {}
     for config in configs:
         _, pool = thread_counts(config, cores)
@@ -150,6 +152,7 @@ def measure_control(
                 "config": config,
                 "torch_threads": torch_threads,
                 "pool_threads": pool,
+                "decoder": _decoder_name(*decoders),
                 "budget": f"{budget.population}x{budget.iterations}",
                 "horizon": budget.horizon,
                 "horizon_s": budget.horizon * dt,
@@ -195,8 +198,9 @@ def _physics_floors(
 def markdown_table(rows: list[dict[str, Any]], machine: str, command: str) -> str:
     """The rows as a markdown report: the machine and command, then one line per row."""
     header = (
-        "| task | load | planner | threads (torch / pool) | budget | decode ms | reward ms "
-        "| other ms | whole step ms | physics ms | step / physics | control Hz | real-time Hz |"
+        "| task | load | planner | decoder | threads (torch / pool) | budget | decode ms "
+        "| reward ms | other ms | whole step ms | physics ms | step / physics | control Hz "
+        "| real-time Hz |"
     )
     lines = [
         f"Machine: {machine}. Command: `{command}`.",
@@ -208,10 +212,19 @@ def markdown_table(rows: list[dict[str, Any]], machine: str, command: str) -> st
         physics = "-" if row["physics_ms"] is None else f"{row['physics_ms']:.1f}"
         ratio = "-" if row["step_over_physics"] is None else f"{row['step_over_physics']:.2f}"
         lines.append(
-            f"| {row['task']} | {row['load']} | {row['planner']} | {row['config']} "
+            f"| {row['task']} | {row['load']} | {row['planner']} | {row['decoder']} | "
+            f"{row['config']} "
             f"({row['torch_threads']} / {row['pool_threads']}) | {row['budget']} | "
             f"{row['decode_ms']:.1f} | "
             f"{row['reward_ms']:.1f} | {row['other_ms']:.1f} | {row['step_ms']:.1f} | {physics} | "
             f"{ratio} | {row['control_hz']:.1f} | {row['realtime_hz']:.0f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _decoder_name(search: Any, final: Any) -> str:
+    """``SEARCH[:FINAL]`` of DE's decoders (``-`` for planners without a prior)."""
+    if search is None:
+        return "-"
+    names = ["student" if decoder.decodes_in_one_call else "ddim" for decoder in (search, final)]
+    return names[0] if names[0] == names[1] and search is final else ":".join(names)

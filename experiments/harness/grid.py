@@ -27,7 +27,7 @@ from experiments.harness.distributed import map_unordered, ray_session
 from experiments.harness.episodes import run_episode
 from experiments.harness.wiring import (
     AGENTS,
-    load_prior,
+    load_decoders,
     make_budget,
     make_objective,
     make_policy,
@@ -62,6 +62,9 @@ class Row:
     reward: str = "simulator"
     """What the planner scores candidates with: ``simulator`` or ``world-model`` (from the
     observation, :mod:`planner.world_model`); an agent's rows say ``simulator``."""
+    decoder: str = ""
+    """Diffusion Elites only: ``SEARCH[:FINAL]``, what it searches with and what decodes the
+    executed plan, each ``ddim`` or ``student`` (``student:ddim``); empty: the task's."""
 
     def __post_init__(self) -> None:
         planning = self.planner not in AGENTS
@@ -72,9 +75,10 @@ class Row:
 
     @property
     def label(self) -> str:
-        """The planner's name in tables: ``de[shift]`` for a DE warm-start variant,
+        """The planner's name in tables: ``de[shift]`` for a DE warm-start variant, ``de[student]``
+        for a DE decoder,
         ``mppi[noise_std=0.2,temperature=0.5]`` for a baseline with its own settings."""
-        variant = [self.warm_start] if self.warm_start else []
+        variant = [part for part in (self.warm_start, self.decoder) if part]
         variant += [f"{name}={value}" for name, value in self.tuning]
         return f"{self.planner}[{','.join(variant)}]" if variant else self.planner
 
@@ -208,7 +212,7 @@ class EpisodeLog:
 def _row_setup(row: Row, settings: GridSettings) -> tuple:
     """Env, objective, prior, budget and planner settings of a row, built once per process."""
     spec = get_task(row.env)
-    prior = load_prior(row.planner, spec, settings.prior, force=settings.force_prior)
+    prior, final_decoder = row_decoders(row, settings)
     env = make_env(row.env)
     objective = make_objective(spec, env, row.reward, settings.world_model)
     budget = make_budget(spec, env, prior, row.population, row.iterations, settings.horizon)
@@ -216,17 +220,29 @@ def _row_setup(row: Row, settings: GridSettings) -> tuple:
         spec, settings.search_steps, settings.final_steps, row.warm_start or None
     )
     max_steps = settings.max_steps if settings.max_steps is not None else spec.max_steps
-    return spec, env, objective, prior, budget, config, max_steps
+    return spec, env, objective, (prior, final_decoder), budget, config, max_steps
+
+
+def row_decoders(row: Row, settings: GridSettings) -> tuple[Any, Any]:
+    """The search and final decoders of a row's planner (:func:`load_decoders`)."""
+    search, _, final = row.decoder.partition(":")
+    return load_decoders(
+        row.planner, get_task(row.env), settings.prior, force=settings.force_prior,
+        decoder=search or None, final_decoder=final or None,
+    )  # fmt: skip
 
 
 def run_grid_episode(job: tuple[Row, int, GridSettings, int]) -> dict[str, Any]:
     """Run one episode of the grid; returns its ``episodes.csv`` record."""
     row, seed, settings, workers = job
     use_planning_threads(max(1, available_cores() // workers))  # episodes share the cores
-    spec, env, objective, prior, budget, config, max_steps = _row_setup(row, settings)
-    policy = make_policy(
-        env, spec, row.planner, objective, budget, seed, prior, config, tuning=dict(row.tuning)
+    spec, env, objective, (prior, final_decoder), budget, config, max_steps = _row_setup(
+        row, settings
     )
+    policy = make_policy(
+        env, spec, row.planner, objective, budget, seed, prior, config, tuning=dict(row.tuning),
+        final_decoder=final_decoder,
+    )  # fmt: skip
     episode = run_episode(env, policy, seed, max_steps, None)
     evaluations = np.asarray(episode["reward_evaluations"])
     return {

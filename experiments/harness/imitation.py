@@ -20,7 +20,7 @@ from envs.registry import get_task, make_env
 from experiments.collect_data import action_chunks
 from experiments.harness.episodes import run_episode
 from experiments.harness.wiring import (
-    load_prior,
+    load_decoders,
     make_budget,
     make_objective,
     make_policy,
@@ -74,13 +74,14 @@ def teacher_episode(job: TeacherJob) -> dict[str, Any]:
     spec = get_task(job.env)
     env = make_env(job.env)
     objective = make_objective(spec, env)
-    prior = load_prior(job.planner, spec, job.prior_path, job.device)
+    prior, final_decoder = load_decoders(job.planner, spec, job.prior_path, job.device)
     horizon = None if prior is not None else job.horizon
     budget = make_budget(spec, env, prior, job.population, job.iterations, horizon)
     settings = planner_settings(spec)
     policy = make_policy(
-        env, spec, job.planner, objective, budget, job.seed, prior, settings, job.device
-    )
+        env, spec, job.planner, objective, budget, job.seed, prior, settings, job.device,
+        final_decoder=final_decoder,
+    )  # fmt: skip
     recorder = PlanRecorder()
     episode = run_episode(env, policy, job.seed, job.max_steps, recorder)
     env.close()

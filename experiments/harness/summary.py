@@ -131,11 +131,17 @@ class Comparison:
 
 
 def paired_comparisons(stats: list[RowStats]) -> list[Comparison]:
-    """Each DE row against each baseline row of its task at its budget, and each agent row."""
+    """Each DE row against each baseline row of its task at its budget, and each agent row;
+    each further DE variant (a warm start, a decoder) against the first DE row of its task and
+    budget."""
     comparisons = []
+    first_de: dict[tuple, RowStats] = {}
     for mine in (s for s in stats if s.row.planner == "de"):
+        first = first_de.setdefault((tuple(_setting(mine.row).items()), mine.row.budget), mine)
         for other in stats:
-            if other.row.planner == "de" or _setting(other.row) != _setting(mine.row):
+            if other is mine or _setting(other.row) != _setting(mine.row):
+                continue
+            if other.row.planner == "de" and other is not first:
                 continue
             if other.row.budget not in (mine.row.budget, NO_BUDGET):
                 continue

@@ -11,6 +11,8 @@ from envs.registry import CHECKPOINTS
 from envs.world_model_rules import termination_fn
 from experiments.harness.cli import UsageError
 from planner.checkpoint import TaskMismatchError
+from planner.distilled import DistilledPrior
+from planner.files import file_sha256
 from planner.mpc import PlannerConfig
 from planner.prior import DiffusionPrior
 from planner.safeguards import Safeguards
@@ -21,6 +23,8 @@ from policies.sb3_agents import load_sb3_agent
 
 AGENTS = ("sac", "ppo")
 REWARDS = ("simulator", "world-model")
+DECODERS = ("ddim", "student")
+"""How Diffusion Elites decodes a latent: the prior's DDIM decode, or its one-call student."""
 CONTROLLERS = PLANNERS + AGENTS
 
 
@@ -55,6 +59,68 @@ def load_prior(kind: str, spec, path: str | None = None, device: str = "cpu", fo
             "(train one with experiments/train_prior.py) or pick a baseline with --planner"
         )
     return read_prior(path, spec.family, device, force)
+
+
+def load_decoders(
+    kind: str,
+    spec,
+    path: str | None = None,
+    device: str = "cpu",
+    force: bool = False,
+    decoder: str | None = None,
+    final_decoder: str | None = None,
+    student: str | None = None,
+) -> tuple[Any, Any]:
+    """Diffusion Elites' search decoder and the executed plan's ((None, None) for others).
+
+    Each is the prior (:func:`load_prior`: ``path`` or the task's shipped one) decoding by
+    DDIM, or its student (``student``, default: the task's shipped one), one network call.
+    ``decoder`` None takes the task's default (``spec.planner["decoder"]``) for the shipped
+    prior and ``"ddim"`` for a prior given by ``path``; ``final_decoder`` None takes the task's
+    ``final_decoder``, else ``decoder``. A student is refused unless it was distilled from that
+    very prior file (``force`` skips this and the task check).
+    """
+    prior = load_prior(kind, spec, path, device, force)
+    if prior is None:
+        return None, None
+    defaults = spec.planner if path is None else {}
+    decoder = decoder or defaults.get("decoder", "ddim")
+    final_decoder = final_decoder or defaults.get("final_decoder", decoder)
+    for flag, value in (("--decoder", decoder), ("--final-decoder", final_decoder)):
+        if value not in DECODERS:
+            raise UsageError(f"{flag} must be one of {DECODERS}, got {value!r}")
+    if "student" not in (decoder, final_decoder):
+        return prior, prior
+    distilled = read_student(spec, Path(path) if path else spec.prior_path, student, device, force)
+    chosen = {"ddim": prior, "student": distilled}
+    return chosen[decoder], chosen[final_decoder]
+
+
+def read_student(
+    spec, teacher: Path, path: str | None = None, device: str = "cpu", force: bool = False
+) -> DistilledPrior:
+    """The student at ``path`` (default: the task's shipped one), refused unless it records
+    the task's family and was distilled from the prior file ``teacher`` (``force``: accept)."""
+    path = Path(path) if path else spec.student_path
+    if path is None:
+        raise UsageError(
+            f"task {spec.name} ships no student: distil one with experiments/distill_prior.py "
+            f"--prior {teacher} and pass --student PATH, or search with --decoder ddim"
+        )
+    try:
+        student = DistilledPrior.load(path, device=device, task=None if force else spec.family)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc}: pass --student PATH, a file written by distill_prior.py") from exc
+    except TaskMismatchError as exc:
+        raise UsageError(f"{exc}, or add --force-prior to use it anyway") from exc
+    recorded = student.record.get("teacher", {})
+    if not force and recorded.get("sha256") != file_sha256(teacher):
+        raise UsageError(
+            f"{path} was distilled from {recorded.get('file', 'another prior')}, not from "
+            f"{teacher}: distil a student of it (experiments/distill_prior.py --prior {teacher}) "
+            "or search with --decoder ddim"
+        )
+    return student
 
 
 def agent_path(spec, kind: str, path: str | None = None) -> Path:
@@ -141,15 +207,26 @@ def make_objective(
 
 
 def task_planner(
-    kind, spec, objective, budget, seed, prior, settings, device="cpu", record=False, tuning=None
+    kind,
+    spec,
+    objective,
+    budget,
+    seed,
+    prior,
+    settings,
+    device="cpu",
+    record=False,
+    tuning=None,
+    final_decoder=None,
 ):
     """``build_planner`` with what the task gives every planner alike: its safeguards (the
     task's fill action) and the baseline's tuned settings (``tuning`` replaces them)."""
     safeguards = Safeguards(fill_action=spec.fill_action)
     tuning = tuning or spec.tuning.get(kind)
     return build_planner(
-        kind, objective, budget, seed, prior, settings, device, record, safeguards, tuning
-    )
+        kind, objective, budget, seed, prior, settings, device, record, safeguards, tuning,
+        final_decoder,
+    )  # fmt: skip
 
 
 def make_policy(
@@ -165,9 +242,12 @@ def make_policy(
     record=False,
     agent=None,
     tuning=None,
+    final_decoder=None,
 ):
     """An SB3-style policy for ``env``: a planner behind DiffusionElitesPolicy, or an SB3 agent.
 
+    ``prior`` and ``final_decoder``: DE's search decoder and the executed plan's
+    (:func:`load_decoders`; ``final_decoder`` None: ``prior``).
     ``agent``: the SB3 zip for ``kind`` in AGENTS (default: checkpoints/agents/<task>-<kind>.zip).
     ``tuning``: the baseline's settings (see ``build_planner``); default (None or empty): the
     task's tuned ones, ``spec.tuning[kind]``.
@@ -178,7 +258,7 @@ def make_policy(
     def make_planner(index: int):
         return task_planner(
             kind, spec, objective, budget, sub_env_seed(seed, index), prior, settings, device,
-            record, tuning,
+            record, tuning, final_decoder,
         )  # fmt: skip
 
     conditioned = prior is not None and prior.cond_dim > 0

@@ -11,17 +11,20 @@ import pytest
 import torch
 
 from envs.registry import CHECKPOINTS, TASKS, make_env
+from planner.distilled import DistilledPrior
+from planner.files import file_sha256
 from planner.prior import DiffusionPrior
 from planner.world_model import WorldModel
 from policies.sb3_agents import load_sb3_agent
 
 WORLD_MODELS = sorted(CHECKPOINTS.glob("*-world-model.pt"))
-PRIORS = sorted(set(CHECKPOINTS.glob("*.pt")) - set(WORLD_MODELS))
+STUDENTS = sorted(CHECKPOINTS.glob("*-student.pt"))
+PRIORS = sorted(set(CHECKPOINTS.glob("*.pt")) - set(WORLD_MODELS) - set(STUDENTS))
 AGENTS = sorted((CHECKPOINTS / "agents").glob("*.zip"))
 
 
 def test_checkpoints_are_shipped():
-    assert PRIORS and AGENTS and WORLD_MODELS, f"no checkpoints found under {CHECKPOINTS}"
+    assert PRIORS and AGENTS and WORLD_MODELS and STUDENTS, f"none found under {CHECKPOINTS}"
 
 
 @pytest.mark.parametrize("path", WORLD_MODELS, ids=lambda p: p.name)
@@ -82,6 +85,34 @@ def test_shipped_prior_decodes_to_finite_values_in_its_data_bounds(path):
     # a working prior's output depends on the latent (a broken one can collapse to a constant;
     # measured mean std over the batch: 0.011 for reacher-action-cond.pt, 0.03 to 0.4 for the rest)
     assert float(decoded.std(dim=0).mean()) > 1e-3
+
+
+@pytest.mark.parametrize("path", STUDENTS, ids=lambda p: p.name)
+def test_shipped_student_decodes_within_its_measured_error_of_its_teacher(path):
+    """On fixed latents (not its validation stream), a student's RMSE to its teacher's S-step
+    decode is within 1.5x of the validation RMSE its record states, and far below the teacher's
+    own 2-step decode's (the search's decode without a student)."""
+    record = made_by(path)
+    teacher_path = CHECKPOINTS / record["teacher"]["path"].removeprefix("checkpoints/")
+    assert file_sha256(teacher_path) == record["teacher"]["sha256"]  # its teacher as shipped
+    student, teacher = DistilledPrior.load(path), DiffusionPrior.load(teacher_path)
+    assert student.task == teacher.task and student.latent_shape == teacher.latent_shape
+    latents = torch.randn(512, *student.latent_shape, generator=torch.Generator().manual_seed(7))
+    target = teacher.decode(latents, steps=student.teacher_steps)
+
+    def rmse(decoded):
+        return float(((decoded - target) ** 2).mean().sqrt())
+
+    measured = record["validation"]["student"]["rmse"]
+    assert rmse(student.decode(latents)) < 1.5 * measured
+    assert rmse(student.decode(latents)) < 0.5 * rmse(teacher.decode(latents, steps=2))
+
+
+@pytest.mark.parametrize("spec", [s for s in TASKS.values() if s.student], ids=lambda s: s.name)
+def test_each_tasks_student_is_shipped_with_its_tasks_prior(spec):
+    assert spec.student_path.is_file(), f"{spec.name} names a missing student {spec.student}"
+    record = made_by(spec.student_path)
+    assert record["teacher"]["sha256"] == file_sha256(spec.prior_path)
 
 
 @pytest.mark.parametrize("path", AGENTS, ids=lambda p: p.name)

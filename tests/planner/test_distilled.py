@@ -46,11 +46,12 @@ def student():
 
 
 @pytest.mark.parametrize("kind", ["mlp", "unet"])
-def test_an_untrained_student_is_the_teachers_one_step_decode_bit_for_bit(kind):
+def test_an_untrained_student_is_the_teachers_one_step_decode(kind):
     teacher = make_teacher(kind)
     untrained = DistilledPrior.from_teacher(teacher, teacher_steps=5)
     z = latents(32, scale=1.5)
-    assert torch.equal(untrained.decode(z), teacher.decode(z, steps=1))
+    # equal up to float rounding: the student embeds its one timestep once for the whole batch
+    torch.testing.assert_close(untrained.decode(z), teacher.decode(z, steps=1), rtol=0, atol=1e-6)
     assert (untrained.decode(z) - teacher.decode(z, steps=5)).abs().max() > 1e-2
 
 
