@@ -36,9 +36,10 @@ class TaskSpec:
         env_id: Gymnasium id the env is made from.
         make_objective: ``env -> objective`` scoring (N, H, A) normalised actions from a state.
         prior: file name in ``checkpoints/`` of the shipped action-chunk prior (None: none yet).
-        student: file name in ``checkpoints/`` of the shipped one-step student distilled from
-            that prior (experiments/distill_prior.py; None: none). Whether DE searches with it
-            by default is ``planner["decoder"]``.
+        student: file name in ``checkpoints/`` of the one-step student distilled from that
+            prior (experiments/distill_prior.py), shipped where it plans at least as well as
+            the prior's DDIM decode (results/student/), so DE searches and decodes with it by
+            default; None: none, DE decodes by DDIM.
         family: the task name its priors record (``DiffusionPrior.task``), checked when one is
             loaded. Tasks with the same dynamics and action space share priors, so they share
             a family: ``unicycle`` for both unicycle tasks (default: ``name``).
@@ -46,8 +47,7 @@ class TaskSpec:
         episodes: default episode count of ``run_mpc.py``.
         max_steps: default cut of an episode (None: the env's own limit).
         planner: default planner settings (population, iterations, search_steps, final_steps,
-            warm_start, and ``decoder`` / ``final_decoder``: ``"ddim"`` (the prior's DDIM
-            decode) or ``"student"``, what DE searches with and decodes the executed plan with).
+            warm_start).
         fill_action: the task's safe action (normalised), shared by every planner through
             :class:`planner.safeguards.Safeguards`; None: shifted plans repeat their last action
             and there is no safe plan.
@@ -102,7 +102,6 @@ UNICYCLE_PLANNER = {
     # success on unicycle-obstacles (0.85 at 16x2, 1.0 at 64x4; "shift": 0.75, 0.95) and reaches
     # the goal of unicycle-goal 6.8 +- 3.4 / 4.9 +- 1.8 steps sooner than a restart.
     "warm_start": "shift-mix",
-    "decoder": "student",
 }
 UNICYCLE_STAND_STILL = (-1.0, 0.0)
 """Speed 0, no turn: a shifted collision-free plan stays collision-free, and holding it is safe."""
@@ -117,7 +116,6 @@ MUJOCO_PLANNER = {
     # With the self-taught priors (results/warm-start/selftaught-16x3, 5 seeds) none, shift and
     # shift-mix are within noise of each other on half-cheetah and reacher.
     "warm_start": "shift",
-    "decoder": "student",
 }
 MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
 """Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
@@ -132,11 +130,14 @@ results/improve-prior/); against the prior of SAC agent data on the same seeds, 
 gains +903 +- 483 at 64x3 and reacher is level (results/self-taught/). Hopper: the SAC-data
 prior (experiments/collect_data.py): self-teaching did not improve it, its teachers fall as
 early as the planner does."""
-
-
-def student_of(prior: str | None) -> str | None:
-    """The file name of the shipped one-step student of a shipped prior (None: none)."""
-    return None if prior is None else prior.removesuffix(".pt") + "-student.pt"
+MUJOCO_STUDENTS = {
+    "reacher": "reacher-action-selftaught-student.pt",
+    "half-cheetah": "half-cheetah-action-selftaught-student.pt",
+}
+"""Shipped one-step students of the shipped priors (experiments/distill_prior.py, S = 5),
+chosen on validation seeds 1000-1009, 64x3, 200 steps (runs kept in results/student/): half-cheetah
+return +214 +- 108 over the DDIM decode, reacher level. Hopper's student lost (-55 +- 45) and
+does not ship."""
 
 
 TUNED: dict[str, dict[str, dict[str, Any]]] = (
@@ -179,7 +180,7 @@ TASKS: dict[str, TaskSpec] = {
             info.env_id,
             _mujoco_objective,
             prior=MUJOCO_PRIORS.get(info.short_name),
-            student=student_of(MUJOCO_PRIORS.get(info.short_name)),
+            student=MUJOCO_STUDENTS.get(info.short_name),
             horizon=info.default_horizon,
             episodes=MUJOCO_EPISODES.get(info.short_name, (3, 200))[0],
             max_steps=MUJOCO_EPISODES.get(info.short_name, (3, 200))[1],

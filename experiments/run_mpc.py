@@ -72,12 +72,12 @@ class RunArgs(ScriptArgs):
     prior: str | None = arg(None, "prior checkpoint (default: the task's shipped one)")
     decoder: str | None = arg(
         None,
-        "what DE searches with: the prior's DDIM decode or its one-call student (default: the "
-        "task's; ddim with --prior)",
+        "what DE searches with: the prior's DDIM decode or its one-call student (default: "
+        "student where the task ships one for its prior, else ddim)",
         DECODERS,
     )
     final_decoder: str | None = arg(
-        None, "what decodes the executed plan (default: the task's, else --decoder)", DECODERS
+        None, "what decodes DE's executed plan (default: as --decoder)", DECODERS
     )
     student: str | None = arg(None, "student checkpoint (default: the task's shipped one)")
     reward: str = arg("simulator", "score candidates in the simulator or a world model", REWARDS)

@@ -75,17 +75,17 @@ def load_decoders(
 
     Each is the prior (:func:`load_prior`: ``path`` or the task's shipped one) decoding by
     DDIM, or its student (``student``, default: the task's shipped one), one network call.
-    ``decoder`` None takes the task's default (``spec.planner["decoder"]``) for the shipped
-    prior and ``"ddim"`` for a prior given by ``path``; ``final_decoder`` None takes the task's
-    ``final_decoder``, else ``decoder``. A student is refused unless it was distilled from that
-    very prior file (``force`` skips this and the task check).
+    ``decoder`` None: ``"student"`` where the task ships one for its shipped prior, else
+    ``"ddim"`` (always for a prior given by ``path``); ``final_decoder`` None: ``decoder``. A
+    student is refused unless it was distilled from that very prior file (``force`` skips this
+    and the task check).
     """
     prior = load_prior(kind, spec, path, device, force)
     if prior is None:
         return None, None
-    defaults = spec.planner if path is None else {}
-    decoder = decoder or defaults.get("decoder", "ddim")
-    final_decoder = final_decoder or defaults.get("final_decoder", decoder)
+    shipped_student = path is None and spec.student is not None
+    decoder = decoder or ("student" if shipped_student else "ddim")
+    final_decoder = final_decoder or decoder
     for flag, value in (("--decoder", decoder), ("--final-decoder", final_decoder)):
         if value not in DECODERS:
             raise UsageError(f"{flag} must be one of {DECODERS}, got {value!r}")

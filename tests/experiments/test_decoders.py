@@ -17,8 +17,9 @@ SPEC = get_task("unicycle-goal")
 
 def test_the_task_default_searches_and_decodes_with_its_student():
     search, final = load_decoders("de", SPEC)
-    assert SPEC.planner["decoder"] == "student"
     assert isinstance(search, DistilledPrior) and search is final
+    search, final = load_decoders("de", get_task("hopper"))  # ships no student
+    assert isinstance(search, DiffusionPrior) and search is final
 
 
 @pytest.mark.parametrize(
