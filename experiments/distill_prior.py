@@ -78,7 +78,7 @@ def plot_distillation(history: dict, validation: dict, steps: int, path: Path) -
             label=f"teacher, {n} step{'s' if n > 1 else ''}",
         )
     rmse.set_ylabel(f"validation RMSE to the {steps}-step decode (data units)")
-    rmse.legend()
+    rmse.legend(loc="center right")
     for ax in (loss, rmse):
         ax.set_yscale("log")
         ax.set_xlabel("step")

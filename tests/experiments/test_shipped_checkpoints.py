@@ -96,6 +96,7 @@ def test_shipped_student_decodes_within_its_measured_error_of_its_teacher(path):
     teacher_path = CHECKPOINTS / record["teacher"]["path"].removeprefix("checkpoints/")
     assert file_sha256(teacher_path) == record["teacher"]["sha256"]  # its teacher as shipped
     student, teacher = DistilledPrior.load(path), DiffusionPrior.load(teacher_path)
+    assert record["validation"] == student.record["validation"]  # the record is of this file
     assert student.task == teacher.task and student.latent_shape == teacher.latent_shape
     latents = torch.randn(512, *student.latent_shape, generator=torch.Generator().manual_seed(7))
     target = teacher.decode(latents, steps=student.teacher_steps)
