@@ -204,7 +204,7 @@ class DiffusionElites:
         Raises:
             ValueError: wrong latent shape, rewards not ``(M,)``, or no finite reward.
         """
-        self._tell(latents, rewards)
+        self._refit(latents, rewards)
 
     def optimize(
         self,
@@ -227,8 +227,18 @@ class DiffusionElites:
         history = []
         for iteration in range(iterations):
             latents = self.ask()
-            stats = self._tell(latents, reward(decode(latents)))
-            history.append({"iteration": iteration, **stats})
+            scores, order, num_elites = self._refit(latents, reward(decode(latents)))
+            valid = torch.isfinite(scores)
+            history.append(
+                {
+                    "iteration": iteration,
+                    "best_reward": self._best.reward,
+                    "elite_mean_reward": float(scores[order[:num_elites]].mean()),
+                    "mean_reward": float(scores[valid].mean()),
+                    "num_invalid": scores.numel() - int(valid.sum()),
+                    "mean_std": float(self._dist.marginal_std.mean()),
+                }
+            )
         best = self._best
         return OptimizeResult(
             sample=decode(best.latent[None])[0],
@@ -237,8 +247,9 @@ class DiffusionElites:
             history=history,
         )
 
-    def _tell(self, latents: Tensor, rewards: Any) -> dict:
-        """:meth:`tell`, returning the iteration's statistics for :meth:`optimize`."""
+    def _refit(self, latents: Tensor, rewards: Any) -> tuple[Tensor, Tensor, int]:
+        """:meth:`tell`; returns the rewards as told (non-finite as -inf), their order (best
+        first) and E, for :meth:`optimize`'s statistics (the planner's loop computes none)."""
         flat = self._check_latents(latents)
         scores = self._check_rewards(rewards, flat.shape[0])
         valid = torch.isfinite(scores)
@@ -258,13 +269,7 @@ class DiffusionElites:
         top_reward = float(scores[order[0]])
         if self._best is None or top_reward > self._best.reward:
             self._best = Best(top_reward, ranked[0].clone().reshape(self.latent_shape))
-        return {
-            "best_reward": self._best.reward,
-            "elite_mean_reward": float(scores[order[:num_elites]].mean()),
-            "mean_reward": float(scores[valid].mean()),
-            "num_invalid": scores.numel() - num_valid,
-            "mean_std": float(self._dist.marginal_std.mean()),
-        }
+        return scores, order, num_elites
 
     def _check_latents(self, latents: Any, caller: str = "tell") -> Tensor:
         """Flat ``(M, d)`` copy of ``latents (M, *latent_shape)``, or a ValueError/TypeError."""

@@ -5,9 +5,10 @@ reward rollouts (the MuJoCo pool, or numpy). Both want every core. Torch's OpenM
 not sleep when an op ends: they spin for a while waiting for the next one, so on a 2-core
 machine the pool's threads that start right after a decode share their cores with spinning
 torch workers, and any other process on the machine makes the decode itself wait for a core.
-Measured on 2 cores, half-cheetah, DE 64x3 (``python experiments/benchmark.py control``):
-torch on two threads made the rollouts 44% slower (80 ms against 56 ms a step) and gained
-nothing in the decode; torch on one thread with a one-thread pool halved the rollouts' speed.
+Measured on 2 cores, half-cheetah, DE 64x3, quiet (``python experiments/benchmark.py control``,
+results/speed/): with torch on both cores the rollouts took 73 ms a control step instead of 54
+and the decode gained nothing (5.9 ms against 4.8); a one-thread pool took 104 ms. Control
+rates: 16.3 steps/s with this policy, 12.0 and 9.0 with the other two.
 So planning runs torch on one thread and the rollout pool on all the cores it is given:
 
 - ``planning_threads(cores)``: the policy for ``cores`` CPU cores (None: the cores this process
