@@ -275,9 +275,14 @@ class UnicycleObjective:
 
     def bind(self, state: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """``rewards (N,) = score(actions (N, H, 2))`` from ``state (D,)``, checked once here
-        (for a planner, whose actions are valid by construction)."""
-        parts = split_state(state, self.config)
-        return lambda actions: self._rollout(parts, actions).rewards.sum(axis=1)
+        (for a planner, whose actions are valid by construction; no poses are kept)."""
+        (x0, y0, theta0), goal, obstacles = split_state(state, self.config)
+
+        def score(actions: np.ndarray) -> np.ndarray:
+            x, y, _ = self._kinematics(x0, y0, theta0, actions)
+            return self._events(x, y, goal, obstacles)[0].sum(axis=1)
+
+        return score
 
     def rollout_states(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Poses ``(N, H+1, 3)`` visited by ``actions (N, H, 2)`` (for plotting)."""
@@ -287,21 +292,49 @@ class UnicycleObjective:
         self, parts: tuple[np.ndarray, np.ndarray, np.ndarray], actions: np.ndarray
     ) -> UnicycleRollout:
         (x0, y0, theta0), goal, obstacles = parts
+        x, y, theta = self._kinematics(x0, y0, theta0, actions)
+        rewards, alive, reached, hit = self._events(x, y, goal, obstacles)
+        # A candidate's pose stays where its terminal step left it
+        last_pose = np.minimum(np.arange(x.shape[1]), alive.sum(axis=1)[:, None])
+        poses = np.stack([x, y, theta], axis=2)
+        states = np.take_along_axis(poses, last_pose[:, :, None], axis=1)
+        return UnicycleRollout(states, rewards, (alive & reached).any(1), (alive & hit).any(1))
+
+    def _kinematics(
+        self, x0: float, y0: float, theta0: float, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Poses x, y, theta ``(N, H+1)`` as if no candidate stopped: :func:`unicycle_step`'s
+        arithmetic for every step at once."""
         config = self.config
         num, horizon, _ = actions.shape
         speed, yaw_rate = config.scale_actions(actions)  # (N, H) each
-        # Kinematics as if no candidate stopped (unicycle_step's arithmetic, every step at once)
         turn = yaw_rate * config.dt
         chord = speed * config.dt * np.sinc(turn / (2.0 * np.pi))
-        theta = np.empty((num, horizon + 1))
-        theta[:, 0] = theta0
-        for step in range(horizon):  # wrapped after every step, as the env wraps it
-            theta[:, step + 1] = np.mod(theta[:, step] + turn[:, step] + np.pi, 2.0 * np.pi) - np.pi
+        # Wrapped after every step, as the env wraps it; rows are steps, so each op is contiguous
+        heading = np.empty((horizon + 1, num))
+        heading[0] = theta0
+        turn_by_step = np.ascontiguousarray(turn.T)
+        for step in range(horizon):
+            row = heading[step + 1]
+            np.add(heading[step], turn_by_step[step], out=row)
+            np.add(row, np.pi, out=row)
+            np.mod(row, 2.0 * np.pi, out=row)
+            np.subtract(row, np.pi, out=row)
+        theta = heading.T
         mid_heading = theta[:, :-1] + 0.5 * turn
         start = np.ones((num, 1))
         x = np.cumsum(np.concatenate([x0 * start, chord * np.cos(mid_heading)], axis=1), axis=1)
         y = np.cumsum(np.concatenate([y0 * start, chord * np.sin(mid_heading)], axis=1), axis=1)
-        # Rewards and events of every step (scaled_transition's arithmetic)
+        return x, y, theta
+
+    def _events(
+        self, x: np.ndarray, y: np.ndarray, goal: np.ndarray, obstacles: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """From positions ``(N, H+1)``: rewards ``(N, H)`` with nothing counted after each
+        candidate's terminal step, and per step whether it was alive, reached the goal, hit
+        an obstacle (:func:`scaled_transition`'s arithmetic)."""
+        config = self.config
+        num, horizon = x.shape[0], x.shape[1] - 1
         distance = np.hypot(x - goal[0], y - goal[1])  # (N, H+1)
         gaps = np.hypot(x[:, 1:, None] - obstacles[:, 0], y[:, 1:, None] - obstacles[:, 1]) - (
             obstacles[:, 2] + config.vehicle_radius
@@ -313,12 +346,7 @@ class UnicycleObjective:
             + config.success_bonus * reached
             - config.collision_penalty * hit
         )
-        # Nothing counts after a candidate's terminal step; its pose stays where it ended
         ended = hit | reached
         alive = np.ones((num, horizon), dtype=bool)
         alive[:, 1:] = ~np.logical_or.accumulate(ended, axis=1)[:, :-1]
-        rewards = np.where(alive, step_rewards, 0.0)
-        last_pose = np.minimum(np.arange(horizon + 1), alive.sum(axis=1)[:, None])
-        poses = np.stack([x, y, theta], axis=2)
-        states = np.take_along_axis(poses, last_pose[:, :, None], axis=1)
-        return UnicycleRollout(states, rewards, (alive & reached).any(1), (alive & hit).any(1))
+        return np.where(alive, step_rewards, 0.0), alive, reached, hit
