@@ -146,6 +146,7 @@ class EvalArgs(ScriptArgs):
     )
     prior: str | None = arg(None, "DE prior checkpoint (default: each task's shipped prior)")
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
+    student: str | None = arg(None, "DE student checkpoint (default: each task's shipped one)")
     rewards: str = arg("simulator", "planning rewards, one row each: simulator, world-model")
     world_model: str | None = arg(None, "world model (default: each task's shipped one)")
     horizon: int | None = arg(
@@ -210,13 +211,14 @@ class EvalArgs(ScriptArgs):
     def settings(self) -> GridSettings:
         """What every row shares."""
         return GridSettings(
-            self.max_steps,
-            self.search_steps,
-            self.final_steps,
-            self.prior,
-            self.force_prior,
-            self.world_model,
-            self.horizon,
+            max_steps=self.max_steps,
+            search_steps=self.search_steps,
+            final_steps=self.final_steps,
+            prior=self.prior,
+            force_prior=self.force_prior,
+            student=self.student,
+            world_model=self.world_model,
+            horizon=self.horizon,
         )
 
 

@@ -6,9 +6,9 @@ not sleep when an op ends: they spin for a while waiting for the next one, so on
 machine the pool's threads that start right after a decode share their cores with spinning
 torch workers, and any other process on the machine makes the decode itself wait for a core.
 Measured on 2 cores, half-cheetah, DE 64x3, quiet (``python experiments/benchmark.py control``,
-results/speed/): with torch on both cores the rollouts took 73 ms a control step instead of 54
-and the decode gained nothing (5.9 ms against 4.8); a one-thread pool took 104 ms. Control
-rates: 16.3 steps/s with this policy, 12.0 and 9.0 with the other two.
+results/speed/): with torch on both cores the rollouts took 76 ms a control step instead of 57
+and the decode gained nothing (5.5 ms against 5.1); a one-thread pool took 107 ms. Control
+rates: 15.4 steps/s with this policy, 11.8 and 8.7 with the other two.
 So planning runs torch on one thread and the rollout pool on all the cores it is given:
 
 - ``planning_threads(cores)``: the policy for ``cores`` CPU cores (None: the cores this process

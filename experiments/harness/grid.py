@@ -111,6 +111,8 @@ class GridSettings:
     prior: str | None = None
     force_prior: bool = False
     """Plan with ``prior`` even if it records another task."""
+    student: str | None = None
+    """The student of ``student`` decoder rows (default: the task's shipped one)."""
     world_model: str | None = None
     """The world model of ``world-model`` rows (default: the task's shipped one)."""
     horizon: int | None = None
@@ -228,7 +230,7 @@ def row_decoders(row: Row, settings: GridSettings) -> tuple[Any, Any]:
     search, _, final = row.decoder.partition(":")
     return load_decoders(
         row.planner, get_task(row.env), settings.prior, force=settings.force_prior,
-        decoder=search or None, final_decoder=final or None,
+        decoder=search or None, final_decoder=final or None, student=settings.student,
     )  # fmt: skip
 
 

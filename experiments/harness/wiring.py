@@ -75,18 +75,16 @@ def load_decoders(
 
     Each is the prior (:func:`load_prior`: ``path`` or the task's shipped one) decoding by
     DDIM, or its student (``student``, default: the task's shipped one), one network call.
-    ``decoder`` None: the task's default for its shipped prior (``spec.planner["decoder"]``,
-    else ``"student"`` where it ships one, else ``"ddim"``), ``"ddim"`` for a prior given by
-    ``path``; ``final_decoder`` None: ``decoder``. A
+    ``decoder`` None: ``"student"`` where the task ships one for its shipped prior, else (and
+    for a prior given by ``path``) ``"ddim"``; ``final_decoder`` None: ``decoder``. A
     student is refused unless it was distilled from that very prior file (``force`` skips this
     and the task check).
     """
     prior = load_prior(kind, spec, path, device, force)
     if prior is None:
         return None, None
-    if decoder is None and path is None:
-        decoder = spec.planner.get("decoder", "student" if spec.student else "ddim")
-    decoder = decoder or "ddim"
+    if decoder is None:
+        decoder = "student" if path is None and spec.student is not None else "ddim"
     final_decoder = final_decoder or decoder
     for flag, value in (("--decoder", decoder), ("--final-decoder", final_decoder)):
         if value not in DECODERS:

@@ -90,8 +90,8 @@ def test_shipped_prior_decodes_to_finite_values_in_its_data_bounds(path):
 @pytest.mark.parametrize("path", STUDENTS, ids=lambda p: p.name)
 def test_shipped_student_decodes_within_its_measured_error_of_its_teacher(path):
     """On fixed latents (not its validation stream), a student's RMSE to its teacher's S-step
-    decode is within 1.5x of the validation RMSE its record states, and far below the teacher's
-    own 2-step decode's (the search's decode without a student)."""
+    decode is within 1.5x of the validation RMSE its record states, and far below that of the
+    teacher's own 1-step decode (what the student started from)."""
     record = made_by(path)
     teacher_path = CHECKPOINTS / record["teacher"]["path"].removeprefix("checkpoints/")
     assert file_sha256(teacher_path) == record["teacher"]["sha256"]  # its teacher as shipped
@@ -106,7 +106,7 @@ def test_shipped_student_decodes_within_its_measured_error_of_its_teacher(path):
 
     measured = record["validation"]["student"]["rmse"]
     assert rmse(student.decode(latents)) < 1.5 * measured
-    assert rmse(student.decode(latents)) < 0.5 * rmse(teacher.decode(latents, steps=2))
+    assert rmse(student.decode(latents)) < 0.5 * rmse(teacher.decode(latents, steps=1))
 
 
 @pytest.mark.parametrize("spec", [s for s in TASKS.values() if s.student], ids=lambda s: s.name)
