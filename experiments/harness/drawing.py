@@ -34,6 +34,10 @@ def _pixels(figure: Figure) -> np.ndarray:
 class EpisodeRecorder:
     """Collects one frame per control step of an episode and writes them as a GIF.
 
+    Unicycle frames are drawn when the GIF is written, from the states and plans kept at each
+    step, so that drawing (matplotlib, far slower than a control step) never runs between two
+    control steps; MuJoCo frames are the env's own renders, taken at the step.
+
     Args:
         env: the env being controlled (its unwrapped env decides how frames are drawn).
         objective: the task's objective; for unicycle tasks it turns plans into poses.
@@ -43,6 +47,7 @@ class EpisodeRecorder:
         self.objective = objective
         self.unicycle = isinstance(env.unwrapped, UnicycleEnv)
         self.frames: list[np.ndarray] = []
+        self.steps: list[tuple[Any, np.ndarray, Any]] = []
         self.path: list[np.ndarray] = []
         self.limits = None
         self.problem: str | None = None
@@ -52,7 +57,7 @@ class EpisodeRecorder:
         if self.problem is not None:
             return
         if self.unicycle:
-            self.frames.append(self._unicycle_frame(env.unwrapped.config, state, result))
+            self.steps.append((env.unwrapped.config, np.array(state), result))
             return
         try:
             frame = env.render()
@@ -86,6 +91,8 @@ class EpisodeRecorder:
 
     def save_gif(self, path: Path, fps: int = 10) -> Path | None:
         """Write the frames as a looping GIF; returns the path, or None (and says why)."""
+        self.frames += [self._unicycle_frame(*step) for step in self.steps]
+        self.steps = []
         if self.problem is not None or not self.frames:
             print(self.problem or "no video: no frame was recorded")
             return None
