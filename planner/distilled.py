@@ -33,7 +33,7 @@ from planner.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule
 from planner.normalizer import Normalizer
-from planner.prior import DiffusionPrior
+from planner.prior import DiffusionPrior, TrajectoryShape
 
 KIND = "student"
 """The checkpoint kind of a student (a prior's is ``"prior"``, so neither loads as the other)."""
@@ -49,7 +49,7 @@ def check_teacher_steps(teacher_steps: int) -> None:
         )
 
 
-class DistilledPrior:
+class DistilledPrior(TrajectoryShape):
     """One-step decoder ``latents (N, H, C) -> trajectories (N, H, C)`` distilled from a prior.
 
     Args:
@@ -129,39 +129,9 @@ class DistilledPrior:
         )
 
     @property
-    def config(self) -> DenoiserConfig:
-        """The denoiser's architecture (the teacher's)."""
-        return self._config
-
-    @property
-    def horizon(self) -> int:
-        """H, trajectory length."""
-        return self._config.horizon
-
-    @property
-    def channels(self) -> int:
-        """C, values per step."""
-        return self._config.channels
-
-    @property
-    def latent_shape(self) -> tuple[int, int]:
-        """(H, C): one latent has the shape of one trajectory."""
-        return (self.horizon, self.channels)
-
-    @property
-    def cond_dim(self) -> int:
-        """K = 0: students of conditioned priors are not supported yet."""
-        return self._config.cond_dim
-
-    @property
     def teacher_steps(self) -> int:
         """S, the teacher's DDIM steps this student was distilled from."""
         return self._teacher_steps
-
-    @property
-    def device(self) -> torch.device:
-        """Where the model runs and results are returned."""
-        return self._device
 
     def to(self, device: torch.device | str) -> DistilledPrior:
         """Move model, normaliser and timestep to ``device`` (in place); returns self."""
@@ -204,19 +174,6 @@ class DistilledPrior:
                 "pass cond=None"
             )
 
-    def _latents(self, latents: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Check and convert ``latents (N, H, C)`` to a float32 tensor on the device."""
-        latents = torch.as_tensor(latents, dtype=torch.float32, device=self._device)
-        if latents.ndim != 3 or latents.shape[1:] != self.latent_shape or latents.shape[0] == 0:
-            hint = " (add a batch axis: values[None])" if latents.shape == self.latent_shape else ""
-            raise ValueError(
-                f"latents must be (N, H={self.horizon}, C={self.channels}) with N >= 1, "
-                f"got shape {tuple(latents.shape)}{hint}"
-            )
-        if not bool(torch.isfinite(latents).all()):
-            raise ValueError("latents contain NaN or inf; pass finite values")
-        return latents
-
     @torch.inference_mode()
     def decode(
         self,
@@ -233,7 +190,7 @@ class DistilledPrior:
         be None. Returns a tensor on ``self.device``.
         """
         self._check_cond(cond)
-        latents = self._latents(latents)
+        latents = self._trajectories(latents, "latents")
         return self._decoder(self._embedding())(latents)
 
     def decoding(

@@ -25,7 +25,59 @@ from planner.normalizer import Normalizer
 _CONTENTS = ("denoiser_config", "schedule", "state_dict", "normalizer", "cond_normalizer")
 
 
-class DiffusionPrior:
+class TrajectoryShape:
+    """What a decoder's network fixes, shared by :class:`DiffusionPrior` and its one-call
+    student (:class:`~planner.distilled.DistilledPrior`): the architecture, the shape of a
+    latent and of a trajectory ``(H, C)``, the device, and the check of a batch of either."""
+
+    _config: DenoiserConfig
+    _device: torch.device
+
+    @property
+    def config(self) -> DenoiserConfig:
+        """The denoiser's architecture."""
+        return self._config
+
+    @property
+    def horizon(self) -> int:
+        """H, trajectory length."""
+        return self._config.horizon
+
+    @property
+    def channels(self) -> int:
+        """C, values per step."""
+        return self._config.channels
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        """(H, C): one latent has the shape of one trajectory."""
+        return (self.horizon, self.channels)
+
+    @property
+    def cond_dim(self) -> int:
+        """K, conditioning vector length (0 = unconditioned)."""
+        return self._config.cond_dim
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs and results are returned."""
+        return self._device
+
+    def _trajectories(self, values: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+        """Check and convert ``values (N, H, C)`` to a float32 tensor on the prior's device."""
+        values = torch.as_tensor(values, dtype=torch.float32, device=self._device)
+        if values.ndim != 3 or values.shape[1:] != self.latent_shape or values.shape[0] == 0:
+            hint = " (add a batch axis: values[None])" if values.shape == self.latent_shape else ""
+            raise ValueError(
+                f"{name} must be (N, H={self.horizon}, C={self.channels}) with N >= 1, "
+                f"got shape {tuple(values.shape)}{hint}"
+            )
+        if not bool(torch.isfinite(values).all()):
+            raise ValueError(f"{name} contain NaN or inf; pass finite values")
+        return values
+
+
+class DiffusionPrior(TrajectoryShape):
     """Denoiser + noise schedule + :class:`Normalizer`: latents <-> trajectories ``(N, H, C)``.
 
     ``model`` defaults to a fresh ``build_denoiser(denoiser_config)``. ``cond_normalizer`` maps
@@ -69,36 +121,6 @@ class DiffusionPrior:
     decodes_in_one_call = False
     """Decoding costs one network call per DDIM step, so ``steps`` changes the trajectory."""
 
-    @property
-    def config(self) -> DenoiserConfig:
-        """The denoiser's architecture."""
-        return self._config
-
-    @property
-    def horizon(self) -> int:
-        """H, trajectory length."""
-        return self._config.horizon
-
-    @property
-    def channels(self) -> int:
-        """C, values per step."""
-        return self._config.channels
-
-    @property
-    def latent_shape(self) -> tuple[int, int]:
-        """(H, C): one latent has the shape of one trajectory."""
-        return (self.horizon, self.channels)
-
-    @property
-    def cond_dim(self) -> int:
-        """K, conditioning vector length (0 = unconditioned)."""
-        return self._config.cond_dim
-
-    @property
-    def device(self) -> torch.device:
-        """Where the model runs and results are returned."""
-        return self._device
-
     def to(self, device: torch.device | str) -> DiffusionPrior:
         """Move model and normalisers to ``device`` (in place); returns self."""
         self._device = torch.device(device)
@@ -107,19 +129,6 @@ class DiffusionPrior:
         if self.cond_normalizer is not None:
             self.cond_normalizer = self.cond_normalizer.to(self._device)
         return self
-
-    def _trajectories(self, values: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
-        """Check and convert ``values (N, H, C)`` to a float32 tensor on the prior's device."""
-        values = torch.as_tensor(values, dtype=torch.float32, device=self._device)
-        if values.ndim != 3 or values.shape[1:] != self.latent_shape or values.shape[0] == 0:
-            hint = " (add a batch axis: values[None])" if values.shape == self.latent_shape else ""
-            raise ValueError(
-                f"{name} must be (N, H={self.horizon}, C={self.channels}) with N >= 1, "
-                f"got shape {tuple(values.shape)}{hint}"
-            )
-        if not bool(torch.isfinite(values).all()):
-            raise ValueError(f"{name} contain NaN or inf; pass finite values")
-        return values
 
     def _cond(self, cond: torch.Tensor | np.ndarray | None, batch: int) -> torch.Tensor | None:
         """Check ``cond`` ((K,) shared by all N, or (N, K)) and map it to model space."""
