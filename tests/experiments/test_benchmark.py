@@ -32,4 +32,5 @@ def test_control_writes_rows_and_a_markdown_table(tmp_path):
     assert rows[3]["pool_threads"] == 1 and rows[3]["physics_ms"] > 0
     assert rows[2]["realtime_hz"] == 50.0  # Reacher-v5 steps 0.02 s
     table = out.with_suffix(".md").read_text()
-    assert "| reacher | quiet | de | pool-1 (1 / 1) | 64x3 |" in table
+    assert {row["decoder"] for row in rows} == {"student"}  # the tasks' default decoder
+    assert "| reacher | quiet | de | student | pool-1 (1 / 1) | 64x3 |" in table
