@@ -221,3 +221,33 @@ def unicycle_action_dataset(
     arcs = smooth_random_actions(num_arcs, horizon, 2, rng, (1, 1), level_sampler=levels)
     varied = smooth_random_actions(num - num_arcs, horizon, 2, rng, (2, 4), level_sampler=levels)
     return rng.permutation(np.concatenate([arcs, varied]), axis=0)
+
+
+def action_chunks(
+    actions: np.ndarray, episode_index: np.ndarray, horizon: int, stride: int, pad_ends: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of H consecutive actions that stay inside one episode.
+
+    Args:
+        actions: (M, A) transitions' actions, episodes stored one after another.
+        episode_index: (M,) episode of each row (contiguous runs).
+        horizon: H. stride: steps between window starts within an episode.
+        pad_ends: also start windows fewer than H steps before an episode's end, filled up by
+            repeating its last action (else they are dropped, as are episodes shorter than H).
+
+    Returns:
+        chunks (K, H, A) and starts (K,), the row of each window's first action.
+    """
+    boundaries = np.flatnonzero(np.diff(episode_index)) + 1
+    ends = np.append(boundaries, len(actions))
+    begins = np.insert(boundaries, 0, 0)
+    starts = np.concatenate(
+        [
+            np.arange(b, e if pad_ends else e - horizon + 1, stride, dtype=np.int64)
+            for b, e in zip(begins, ends, strict=True)
+        ]
+    )
+    # Each window's rows, clamped to its episode's last row (only reached when padding)
+    last_row = ends[np.searchsorted(ends, starts, side="right")] - 1
+    rows = np.minimum(starts[:, None] + np.arange(horizon), last_row[:, None])
+    return actions[rows], starts

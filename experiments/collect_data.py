@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from envs.datasets import smooth_random_actions
+from envs.datasets import action_chunks, smooth_random_actions
 from envs.planning_state import read_planning_state
 from envs.registry import TaskSpec, get_task, make_env, task_names
 from experiments.harness.cli import (
@@ -240,36 +240,6 @@ def collect_episode(
         "next_observations": np.asarray(next_observations, dtype=np.float32),
         "terminated": np.asarray(terminals, dtype=bool),
     }
-
-
-def action_chunks(
-    actions: np.ndarray, episode_index: np.ndarray, horizon: int, stride: int, pad_ends: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of H consecutive actions that stay inside one episode.
-
-    Args:
-        actions: (M, A) transitions' actions, episodes stored one after another.
-        episode_index: (M,) episode of each row (contiguous runs).
-        horizon: H. stride: steps between window starts within an episode.
-        pad_ends: also start windows fewer than H steps before an episode's end, filled up by
-            repeating its last action (else they are dropped, as are episodes shorter than H).
-
-    Returns:
-        chunks (K, H, A) and starts (K,), the row of each window's first action.
-    """
-    boundaries = np.flatnonzero(np.diff(episode_index)) + 1
-    ends = np.append(boundaries, len(actions))
-    begins = np.insert(boundaries, 0, 0)
-    starts = np.concatenate(
-        [
-            np.arange(b, e if pad_ends else e - horizon + 1, stride, dtype=np.int64)
-            for b, e in zip(begins, ends, strict=True)
-        ]
-    )
-    # Each window's rows, clamped to its episode's last row (only reached when padding)
-    last_row = ends[np.searchsorted(ends, starts, side="right")] - 1
-    rows = np.minimum(starts[:, None] + np.arange(horizon), last_row[:, None])
-    return actions[rows], starts
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

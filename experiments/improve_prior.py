@@ -68,9 +68,9 @@ from experiments.harness.imitation import (
     save_episode,
     teacher_episode,
 )
+from experiments.harness.plots import plot_losses
 from experiments.harness.statistics import mean_interval
 from experiments.harness.wiring import read_prior
-from experiments.train_prior import plot_losses
 from planner.denoiser import DenoiserConfig
 from planner.training import TrainingConfig, train_prior
 

@@ -24,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from envs.datasets import unicycle_action_dataset, unicycle_arcs
 from envs.registry import get_task, task_names
@@ -39,6 +37,7 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
+from experiments.harness.plots import plot_losses
 from planner.denoiser import DenoiserConfig
 from planner.training import TrainingConfig, train_prior
 
@@ -117,21 +116,6 @@ def read_chunks(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
             "--horizon or collect the data again with collect_data.py --horizon"
         )
     return chunks, cond
-
-
-def plot_losses(history: dict, path: Path) -> None:
-    """Training and validation loss against step, log scale."""
-    figure = Figure(figsize=(6, 4), dpi=90)
-    FigureCanvasAgg(figure)
-    ax = figure.add_subplot(1, 1, 1)
-    ax.plot(history["step"], history["train_loss"], label="train")
-    ax.plot(history["step"], history["val_loss"], label="validation (EMA weights)")
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("v-prediction loss")
-    ax.legend()
-    figure.tight_layout()
-    figure.savefig(path)
 
 
 def main(args: TrainArgs) -> Path:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from envs.datasets import action_chunks
 from envs.registry import get_task, make_env
-from experiments.collect_data import action_chunks
 from experiments.harness.episodes import run_episode
 from experiments.harness.wiring import (
     load_decoders,

@@ -1,5 +1,6 @@
-"""Plots of an evaluation grid's row summaries: the main metric and the control rate against
-the budget, one panel per task, with 95% intervals as error bars."""
+"""Plots of an evaluation grid's row summaries (the main metric and the control rate against
+the budget, one panel per task, with 95% intervals as error bars) and of a prior's training
+losses."""
 
 from __future__ import annotations
 
@@ -141,4 +142,19 @@ def plot_control_rate(stats: list[RowStats], path: Path, comparable: bool) -> No
             ax.legend(fontsize=8)
     if not comparable:
         figure.suptitle("not comparable: rows run with workers > 1 are left out")
+    figure.savefig(path)
+
+
+def plot_losses(history: dict, path: Path) -> None:
+    """Training and validation loss against step, log scale."""
+    figure = Figure(figsize=(6, 4), dpi=90)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot(1, 1, 1)
+    ax.plot(history["step"], history["train_loss"], label="train")
+    ax.plot(history["step"], history["val_loss"], label="validation (EMA weights)")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("v-prediction loss")
+    ax.legend()
+    figure.tight_layout()
     figure.savefig(path)

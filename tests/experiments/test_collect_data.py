@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs.datasets import action_chunks
 from envs.registry import make_env
 from experiments.harness.cli import UsageError, parse_args
 
@@ -144,15 +145,14 @@ def test_same_seed_same_data_other_seed_other_data(scripts, collected, tmp_path)
     assert not np.array_equal(other["actions"], first["actions"])
 
 
-def test_action_chunks_stride_and_padding(scripts):
-    collect_data, _ = scripts
+def test_action_chunks_stride_and_padding():
     actions = np.arange(7.0)[:, None]  # episodes of 5 and 2 steps
     episode = np.array([0, 0, 0, 0, 0, 1, 1])
-    chunks, starts = collect_data.action_chunks(actions, episode, 3, 1, False)
+    chunks, starts = action_chunks(actions, episode, 3, 1, False)
     np.testing.assert_array_equal(starts, [0, 1, 2])  # the 2-step episode is too short
-    chunks, starts = collect_data.action_chunks(actions, episode, 3, 2, False)
+    chunks, starts = action_chunks(actions, episode, 3, 2, False)
     np.testing.assert_array_equal(starts, [0, 2])
-    chunks, starts = collect_data.action_chunks(actions, episode, 3, 1, True)
+    chunks, starts = action_chunks(actions, episode, 3, 1, True)
     np.testing.assert_array_equal(starts, [0, 1, 2, 3, 4, 5, 6])
     np.testing.assert_array_equal(chunks[3, :, 0], [3, 4, 4])
     np.testing.assert_array_equal(chunks[5, :, 0], [5, 6, 6])
