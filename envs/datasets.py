@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from envs.unicycle_world import UnicycleConfig, unicycle_step
+from planner.validation import check_count
 
 LevelSampler = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 """``sampler(rng, (num, segments, A)) -> levels`` in [-1, 1] of that shape."""
@@ -38,11 +39,6 @@ def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if not value > 0:
             raise ValueError(f"{name} must be > 0, got {value!r}.")
-
-
-def _check_count(name: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
 
 
 class ArcDataset(NamedTuple):
@@ -85,8 +81,8 @@ def unicycle_arcs(
     endpoints. Normalised actions use the bounds of ``config`` (default
     :class:`UnicycleConfig`); its ``dt`` is not used here.
     """
-    _check_count("num", num, 1)
-    _check_count("horizon", horizon, 1)
+    check_count("num", num, 1)
+    check_count("horizon", horizon, 1)
     _check_positive(dt=dt, kappa_sigma=kappa_sigma)
     _check_range("v_range", v_range)
     _check_range("theta0_range", theta0_range)
@@ -143,10 +139,10 @@ def smooth_random_actions(
     its levels, so the sequences stay within the levels' range. One segment gives constant
     actions (unicycle arcs); two give "turn, then go straight" and similar manoeuvres.
     """
-    _check_count("num", num, 0)
-    _check_count("horizon", horizon, 1)
-    _check_count("action_dim", action_dim, 1)
-    _check_count("segments[0]", segments[0], 1)
+    check_count("num", num, 0)
+    check_count("horizon", horizon, 1)
+    check_count("action_dim", action_dim, 1)
+    check_count("segments[0]", segments[0], 1)
     _check_range("segments", segments)
     _check_range("ramp_steps", ramp_steps)
     _check_positive(**{"ramp_steps[0]": ramp_steps[0]})
@@ -193,8 +189,8 @@ def unicycle_action_dataset(
     ``full_turn_probability``, else ``U[-1, 1]``. A segment of speed -1 and yaw +-1 turns in
     place.
     """
-    _check_count("num", num, 0)
-    _check_count("horizon", horizon, 1)
+    check_count("num", num, 0)
+    check_count("horizon", horizon, 1)
     probabilities = (full_speed_probability, stop_probability)
     yaw_probabilities = (straight_probability, full_turn_probability)
     if not all(0.0 <= p <= 1.0 for p in (arc_fraction, *probabilities, *yaw_probabilities)):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.validation import check_count
+
 
 def unicycle_feasibility_residual(
     positions: np.ndarray,
@@ -36,8 +38,7 @@ def unicycle_feasibility_residual(
     scale, where noise much smaller than k step lengths averages out.
     """
     positions = np.asarray(positions, dtype=np.float64)
-    if isinstance(stride, bool) or not isinstance(stride, int | np.integer) or stride < 1:
-        raise ValueError(f"stride must be an int >= 1 (steps per window), got {stride!r}.")
+    check_count("stride", stride, hint="steps per window")
     if positions.ndim != 3 or positions.shape[2] != 2 or positions.shape[1] < 2 * stride + 1:
         raise ValueError(
             f"positions must be (N, H, 2) with H >= 2 * stride + 1 = {2 * stride + 1} (two "

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from planner.validation import check_count
+
 KINDS = ("unet", "mlp")
 
 
@@ -62,17 +64,8 @@ class DenoiserConfig:
         positive = ("horizon", "channels", "base_channels", "kernel_size", "norm_groups")
         positive += ("attention_heads", "mlp_hidden", "mlp_depth", "time_embed_dim")
         for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if (
-            isinstance(self.cond_dim, bool)
-            or not isinstance(self.cond_dim, int)
-            or self.cond_dim < 0
-        ):
-            raise ValueError(
-                f"cond_dim must be an int >= 0 (0 = unconditioned), got {self.cond_dim!r}"
-            )
+            check_count(name, getattr(self, name))
+        check_count("cond_dim", self.cond_dim, minimum=0, hint="0 = unconditioned")
         if not self.channel_mults or any(
             isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in self.channel_mults
         ):

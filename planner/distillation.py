@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from planner.diffusion import ddim_decode
 from planner.distilled import DistilledPrior, check_teacher_steps
 from planner.prior import DiffusionPrior
+from planner.validation import check_count
 
 REFERENCE_STEPS = 2
 """The teacher decode the student is compared with for context: the cheapest one with more
@@ -62,9 +63,7 @@ class DistillationConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "validation_latents", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_count(name, getattr(self, name))
         if not self.learning_rate > 0:
             raise ValueError(
                 f"learning_rate must be > 0 (1e-3 is typical), got {self.learning_rate}"
@@ -115,8 +114,7 @@ def distill(
     """
     if not isinstance(teacher, DiffusionPrior):
         raise TypeError(f"teacher must be a DiffusionPrior, got {type(teacher).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    check_count("seed", seed, minimum=0)
     steps = config.teacher_steps
     student = DistilledPrior.from_teacher(teacher, steps)  # refuses a conditioned teacher
     device, shape = teacher.device, teacher.latent_shape

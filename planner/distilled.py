@@ -34,6 +34,7 @@ from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule
 from planner.normalizer import Normalizer
 from planner.prior import DiffusionPrior, TrajectoryShape
+from planner.validation import check_count
 
 KIND = "student"
 """The checkpoint kind of a student (a prior's is ``"prior"``, so neither loads as the other)."""
@@ -42,11 +43,10 @@ _CONTENTS = ("denoiser_config", "schedule", "state_dict", "normalizer", "teacher
 
 def check_teacher_steps(teacher_steps: int) -> None:
     """Raise ValueError unless ``teacher_steps`` (S) is an int >= 2."""
-    if isinstance(teacher_steps, bool) or not isinstance(teacher_steps, int) or teacher_steps < 2:
-        raise ValueError(
-            f"teacher_steps must be an int >= 2 (the S-step decode the student imitates; "
-            f"S = 1 is the untrained student itself), got {teacher_steps!r}"
-        )
+    check_count(
+        "teacher_steps", teacher_steps, minimum=2,
+        hint="the S-step decode the student imitates; S = 1 is the untrained student itself",
+    )  # fmt: skip
 
 
 class DistilledPrior(TrajectoryShape):

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from planner.distributions import make_distribution
 from planner.elites_config import ElitesConfig
+from planner.validation import check_count
 
 
 @dataclass(frozen=True)
@@ -222,8 +223,7 @@ class DiffusionElites:
         Returns:
             :class:`OptimizeResult` with the best sample seen, ``decode(best.latent[None])[0]``.
         """
-        if not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"optimize: iterations must be an int >= 1, got {iterations!r}")
+        check_count("optimize: iterations", iterations)
         history = []
         for iteration in range(iterations):
             latents = self.ask()

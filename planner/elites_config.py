@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from planner.distributions import DISTRIBUTIONS
+from planner.validation import check_count
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,7 @@ class ElitesConfig:
             if not ok:
                 raise ValueError(f"ElitesConfig: {message}")
 
-        check(
-            isinstance(self.population, int) and self.population >= 2,
-            f"population must be an int >= 2 (N candidates per iteration), got {self.population!r}",
-        )
+        check_count("population", self.population, minimum=2, hint="N candidates per iteration")
         check(
             0.0 < self.elite_fraction <= 1.0,
             f"elite_fraction must be in (0, 1], e.g. 0.1; got {self.elite_fraction!r}",
@@ -97,10 +95,7 @@ class ElitesConfig:
             self.shrinkage is None or 0.0 <= self.shrinkage <= 1.0,
             f"shrinkage must be None (estimated) or in [0, 1], got {self.shrinkage!r}",
         )
-        check(
-            isinstance(self.mixture_components, int) and self.mixture_components >= 1,
-            f"mixture_components must be an int >= 1, got {self.mixture_components!r}",
-        )
+        check_count("mixture_components", self.mixture_components)
         check(
             self.latent_bounds is None
             or (len(self.latent_bounds) == 2 and self.latent_bounds[0] < self.latent_bounds[1]),

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from planner.elites import DiffusionElites, ElitesConfig
+from planner.validation import check_count
 
 Problem = tuple[Callable[[Tensor], Any], Callable[[Any], Any]]
 """``(decode, reward)``: latents ``(M, *latent_shape)`` -> samples -> rewards ``(M,)``."""
@@ -52,9 +53,7 @@ class IslandConfig:
 
     def __post_init__(self) -> None:
         for name in ("islands", "migration_interval", "migrants"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"IslandConfig.{name} must be an int >= 1, got {value!r}")
+            check_count(f"IslandConfig.{name}", getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -157,8 +156,7 @@ def search_islands(
         ray: one Ray actor (one CPU) per island on the connected (or a new private local) Ray
             session, islands iterating in parallel; False: one after the other in this process.
     """
-    if not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"search_islands: iterations must be an int >= 1, got {iterations!r}")
+    check_count("search_islands: iterations", iterations)
     args = [
         (make_problem, tuple(latent_shape), config, island_seed(seed, k), islands.migrants)
         for k in range(islands.islands)

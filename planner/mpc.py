@@ -32,6 +32,7 @@ import torch
 from planner.elites import DiffusionElites, ElitesConfig
 from planner.objective import Objective, Score, bind_state, score_candidates, top_indices
 from planner.safeguards import PlanMemory, Safeguards
+from planner.validation import check_count
 from planner.warm_start import WARM_START_FUNCTIONS, WARM_STARTS
 
 EXECUTE = ("best", "mean")
@@ -114,8 +115,7 @@ class PlannerConfig:
             "replan_every": self.replan_every,
         }
         for name, value in positive.items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"PlannerConfig.{name} must be an integer >= 1, got {value!r}")
+            check_count(f"PlannerConfig.{name}", value)
         if self.warm_start not in WARM_STARTS:
             raise ValueError(
                 f"PlannerConfig.warm_start must be one of {WARM_STARTS}, got {self.warm_start!r}"

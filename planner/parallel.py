@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from planner.objective import Objective
+from planner.validation import check_count
 
 LOCAL = "local"
 """The address of a private Ray cluster started on this machine, bound to the loopback only."""
@@ -143,8 +144,7 @@ class RayEvaluator:
     def __init__(
         self, make_objective: Callable[[], Objective], actors: int = 2, address: str = LOCAL
     ) -> None:
-        if not isinstance(actors, int) or actors < 1:
-            raise ValueError(f"RayEvaluator: actors must be an int >= 1, got {actors!r}")
+        check_count("RayEvaluator: actors", actors)
         self._ray, self._connected = connect_ray(address, actors)
         self._actors: list = []
         try:

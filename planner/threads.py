@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
+from planner.validation import check_count
+
 
 @dataclass(frozen=True)
 class ThreadPolicy:
@@ -40,10 +42,7 @@ class ThreadPolicy:
     cores: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.cores, bool) or not isinstance(self.cores, int) or self.cores < 1:
-            raise ValueError(
-                f"cores must be a positive int (the CPU cores planning may use), got {self.cores!r}"
-            )
+        check_count("cores", self.cores, hint="the CPU cores planning may use")
 
     @property
     def torch_threads(self) -> int:

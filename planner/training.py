@@ -21,6 +21,7 @@ from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule, v_prediction_loss
 from planner.normalizer import NORMALIZATIONS, Normalizer
 from planner.prior import DiffusionPrior
+from planner.validation import check_count
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,7 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_count(name, getattr(self, name))
         if self.warmup_steps is None:
             object.__setattr__(self, "warmup_steps", min(100, self.steps // 10))
         if not 0 <= self.warmup_steps < self.steps:

@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from planner.checkpoint import load_checkpoint, save_checkpoint
 from planner.normalizer import Normalizer
+from planner.validation import check_count
 
 PROPAGATIONS = ("mean", "ts1")
 _CONTENTS = ("config", "state_dict", "input_normalizer", "target_normalizer")
@@ -61,9 +62,7 @@ class WorldModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("obs_dim", "action_dim", "ensemble_size", "hidden", "depth"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"WorldModelConfig.{name} must be a positive int, got {value!r}")
+            check_count(f"WorldModelConfig.{name}", getattr(self, name))
         if not self.min_logvar < self.max_logvar:
             raise ValueError(
                 f"min_logvar must be < max_logvar, got {self.min_logvar} >= {self.max_logvar}"

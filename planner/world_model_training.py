@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from planner.normalizer import Normalizer
+from planner.validation import check_count
 from planner.world_model import GaussianEnsemble, WorldModel, WorldModelConfig
 
 
@@ -41,9 +42,7 @@ class WorldModelTraining:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_count(name, getattr(self, name))
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not self.learning_rate > 0 or not self.weight_decay >= 0:

@@ -188,8 +188,8 @@ def test_a_student_for_another_task_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"steps": 0}, "steps must be a positive int"),
-        ({"batch_size": 1.5}, "batch_size must be a positive int"),
+        ({"steps": 0}, "steps must be an int >= 1"),
+        ({"batch_size": 1.5}, "batch_size must be an int >= 1"),
         ({"learning_rate": 0.0}, "learning_rate must be > 0"),
         ({"teacher_steps": 1}, "teacher_steps must be an int >= 2"),
         ({"latent_std": (1.3, 0.7)}, "0 < low <= high"),
