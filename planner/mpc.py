@@ -33,7 +33,7 @@ from planner.elites import DiffusionElites, ElitesConfig
 from planner.objective import Objective, Score, bind_state, score_candidates, top_indices
 from planner.safeguards import PlanMemory, Safeguards
 from planner.validation import check_count
-from planner.warm_start import WARM_START_FUNCTIONS, WARM_STARTS
+from planner.warm_start import WARM_START_FUNCTIONS, WARM_STARTS, WarmStartSettings
 
 EXECUTE = ("best", "mean")
 
@@ -266,6 +266,9 @@ class RecedingHorizonPlanner:
         )
         # Warm starts are resolved once; the planning loop calls one function.
         self._warm_start = WARM_START_FUNCTIONS[config.warm_start]
+        self._warm_start_settings = WarmStartSettings(
+            config.population, config.shift_std_scale, config.search_steps
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -291,7 +294,10 @@ class RecedingHorizonPlanner:
             return self._reuse_plan(started, timer)
         cond = self._cond(cond)
         if planned:
-            self._warm_start(self, self._steps_since_plan, None if cond is None else cond[None])
+            self._warm_start(
+                self.elites, self.memory, self.decoder, self._warm_start_settings,
+                self._steps_since_plan, None if cond is None else cond[None],
+            )  # fmt: skip
         result = self._search(bind_state(self.objective, state), state, cond, timer)
         self._steps_since_plan = 1
         timer.seconds["other"] = time.perf_counter() - started - sum(timer.seconds.values())

@@ -1,8 +1,10 @@
 """Warm starts of the receding-horizon search: where the next control step's search begins.
 
 The previous search ended ``k`` control steps ago; its plan, latents and search distribution were
-made for a state k steps back. Each warm start is one function ``(planner, k, cond)`` run before
-the first ``ask()`` of a replan (``cond``: the decoder's conditioning, ``(1, K)``, or None):
+made for a state k steps back. Each warm start is one function run before the first ``ask()``
+of a replan, given what it uses: the search (:class:`~planner.elites.DiffusionElites`), the
+kept plans (:class:`~planner.safeguards.PlanMemory`), the decoder (for its ``encode``), the
+:class:`WarmStartSettings`, ``k`` and ``cond`` (the decoder's conditioning, ``(1, K)``, or None):
 
 - ``"none"``: restart from the prior N(0, init_std^2 I). The previous plan shifted k steps is
   still scored as a candidate (:class:`planner.safeguards.PlanMemory`), so a restart keeps the
@@ -29,40 +31,67 @@ reaches unicycle-goal's goal 4.9-6.8 steps sooner.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from planner.mpc import RecedingHorizonPlanner
+from planner.elites import DiffusionElites
+from planner.safeguards import PlanMemory
 
 
-def restart(planner: RecedingHorizonPlanner, k: int, cond: Tensor | None) -> None:
+@dataclass(frozen=True)
+class WarmStartSettings:
+    """What the warm starts read of the planner's settings (``PlannerConfig``)."""
+
+    population: int
+    """N: ``"shift-mix"`` draws N // 2 rows of the first population from the prior."""
+    shift_std_scale: float | None
+    """``"shift"``, ``"shift-mix"``: None resets the std, a number scales the shifted std."""
+    search_steps: int
+    """``"inversion"``: the DDIM steps the search decodes with, inverted alike."""
+
+
+def restart(
+    elites: DiffusionElites, memory: PlanMemory, decoder: Any, settings: WarmStartSettings,
+    k: int, cond: Tensor | None,
+) -> None:  # fmt: skip
     """``"none"``: back to the prior."""
-    planner.elites.reset()
+    elites.reset()
 
 
-def shift_mean(planner: RecedingHorizonPlanner, k: int, cond: Tensor | None) -> None:
+def shift_mean(
+    elites: DiffusionElites, memory: PlanMemory, decoder: Any, settings: WarmStartSettings,
+    k: int, cond: Tensor | None,
+) -> None:  # fmt: skip
     """``"shift"``: the search distribution moved k steps along time."""
-    planner.elites.shift(k, std_scale=planner.config.shift_std_scale)
+    elites.shift(k, std_scale=settings.shift_std_scale)
 
 
-def shift_mix(planner: RecedingHorizonPlanner, k: int, cond: Tensor | None) -> None:
+def shift_mix(
+    elites: DiffusionElites, memory: PlanMemory, decoder: Any, settings: WarmStartSettings,
+    k: int, cond: Tensor | None,
+) -> None:  # fmt: skip
     """``"shift-mix"``: the shifted Gaussian, half of the first population from the prior."""
-    shift_mean(planner, k, cond)
-    planner.elites.inject(planner.elites.prior_samples(planner.config.population // 2))
+    shift_mean(elites, memory, decoder, settings, k, cond)
+    elites.inject(elites.prior_samples(settings.population // 2))
 
 
-def invert_shifted_plan(planner: RecedingHorizonPlanner, k: int, cond: Tensor | None) -> None:
+def invert_shifted_plan(
+    elites: DiffusionElites, memory: PlanMemory, decoder: Any, settings: WarmStartSettings,
+    k: int, cond: Tensor | None,
+) -> None:  # fmt: skip
     """``"inversion"``: centred on the DDIM inversion of the previous plan shifted k steps."""
-    previous = planner.memory.previous(k)
-    trajectory = torch.as_tensor(previous, dtype=torch.float32, device=planner.device)[None]
-    latent = planner.decoder.encode(trajectory, planner.config.search_steps, cond=cond)
-    planner.elites.reset(mean=latent[0])
+    previous = memory.previous(k)
+    trajectory = torch.as_tensor(previous, dtype=torch.float32, device=elites.device)[None]
+    latent = decoder.encode(trajectory, settings.search_steps, cond=cond)
+    elites.reset(mean=latent[0])
 
 
-WarmStart = Callable[["RecedingHorizonPlanner", int, Any], None]
+WarmStart = Callable[
+    [DiffusionElites, PlanMemory, Any, WarmStartSettings, int, Tensor | None], None
+]
 WARM_START_FUNCTIONS: dict[str, WarmStart] = {
     "none": restart,
     "shift": shift_mean,
