@@ -18,7 +18,6 @@ needs the teacher. Conditioned priors (``cond_dim > 0``) are not supported yet.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import os
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from planner.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule
 from planner.normalizer import Normalizer
-from planner.prior import DiffusionPrior, TrajectoryShape
+from planner.prior import DiffusionPrior, TrajectoryShape, read_network
 from planner.validation import check_count
 
 KIND = "student"
@@ -225,10 +224,7 @@ class DistilledPrior(TrajectoryShape):
         Returns the path. The checkpoint's kind is ``"student"`` (see :mod:`planner.checkpoint`).
         """
         contents = {
-            "denoiser_config": dataclasses.asdict(self._config),
-            "schedule": {"name": self.schedule.name, "train_steps": self.schedule.train_steps},
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "normalizer": self.normalizer.state_dict(),
+            **self._network_contents(),
             "teacher_steps": self._teacher_steps,
             "record": self.record,
         }
@@ -256,15 +252,10 @@ class DistilledPrior(TrajectoryShape):
         """
         payload = load_checkpoint(path, KIND, _CONTENTS, task=task)
         try:
-            config = DenoiserConfig(**payload["denoiser_config"])
-            if payload["schedule"]["name"] != NoiseSchedule.name:
-                raise ValueError(f"unknown noise schedule {payload['schedule']['name']!r}")
-            schedule = NoiseSchedule(payload["schedule"]["train_steps"])
-            model = build_denoiser(config)
-            model.load_state_dict(payload["state_dict"])
+            config, schedule, model, normalizer = read_network(payload)
             student = cls(
                 config,
-                Normalizer(**payload["normalizer"]),
+                normalizer,
                 payload["teacher_steps"],
                 schedule,
                 model,

@@ -32,6 +32,9 @@ class TrajectoryShape:
 
     _config: DenoiserConfig
     _device: torch.device
+    model: nn.Module
+    schedule: NoiseSchedule
+    normalizer: Normalizer
 
     @property
     def config(self) -> DenoiserConfig:
@@ -75,6 +78,32 @@ class TrajectoryShape:
         if not bool(torch.isfinite(values).all()):
             raise ValueError(f"{name} contain NaN or inf; pass finite values")
         return values
+
+    def _network_contents(self) -> dict:
+        """The checkpoint entries of the network: architecture, schedule, weights, normaliser
+        (read back by :func:`read_network`)."""
+        return {
+            "denoiser_config": dataclasses.asdict(self._config),
+            "schedule": {"name": self.schedule.name, "train_steps": self.schedule.train_steps},
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "normalizer": self.normalizer.state_dict(),
+        }
+
+
+def read_network(payload: dict) -> tuple[DenoiserConfig, NoiseSchedule, nn.Module, Normalizer]:
+    """Architecture, schedule, network (with its weights) and normaliser from a checkpoint's
+    payload written with :meth:`TrajectoryShape._network_contents`.
+
+    Raises KeyError, TypeError, ValueError or RuntimeError on inconsistent contents (the loaders
+    turn them into a CheckpointError naming the file).
+    """
+    config = DenoiserConfig(**payload["denoiser_config"])
+    if payload["schedule"]["name"] != NoiseSchedule.name:
+        raise ValueError(f"unknown noise schedule {payload['schedule']['name']!r}")
+    schedule = NoiseSchedule(payload["schedule"]["train_steps"])
+    model = build_denoiser(config)
+    model.load_state_dict(payload["state_dict"])
+    return config, schedule, model, Normalizer(**payload["normalizer"])
 
 
 class DiffusionPrior(TrajectoryShape):
@@ -248,10 +277,7 @@ class DiffusionPrior(TrajectoryShape):
         Returns the path. See :mod:`planner.checkpoint` for the format.
         """
         contents = {
-            "denoiser_config": dataclasses.asdict(self._config),
-            "schedule": {"name": self.schedule.name, "train_steps": self.schedule.train_steps},
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "normalizer": self.normalizer.state_dict(),
+            **self._network_contents(),
             "cond_normalizer": None
             if self.cond_normalizer is None
             else self.cond_normalizer.state_dict(),
@@ -280,15 +306,9 @@ class DiffusionPrior(TrajectoryShape):
         """
         payload = load_checkpoint(path, "prior", _CONTENTS, task=task)
         try:
-            config = DenoiserConfig(**payload["denoiser_config"])
-            if payload["schedule"]["name"] != NoiseSchedule.name:
-                raise ValueError(f"unknown noise schedule {payload['schedule']['name']!r}")
-            schedule = NoiseSchedule(payload["schedule"]["train_steps"])
-            normalizer = Normalizer(**payload["normalizer"])
+            config, schedule, model, normalizer = read_network(payload)
             cond_state = payload["cond_normalizer"]
             cond_normalizer = None if cond_state is None else Normalizer(**cond_state)
-            model = build_denoiser(config)
-            model.load_state_dict(payload["state_dict"])
             prior = cls(config, normalizer, schedule, model, "cpu", cond_normalizer)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: inconsistent checkpoint contents: {exc}") from exc
