@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,6 +31,7 @@ import torch
 
 from planner.elites import DiffusionElites, ElitesConfig
 from planner.objective import Objective, Score, bind_state, score_candidates, top_indices
+from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
 from planner.validation import check_count
 from planner.warm_start import WARM_START_FUNCTIONS, WARM_STARTS, WarmStartSettings
@@ -146,58 +147,6 @@ class PlannerConfig:
         )
 
 
-@dataclass(frozen=True)
-class PlanResult:
-    """One control step's decision.
-
-    Attributes:
-        action: (A,) normalised action to execute now.
-        plan: (H, A) the chosen plan (the executed action is ``plan[0]`` when just replanned).
-        predicted_reward: the objective's reward of ``plan`` from the planning state (NaN on a
-            step that reused a cached plan).
-        iterations: Diffusion Elites iterations run (0 when a cached plan was reused).
-        reward_evaluations: candidates scored this step.
-        timing: seconds spent in ``decode``, ``reward`` and ``other`` (sampling, refits, copies).
-        fallback: True when every candidate was invalid and the previous plan was executed.
-        candidates: (N, H, A) last decoded population, only with ``record=True``.
-        elite_indices: (E,) rows of ``candidates`` that were elites, only with ``record=True``.
-    """
-
-    action: np.ndarray
-    plan: np.ndarray
-    predicted_reward: float
-    iterations: int
-    reward_evaluations: int
-    timing: dict[str, float]
-    fallback: bool = False
-    candidates: np.ndarray | None = None
-    elite_indices: np.ndarray | None = None
-
-    @classmethod
-    def fell_back(cls, plan: np.ndarray, reward_evaluations: int, timing: dict) -> PlanResult:
-        """The result of a step whose every reward was invalid: ``plan``, the previous plan
-        shifted (:meth:`planner.safeguards.PlanMemory.fallback`), is executed."""
-        return cls(
-            action=plan[0].copy(),
-            plan=plan,
-            predicted_reward=math.nan,
-            iterations=0,
-            reward_evaluations=reward_evaluations,
-            timing=timing,
-            fallback=True,
-        )
-
-
-@dataclass
-class _Timer:
-    """Accumulates wall time per phase of one planning call."""
-
-    seconds: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "reward": 0.0})
-
-    def add(self, phase: str, started: float) -> None:
-        self.seconds[phase] += time.perf_counter() - started
-
-
 class RecedingHorizonPlanner:
     """Model-predictive control by Diffusion Elites over action-trajectory latents.
 
@@ -246,6 +195,7 @@ class RecedingHorizonPlanner:
                 f"H={self.horizon}: the cached plan would run out before the next search. Pass "
                 f"replan_every <= {self.horizon}, or a decoder with a longer horizon."
             )
+        self.budget = Budget(self.horizon, self.action_dim, config.population, config.iterations)
         self.memory = PlanMemory(self.horizon, self.action_dim, safeguards)
         # The executed plan is re-scored unless it is exactly a candidate scored by the search:
         # the best latent decoded as the search decoded it.
@@ -287,11 +237,10 @@ class RecedingHorizonPlanner:
             state: the objective's planning state (opaque to the planner).
             cond: optional conditioning passed to the decoder (e.g. the observation (O,)).
         """
-        started = time.perf_counter()
-        timer = _Timer()
+        timer = PhaseTimer()
         planned = self.memory.plan is not None
         if planned and self._steps_since_plan < self.config.replan_every:
-            return self._reuse_plan(started, timer)
+            return self._reuse_plan(timer)
         cond = self._cond(cond)
         if planned:
             self._warm_start(
@@ -300,11 +249,10 @@ class RecedingHorizonPlanner:
             )  # fmt: skip
         result = self._search(bind_state(self.objective, state), state, cond, timer)
         self._steps_since_plan = 1
-        timer.seconds["other"] = time.perf_counter() - started - sum(timer.seconds.values())
-        return replace(result, timing=dict(timer.seconds))
+        return result
 
     def _search(
-        self, score: Score, state: Any, cond: torch.Tensor | None, timer: _Timer
+        self, score: Score, state: Any, cond: torch.Tensor | None, timer: PhaseTimer
     ) -> PlanResult:
         config = self.config
         decode = self.decoder.decoding(config.search_steps, cond)
@@ -356,26 +304,17 @@ class RecedingHorizonPlanner:
             option_rewards = list(self._score(score, np.stack(scored))) + option_rewards
             options = scored + options
             timer.add("reward", tic)
-        best = top_indices(np.array(option_rewards), 1)
-        if len(best) == 0:
+        result = commit_best(
+            self.memory, options, option_rewards, state, k, iterations, self._evaluations, timer,
+            candidates, elite_indices,
+        )  # fmt: skip
+        if result.fallback:
             self.elites.reset()
-            return PlanResult.fell_back(self.memory.fallback(k, state), self._evaluations, {})
-        plan = self.memory.commit(options[best[0]])
-        return PlanResult(
-            action=plan[0].copy(),
-            plan=plan,
-            predicted_reward=float(option_rewards[best[0]]),
-            iterations=iterations,
-            reward_evaluations=self._evaluations,
-            timing={},
-            candidates=candidates,
-            elite_indices=elite_indices,
-        )
+        return result
 
-    def _reuse_plan(self, started: float, timer: _Timer) -> PlanResult:
+    def _reuse_plan(self, timer: PhaseTimer) -> PlanResult:
         step = self._steps_since_plan
         self._steps_since_plan += 1
-        timer.seconds["other"] = time.perf_counter() - started
         plan = self.memory.plan
         return PlanResult(
             action=plan[step].copy(),
@@ -383,7 +322,7 @@ class RecedingHorizonPlanner:
             predicted_reward=math.nan,
             iterations=0,
             reward_evaluations=0,
-            timing=timer.seconds,
+            timing=timer.finish(),
         )
 
     def _score(self, score: Score, actions: np.ndarray) -> np.ndarray:

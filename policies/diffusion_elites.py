@@ -33,7 +33,7 @@ from gymnasium.wrappers import ClipAction
 
 from envs.planning_state import state_reader
 from planner.action_scaling import ActionScaling
-from planner.mpc import PlanResult
+from planner.planning import PlanResult
 from planner.threads import use_planning_threads
 
 
@@ -89,7 +89,7 @@ class DiffusionElitesPolicy:
     plans as fast as the scripts do.
 
     Attributes:
-        last_results: each sub-env's last :class:`~planner.mpc.PlanResult`.
+        last_results: each sub-env's last :class:`~planner.planning.PlanResult`.
         last_states: the planning states the last ``predict`` read, one per sub-env.
     """
 

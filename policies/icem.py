@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from planner.mpc import PlanResult
 from planner.objective import Objective, bind_state, score_candidates, top_indices
+from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
 
 
@@ -94,6 +94,7 @@ class ICEMPlanner:
         self.objective = objective
         self.horizon, self.action_dim = horizon, action_dim
         self.config = config
+        self.budget = Budget(horizon, action_dim, config.population, config.iterations)
         self.record = record
         self.rng = np.random.default_rng(seed)
         self.memory = PlanMemory(horizon, action_dim, safeguards)
@@ -120,13 +121,13 @@ class ICEMPlanner:
         The last iteration's population also scores the mean (iCEM's own rule) and the
         safeguards' candidates (previous plan, safe plan), so N*T is the whole budget.
         """
-        started = time.perf_counter()
+        timer = PhaseTimer()
         config = self.config
         extras = self.memory.candidates(1)
         score = bind_state(self.objective, state)
         mean, std = self._mean, np.full_like(self._mean, config.init_std)
         best_actions, best_reward = None, -np.inf
-        reward_seconds, evaluations = 0.0, 0
+        evaluations = 0
         for iteration in range(config.iterations):
             noise = colored_noise(config.noise_exponent, (config.population, *mean.shape), self.rng)
             candidates = np.clip(mean + std * noise, -1.0, 1.0)
@@ -137,7 +138,7 @@ class ICEMPlanner:
                 candidates[-1] = np.clip(mean, -1.0, 1.0)  # iCEM also scores the mean at the end
             tic = time.perf_counter()
             rewards = score_candidates(score, candidates)
-            reward_seconds += time.perf_counter() - tic
+            timer.add("reward", tic)
             evaluations += len(candidates)
             order = top_indices(rewards, config.num_elites)
             if len(order) == 0:
@@ -149,24 +150,15 @@ class ICEMPlanner:
             std = config.momentum * std + (1 - config.momentum) * elites.std(axis=0)
             std = np.maximum(std, config.min_std)
             self._kept = elites
-        timing = {"decode": 0.0, "reward": reward_seconds}
-        if best_actions is None:
-            plan = self.memory.fallback(1, state)
-            timing["other"] = time.perf_counter() - started - reward_seconds
-            return PlanResult.fell_back(plan, evaluations, timing)
-        plan = self.memory.commit(best_actions)
-        # Shift initialisation for the next control step: the mean moves one step and restarts
-        # its tail at 0 (as CEM's does); the kept elites are plans, shifted like every plan.
-        self._mean = np.concatenate([mean[1:], np.zeros((1, self.action_dim))])
-        self._kept = self.memory.shift(self._kept, 1)
-        timing["other"] = time.perf_counter() - started - reward_seconds
-        return PlanResult(
-            action=plan[0].copy(),
-            plan=plan,
-            predicted_reward=best_reward,
-            iterations=config.iterations,
-            reward_evaluations=evaluations,
-            timing=timing,
-            candidates=candidates if self.record else None,
-            elite_indices=order if self.record else None,
-        )
+        found = [] if best_actions is None else [best_actions]
+        result = commit_best(
+            self.memory, found, [best_reward] * len(found), state, 1, config.iterations,
+            evaluations, timer, candidates if self.record else None, order if self.record else None,
+        )  # fmt: skip
+        if not result.fallback:
+            # Shift initialisation for the next control step: the mean moves one step and
+            # restarts its tail at 0 (as CEM's does); the kept elites are plans, shifted like
+            # every plan.
+            self._mean = np.concatenate([mean[1:], np.zeros((1, self.action_dim))])
+            self._kept = self.memory.shift(self._kept, 1)
+        return result

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from planner.mpc import PlanResult
 from planner.objective import Objective, bind_state, score_candidates, top_indices
+from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
 
 
@@ -76,6 +76,7 @@ class MPPIPlanner:
 
         self.objective = objective
         self.config = config
+        self.budget = Budget(horizon, action_dim, config.population, config.iterations)
         self.record = record
         self.horizon, self.action_dim = horizon, action_dim
         self.memory = PlanMemory(horizon, action_dim, safeguards)
@@ -107,7 +108,7 @@ class MPPIPlanner:
             torch.manual_seed(0 if seed is None else seed)
             self._rng_state = torch.get_rng_state()
         self._score_at_state: Any = None
-        self._reward_seconds = 0.0
+        self._timer = PhaseTimer()
         self._evaluations = 0
 
     def reset(self) -> None:
@@ -118,7 +119,7 @@ class MPPIPlanner:
     def _score(self, candidates: np.ndarray) -> np.ndarray:
         tic = time.perf_counter()
         rewards = score_candidates(self._score_at_state, candidates)
-        self._reward_seconds += time.perf_counter() - tic
+        self._timer.add("reward", tic)
         self._evaluations += len(candidates)
         return rewards
 
@@ -139,9 +140,9 @@ class MPPIPlanner:
     def plan(self, state: Any, cond: Any = None) -> PlanResult:
         """Run T MPPI updates of the nominal sequence from ``state``; execute the best of the
         updated nominal sequence and the safeguards' candidates, all scored in the budget."""
-        started = time.perf_counter()
+        self._timer = PhaseTimer()
         self._score_at_state = bind_state(self.objective, state)
-        self._reward_seconds, self._evaluations = 0.0, 0
+        self._evaluations = 0
         extras = self.memory.candidates(1)
         population = self.config.population
         with torch.random.fork_rng(devices=[]):
@@ -154,26 +155,13 @@ class MPPIPlanner:
             self._rng_state = torch.get_rng_state()
         options = np.concatenate([self._mppi.U.clamp(-1.0, 1.0).numpy()[None], extras])
         rewards = self._score(options)
-        best = top_indices(rewards, 1)
-        timing = {"decode": 0.0, "reward": self._reward_seconds}
-        if len(best) == 0:
-            plan = self.memory.fallback(1, state)
-        else:
-            plan = self.memory.commit(options[best[0]])
+        shown = None
+        if self._last:
+            shown = top_indices(self._last[1], self.config.population // 10 or 1)
+        result = commit_best(
+            self.memory, options, rewards, state, 1, self.config.iterations, self._evaluations,
+            self._timer, self._last[0] if self._last else None, shown,
+        )  # fmt: skip
         # The next step's nominal sequence: the executed plan, shifted like every plan.
-        self._mppi.U = torch.as_tensor(self.memory.shift(plan, 1))
-        timing["other"] = time.perf_counter() - started - self._reward_seconds
-        if len(best) == 0:
-            return PlanResult.fell_back(plan, self._evaluations, timing)
-        return PlanResult(
-            action=plan[0].copy(),
-            plan=plan,
-            predicted_reward=float(rewards[best[0]]),
-            iterations=self.config.iterations,
-            reward_evaluations=self._evaluations,
-            timing=timing,
-            candidates=self._last[0] if self._last else None,
-            elite_indices=top_indices(self._last[1], self.config.population // 10 or 1)
-            if self._last
-            else None,
-        )
+        self._mppi.U = torch.as_tensor(self.memory.shift(result.plan, 1))
+        return result

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from planner.mpc import PlannerConfig, RecedingHorizonPlanner
 from planner.objective import Objective
+from planner.planning import Budget, Planner
 from planner.prior import DiffusionPrior
 from planner.safeguards import Safeguards
 from policies.cem import make_cem
@@ -18,20 +19,6 @@ from policies.mppi import MPPIConfig, MPPIPlanner
 from policies.random_shooting import RandomShootingPlanner
 
 PLANNERS = ("de", "cem", "icem", "mppi", "random")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What every planner gets per control step: N candidates x T iterations over horizon H."""
-
-    horizon: int
-    action_dim: int
-    population: int = 64
-    iterations: int = 4
-
-    def __post_init__(self) -> None:
-        if min(self.horizon, self.action_dim, self.population, self.iterations) < 1:
-            raise ValueError(f"every Budget field must be >= 1, got {self}")
 
 
 def build_planner(
@@ -46,8 +33,8 @@ def build_planner(
     safeguards: Safeguards = Safeguards(),
     tuning: Mapping[str, Any] | None = None,
     final_decoder: Any = None,
-) -> Any:
-    """A planner with ``reset()`` and ``plan(state, cond=None) -> PlanResult``.
+) -> Planner:
+    """The planner ``kind`` (a :class:`~planner.planning.Planner`) at ``budget``.
 
     Every kind gets the same budget (at most N*T reward evaluations per control step, extra
     candidates included) and the same ``safeguards`` (fill action, kept previous plan, safe

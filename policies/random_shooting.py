@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
-from planner.mpc import PlanResult
 from planner.objective import Objective, bind_state, score_candidates, top_indices
+from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
 
 
@@ -27,6 +26,7 @@ class RandomShootingPlanner:
         safeguards: Safeguards = Safeguards(),
     ) -> None:
         self.objective = objective
+        self.budget = Budget(horizon, action_dim, population, iterations)
         self.shape = (population * iterations, horizon, action_dim)
         self.num_shown = max(1, population // 10)
         self.record = record
@@ -45,27 +45,15 @@ class RandomShootingPlanner:
     def plan(self, state: Any, cond: Any = None) -> PlanResult:
         """Score N*T candidates from ``state`` (uniform samples, the last rows replaced by the
         safeguards' candidates) and return the best's first action."""
-        started = time.perf_counter()
+        timer = PhaseTimer()
         candidates = self.rng.uniform(-1.0, 1.0, self.shape)
         extras = self.memory.candidates(1)
         candidates[len(candidates) - len(extras) :] = extras
+        tic = timer.started
         rewards = score_candidates(bind_state(self.objective, state), candidates)
-        reward_seconds = time.perf_counter() - started
-        best_rows = top_indices(rewards, self.num_shown)
-        if len(best_rows) == 0:
-            total = time.perf_counter() - started
-            timing = {"decode": 0.0, "reward": reward_seconds, "other": total - reward_seconds}
-            return PlanResult.fell_back(self.memory.fallback(1, state), len(candidates), timing)
-        best = int(best_rows[0])
-        plan = self.memory.commit(candidates[best])
-        total = time.perf_counter() - started
-        return PlanResult(
-            action=plan[0].copy(),
-            plan=plan,
-            predicted_reward=float(rewards[best]),
-            iterations=1,
-            reward_evaluations=len(candidates),
-            timing={"decode": 0.0, "reward": reward_seconds, "other": total - reward_seconds},
-            candidates=candidates if self.record else None,
-            elite_indices=best_rows if self.record else None,
-        )
+        timer.add("reward", tic)
+        shown = top_indices(rewards, self.num_shown) if self.record else None
+        return commit_best(
+            self.memory, candidates, rewards, state, 1, 1, len(candidates), timer,
+            candidates if self.record else None, shown,
+        )  # fmt: skip

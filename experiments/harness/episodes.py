@@ -8,8 +8,8 @@ import numpy as np
 
 from envs.planning_state import read_planning_state
 from planner.action_scaling import ActionScaling
+from planner.planning import Budget
 from policies.diffusion_elites import DiffusionElitesPolicy
-from policies.planners import Budget
 
 
 def run_episode(env, policy, seed, max_steps, recorder) -> dict:

@@ -44,7 +44,7 @@ class PlanRecorder:
         self.predicted: list[float] = []
 
     def add(self, env: Any, state: Any, result: Any) -> None:
-        """Record one control step's :class:`~planner.mpc.PlanResult`."""
+        """Record one control step's :class:`~planner.planning.PlanResult`."""
         self.actions.append(np.asarray(result.action, dtype=np.float32))
         self.plans.append(np.asarray(result.plan, dtype=np.float32))
         self.predicted.append(float(result.predicted_reward))

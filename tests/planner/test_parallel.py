@@ -12,7 +12,8 @@ from envs.mujoco_tasks import make_task
 from planner.elites import ElitesConfig
 from planner.islands import IslandConfig, search_islands
 from planner.parallel import RayEvaluator
-from policies.planners import Budget, build_planner
+from planner.planning import Budget
+from policies.planners import build_planner
 
 pytest.importorskip("ray", reason="Ray is the optional extra: pip install -e '.[distributed]'")
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from planner.checkpoint import CheckpointError
+from planner.planning import Budget
 from planner.world_model import (
     WorldModel,
     WorldModelConfig,
@@ -14,7 +15,7 @@ from planner.world_model import (
     k_step_errors,
 )
 from planner.world_model_training import WorldModelTraining, train_world_model
-from policies.planners import Budget, build_planner
+from policies.planners import build_planner
 
 OBS, ACT = 3, 2
 

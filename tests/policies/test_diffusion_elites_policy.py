@@ -7,8 +7,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from envs.registry import get_task, make_env
 from planner.mpc import PlannerConfig
+from planner.planning import Budget
 from policies.diffusion_elites import DiffusionElitesPolicy
-from policies.planners import Budget, build_planner
+from policies.planners import build_planner
 
 
 def cem_factory(env, horizon=12):
@@ -41,7 +42,7 @@ class SpyPlanner:
         self.resets += 1
 
     def plan(self, state, cond=None):
-        from planner.mpc import PlanResult
+        from planner.planning import PlanResult
 
         return PlanResult(
             action=np.array([2.0, -0.5]),

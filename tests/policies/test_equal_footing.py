@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from planner.planning import Budget
 from planner.safeguards import Safeguards
-from policies.planners import PLANNERS, Budget, build_planner
+from policies.planners import PLANNERS, build_planner
 
 H, A, N, T = 8, 2, 16, 3
 FILL = (-0.75, 0.5)  # a fill action no search produces by accident

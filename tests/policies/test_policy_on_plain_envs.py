@@ -8,8 +8,9 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from envs.planning_state import state_reader
 from envs.registry import get_task, make_env
+from planner.planning import Budget
 from policies.diffusion_elites import DiffusionElitesPolicy, plannable_action_space
-from policies.planners import Budget, build_planner
+from policies.planners import build_planner
 
 STEPS = 30
 
