@@ -54,20 +54,10 @@ from experiments.harness.cli import (
     run_main,
 )
 from experiments.harness.distributed import map_unordered, ray_address_arg
-from experiments.harness.wiring import (
-    AGENTS,
-    REWARDS,
-    agent_path,
-    load_agent,
-    load_decoders,
-    make_budget,
-    make_objective,
-    planner_settings,
-    task_planner,
-)
 from planner.action_scaling import ActionScaling
 from planner.files import atomic_write
 from policies.planners import PLANNERS
+from policies.setup import AGENTS, REWARDS, PlanningSetup, agent_path, load_agent
 
 # The planner "random" (random shooting) is left out: the name is taken by smooth random actions.
 PLANNER_SOURCES = tuple(p for p in PLANNERS if p != "random")
@@ -188,16 +178,20 @@ def make_source(
         return AgentSource(model, args.deterministic, env.action_space), {"agent": str(path)}
     if args.source == "random":
         return SmoothRandomSource(action_dim, args.segment_steps, rng), {}
-    prior, final_decoder = load_decoders(args.source, spec, args.prior)
-    budget = make_budget(spec, env, prior, args.population, args.iterations)
-    objective = make_objective(spec, env, args.reward, args.world_model, seed)
-    settings = planner_settings(spec) if args.source == "de" else None
-    planner = task_planner(
-        args.source, spec, objective, budget, seed, prior, settings, final_decoder=final_decoder
+    setup = PlanningSetup(
+        task=spec.name,
+        planner=args.source,
+        population=args.population,
+        iterations=args.iterations,
+        prior=args.prior,
+        reward=args.reward,
+        world_model=args.world_model,
+        seed=seed,
     )
-    from_observation = getattr(objective, "plans_from_observation", False)
-    info = {"planner_budget": asdict(budget), "reward": args.reward}
-    return PlannerSource(planner, from_observation), info
+    planning = setup.resolve(env)
+    from_observation = getattr(planning.objective, "plans_from_observation", False)
+    info = {"planner_budget": asdict(planning.budget), "reward": args.reward}
+    return PlannerSource(planning.planner(), from_observation), info
 
 
 def collect_episode(

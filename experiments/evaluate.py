@@ -63,20 +63,13 @@ from experiments.harness.grid import (
     Row,
     describe_grid,
     grid_difference,
-    row_decoders,
+    row_setup,
     run_grid,
 )
 from experiments.harness.report import write_report
-from experiments.harness.wiring import (
-    AGENTS,
-    CONTROLLERS,
-    DECODERS,
-    REWARDS,
-    agent_path,
-    load_agent,
-)
 from planner.mpc import WARM_STARTS
 from policies.planners import PLANNERS
+from policies.setup import AGENTS, CONTROLLERS, DECODERS, REWARDS, agent_path, load_agent
 
 
 @dataclass(frozen=True)
@@ -252,7 +245,7 @@ def check_files(rows: list[Row], settings: GridSettings) -> None:
     for row in distinct.values():
         env, planner, spec = row.env, row.planner, get_task(row.env)
         if planner == "de":
-            row_decoders(row, settings)
+            row_setup(row, settings).decoders()
         elif planner in AGENTS:
             if not agent_path(spec, planner).is_file():
                 raise UsageError(

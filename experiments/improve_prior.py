@@ -70,9 +70,9 @@ from experiments.harness.imitation import (
 )
 from experiments.harness.plots import plot_losses
 from experiments.harness.statistics import mean_interval
-from experiments.harness.wiring import read_prior
 from planner.denoiser import DenoiserConfig
 from planner.training import TrainingConfig, train_prior
+from policies.setup import read_prior
 
 TEACHER_SEED = 10_000
 """Teacher episodes of round r use seeds TEACHER_SEED + 1000 r + i: never an evaluation seed."""

@@ -58,9 +58,9 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
-from experiments.harness.wiring import read_prior
 from planner.elites import DiffusionElites, ElitesConfig
 from planner.prior import DiffusionPrior
+from policies.setup import read_prior
 
 ARC_DT = 0.01
 """Time step of the arcs the state prior is trained on (``unicycle_arcs``' default)."""

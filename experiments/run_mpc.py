@@ -15,18 +15,17 @@ population, elites and executed plan at each step); ``--out PATH`` also writes t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from envs.registry import get_task, make_env, task_names
+from envs.registry import make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
     ScriptArgs,
     arg,
     check_device,
-    flag_name,
     print_table,
     run_folder,
     run_main,
@@ -34,19 +33,10 @@ from experiments.harness.cli import (
 )
 from experiments.harness.drawing import EpisodeRecorder, plot_episodes
 from experiments.harness.episodes import run_episode, summarise
-from experiments.harness.wiring import (
-    CONTROLLERS,
-    DECODERS,
-    REWARDS,
-    load_decoders,
-    make_budget,
-    make_objective,
-    make_policy,
-    planner_settings,
-)
 from planner.mpc import EXECUTE, WARM_STARTS
 from planner.threads import use_planning_threads
 from planner.world_model import PROPAGATIONS
+from policies.setup import CONTROLLERS, DECODERS, REWARDS, PlanningSetup
 
 
 @dataclass
@@ -97,47 +87,17 @@ class RunArgs(ScriptArgs):
     no_render: bool = arg(False, "skip the PNG and GIF")
     runs_dir: str = arg(str(REPO_ROOT / "runs"), "where run folders are created")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for flag in ("prior", "decoder", "final_decoder", "student"):
-            if getattr(self, flag) is not None and self.planner != "de":
-                raise ValueError(
-                    f"{flag_name(flag)} is a setting of Diffusion Elites, but --planner is "
-                    f"{self.planner}: drop {flag_name(flag)}, or plan with --planner de"
-                )
-
 
 def run(args: RunArgs) -> dict:
     """Run the episodes and write the run folder; return the results dict."""
     use_planning_threads(args.threads)
-    spec = get_task(args.env)
-    prior, final_decoder = load_decoders(
-        args.planner, spec, args.prior, args.device, args.force_prior, args.decoder,
-        args.final_decoder, args.student,
-    )  # fmt: skip
     render = not args.no_render
+    setup = PlanningSetup.from_fields(args, task=args.env, record=render)
+    spec = setup.spec
     env = make_env(spec.name, render_mode="rgb_array" if render else None)
-    objective = make_objective(
-        spec, env, args.reward, args.world_model, args.seed, args.device, args.propagation
-    )
-    budget = make_budget(spec, env, prior, args.population, args.iterations)
-    settings = planner_settings(spec, args.search_steps, args.final_steps, args.warm_start)
-    settings = replace(settings, execute=args.execute)
-
-    policy = make_policy(
-        env,
-        spec,
-        args.planner,
-        objective,
-        budget,
-        args.seed,
-        prior,
-        settings,
-        args.device,
-        record=render,
-        agent=args.agent,
-        final_decoder=final_decoder,
-    )
+    planning = setup.resolve(env)
+    policy = planning.policy()
+    objective, budget = planning.objective, planning.budget
     folder = run_folder(Path(args.runs_dir), [spec.name, args.planner, f"s{args.seed}"], args)
     recorder = EpisodeRecorder(env, objective) if render else None
     max_steps = spec.max_steps if args.max_steps is None else args.max_steps
@@ -148,7 +108,13 @@ def run(args: RunArgs) -> dict:
         episodes.append(run_episode(env, policy, args.seed + episode, max_steps, record))
     env.close()
     summary = summarise(episodes, budget)
-    results = {"env": spec.name, "planner": args.planner, "summary": summary, "episodes": episodes}
+    results = {
+        "env": spec.name,
+        "planner": args.planner,
+        "setup": asdict(setup),
+        "summary": summary,
+        "episodes": episodes,
+    }
     write_json(folder / "results.json", results)
     if args.out:
         write_json(Path(args.out), results)

@@ -1,7 +1,8 @@
 """What the experiment scripts share, imported by them and never a script imported by a script.
 
 - :mod:`~experiments.harness.cli`: arguments from dataclasses, run folders, JSON, tables, errors.
-- :mod:`~experiments.harness.wiring`: prior, budget, planner settings and policy for a task.
+- A run's setup (task, planner, budget, prior, reward, seed) and its policy are
+  :class:`policies.setup.PlanningSetup`, shared with code that plans from Python.
 - :mod:`~experiments.harness.episodes`: the episode loop and the summary of a run.
 - :mod:`~experiments.harness.grid`: the evaluation grid, one resumable episode at a time.
 - :mod:`~experiments.harness.statistics`: t and Wilson intervals, paired differences.

@@ -25,6 +25,7 @@ import torch
 
 from planner.checkpoint import CheckpointError
 from planner.files import atomic_write
+from policies.setup import SetupError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 Args = TypeVar("Args")
@@ -34,10 +35,11 @@ class UsageError(Exception):
     """A mistake in a script's call (its flags or their files); the message says how to fix it."""
 
 
-USER_ERRORS = (UsageError, OSError, CheckpointError)
+USER_ERRORS = (UsageError, SetupError, OSError, CheckpointError)
 """Errors of the call, not of the code: missing or unwritable files (OSError), unreadable,
-damaged or foreign checkpoints, and the scripts' own UsageError. :func:`run_main` reports them
-in one line; everything else is a bug and keeps its traceback."""
+damaged or foreign checkpoints, setups that cannot plan (SetupError) and the scripts' own
+UsageError. :func:`run_main` reports them in one line; everything else is a bug and keeps its
+traceback."""
 
 
 def arg(

@@ -1,6 +1,6 @@
 """Where a control step's time goes, per thread configuration, against the physics floor.
 
-One measurement: a task's planner at its default budget (the wiring of ``run_mpc.py``) runs the
+One measurement: a task's planner at its default budget (the setup of ``run_mpc.py``) runs the
 same seeded episode of ``steps`` control steps once per thread configuration, in interleaved
 rounds, so that a disturbance of the machine hits every configuration alike. Per step it
 reports the planner's own split (``PlanResult.timing``: decode, reward, other), the whole
@@ -12,24 +12,17 @@ same number of threads (:mod:`experiments.harness.raw_physics`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from envs.registry import get_task, make_env
+from envs.registry import make_env
 from experiments.harness.episodes import run_episode
 from experiments.harness.raw_physics import raw_seconds
-from experiments.harness.wiring import (
-    load_decoders,
-    make_budget,
-    make_objective,
-    make_policy,
-    planner_settings,
-)
 from planner.objective import bind_state
 from planner.threads import use_planning_threads
+from policies.setup import Planning, PlanningSetup
 
 THREAD_CONFIGS = {
     "policy": "torch on 1 thread, rollout pool on every core (planner.threads: the default)",
@@ -76,24 +69,6 @@ class RecordingObjective:
         return record
 
 
-@dataclass
-class _Setup:
-    """One task's env and, per thread configuration, its policy."""
-
-    spec: Any
-    env: Any
-    decoders: tuple[Any, Any]
-    budget: Any
-    settings: Any
-
-    def policy(self, planner: str, objective: Any, seed: int) -> Any:
-        prior, final_decoder = self.decoders
-        return make_policy(
-            self.env, self.spec, planner, objective, self.budget, seed, prior, self.settings,
-            final_decoder=final_decoder,
-        )  # fmt: skip
-
-
 def measure_control(
     task: str,
     planner: str,
@@ -104,17 +79,13 @@ def measure_control(
     seed: int,
 ) -> list[dict[str, Any]]:
     """One row per configuration of ``configs`` for ``planner`` on ``task`` (see module)."""
-    spec = get_task(task)
-    decoders = load_decoders(planner, spec)
     env = make_env(task)
-    budget = make_budget(spec, env, decoders[0])
-    setup = _Setup(spec, env, decoders, budget, planner_settings(spec))
-    policies, pools = {}, {}
+    setup = PlanningSetup(task, planner, seed=seed)
+    policies = {}
     for config in configs:
         _, pool = thread_counts(config, cores)
         use_planning_threads(pool)  # the objective's pool is sized when it is built
-        pools[config] = make_objective(spec, env)
-        policies[config] = setup.policy(planner, pools[config], seed)
+        policies[config] = setup.policy(env)
     measured: dict[str, list[dict[str, float]]] = {config: [] for config in configs}
     for _ in range(rounds):
         for config in configs:
@@ -134,9 +105,9 @@ def measure_control(
                 }
             )
     use_planning_threads(cores)
-    floors = _physics_floors(
-        setup, planner, seed, steps, {thread_counts(c, cores)[1] for c in configs}
-    )
+    planning = setup.resolve(env)
+    budget = planning.budget
+    floors = _physics_floors(planning, steps, {thread_counts(c, cores)[1] for c in configs})
     dt = float(getattr(env.unwrapped, "dt", None) or env.unwrapped.config.dt)
     rows = []
     for config in configs:
@@ -152,7 +123,7 @@ def measure_control(
                 "config": config,
                 "torch_threads": torch_threads,
                 "pool_threads": pool,
-                "decoder": _decoder_name(*decoders),
+                "decoder": _decoder_name(planning.decoder, planning.final_decoder),
                 "budget": f"{budget.population}x{budget.iterations}",
                 "horizon": budget.horizon,
                 "horizon_s": budget.horizon * dt,
@@ -174,17 +145,16 @@ def measure_control(
     return rows
 
 
-def _physics_floors(
-    setup: _Setup, planner: str, seed: int, steps: int, pools: set[int]
-) -> dict[int, float]:
+def _physics_floors(planning: Planning, steps: int, pools: set[int]) -> dict[int, float]:
     """Milliseconds per control step of the raw physics of the planner's own rollouts, per
     pool size (best of three replays); empty for tasks without MuJoCo."""
-    objective = make_objective(setup.spec, setup.env)
-    task = getattr(objective, "task", None)
+    task = getattr(planning.objective, "task", None)
     if task is None:
         return {}
-    recording = RecordingObjective(objective)
-    episode = run_episode(setup.env, setup.policy(planner, recording, seed), seed, steps, None)
+    recording = RecordingObjective(planning.objective)
+    policy = planning.with_objective(recording).policy()
+    seed = planning.setup.seed
+    episode = run_episode(planning.env, policy, seed, steps, None)
     floors = {}
     for pool in sorted(pools):
         replays = [

@@ -25,15 +25,8 @@ from envs.registry import get_task, make_env
 from experiments.harness.cli import UsageError
 from experiments.harness.distributed import map_unordered, ray_session
 from experiments.harness.episodes import run_episode
-from experiments.harness.wiring import (
-    AGENTS,
-    load_decoders,
-    make_budget,
-    make_objective,
-    make_policy,
-    planner_settings,
-)
 from planner.threads import available_cores, use_planning_threads
+from policies.setup import AGENTS, Planning, PlanningSetup
 
 NO_BUDGET = "-"
 """The budget shown for an agent: it acts without planning, so N x T does not apply."""
@@ -51,7 +44,7 @@ class Row:
     env: str
     planner: str
     population: int | None = None
-    """N; None for an agent (:data:`~experiments.harness.wiring.AGENTS`), which has no budget."""
+    """N; None for an agent (:data:`~policies.setup.AGENTS`), which has no budget."""
     iterations: int | None = None
     """T; None for an agent."""
     warm_start: str = ""
@@ -210,41 +203,44 @@ class EpisodeLog:
         self._done.add(episode_key(record))
 
 
-@functools.lru_cache(maxsize=4)
-def _row_setup(row: Row, settings: GridSettings) -> tuple:
-    """Env, objective, prior, budget and planner settings of a row, built once per process."""
-    spec = get_task(row.env)
-    prior, final_decoder = row_decoders(row, settings)
-    env = make_env(row.env)
-    objective = make_objective(spec, env, row.reward, settings.world_model)
-    budget = make_budget(spec, env, prior, row.population, row.iterations, settings.horizon)
-    config = planner_settings(
-        spec, settings.search_steps, settings.final_steps, row.warm_start or None
-    )
-    max_steps = settings.max_steps if settings.max_steps is not None else spec.max_steps
-    return spec, env, objective, (prior, final_decoder), budget, config, max_steps
-
-
-def row_decoders(row: Row, settings: GridSettings) -> tuple[Any, Any]:
-    """The search and final decoders of a row's planner (:func:`load_decoders`)."""
+def row_setup(row: Row, settings: GridSettings) -> PlanningSetup:
+    """What a row plans with: its planner, budget, reward, warm start and decoders, and what the
+    grid's rows share."""
     search, _, final = row.decoder.partition(":")
-    return load_decoders(
-        row.planner, get_task(row.env), settings.prior, force=settings.force_prior,
-        decoder=search or None, final_decoder=final or None, student=settings.student,
-    )  # fmt: skip
+    return PlanningSetup(
+        task=row.env,
+        planner=row.planner,
+        population=row.population,
+        iterations=row.iterations,
+        horizon=settings.horizon,
+        prior=settings.prior if row.planner == "de" else None,
+        decoder=search or None,
+        final_decoder=final or None,
+        student=settings.student if row.planner == "de" else None,
+        force_prior=settings.force_prior,
+        reward=row.reward,
+        world_model=settings.world_model,
+        search_steps=settings.search_steps,
+        final_steps=settings.final_steps,
+        warm_start=row.warm_start or None,
+        tuning=row.tuning,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _row_planning(row: Row, settings: GridSettings) -> Planning:
+    """A row's setup resolved on its env (prior, objective, budget), once per process."""
+    return row_setup(row, settings).resolve(make_env(row.env))
 
 
 def run_grid_episode(job: tuple[Row, int, GridSettings, int]) -> dict[str, Any]:
     """Run one episode of the grid; returns its ``episodes.csv`` record."""
     row, seed, settings, workers = job
     use_planning_threads(max(1, available_cores() // workers))  # episodes share the cores
-    spec, env, objective, (prior, final_decoder), budget, config, max_steps = _row_setup(
-        row, settings
-    )
-    policy = make_policy(
-        env, spec, row.planner, objective, budget, seed, prior, config, tuning=dict(row.tuning),
-        final_decoder=final_decoder,
-    )  # fmt: skip
+    planning = _row_planning(row, settings)
+    policy = planning.policy(seed)
+    env = planning.env
+    max_steps = get_task(row.env).max_steps if settings.max_steps is None else settings.max_steps
     episode = run_episode(env, policy, seed, max_steps, None)
     evaluations = np.asarray(episode["reward_evaluations"])
     return {

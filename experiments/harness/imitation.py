@@ -17,17 +17,11 @@ from typing import Any
 import numpy as np
 
 from envs.datasets import action_chunks
-from envs.registry import get_task, make_env
+from envs.registry import make_env
 from experiments.harness.episodes import run_episode
-from experiments.harness.wiring import (
-    load_decoders,
-    make_budget,
-    make_objective,
-    make_policy,
-    planner_settings,
-)
 from planner.files import atomic_write
 from planner.threads import use_planning_threads
+from policies.setup import PlanningSetup
 
 TEACHER_FIELDS = ("actions", "plans", "predicted", "rewards")
 """What a teacher episode file holds besides its scalars: executed normalised actions (L, A),
@@ -71,17 +65,18 @@ def teacher_episode(job: TeacherJob) -> dict[str, Any]:
     ``steps`` and the arrays of :data:`TEACHER_FIELDS`. A module-level function of one
     picklable argument, so it runs as a local process or a Ray task alike."""
     use_planning_threads()
-    spec = get_task(job.env)
     env = make_env(job.env)
-    objective = make_objective(spec, env)
-    prior, final_decoder = load_decoders(job.planner, spec, job.prior_path, job.device)
-    horizon = None if prior is not None else job.horizon
-    budget = make_budget(spec, env, prior, job.population, job.iterations, horizon)
-    settings = planner_settings(spec)
-    policy = make_policy(
-        env, spec, job.planner, objective, budget, job.seed, prior, settings, job.device,
-        final_decoder=final_decoder,
-    )  # fmt: skip
+    setup = PlanningSetup(
+        task=job.env,
+        planner=job.planner,
+        population=job.population,
+        iterations=job.iterations,
+        horizon=job.horizon if job.planner != "de" else None,
+        prior=job.prior_path if job.planner == "de" else None,
+        device=job.device,
+        seed=job.seed,
+    )
+    policy = setup.policy(env)
     recorder = PlanRecorder()
     episode = run_episode(env, policy, job.seed, job.max_steps, recorder)
     env.close()

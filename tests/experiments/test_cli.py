@@ -5,16 +5,13 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 
-from envs.registry import TASKS, get_task
+from envs.registry import get_task
 from experiments.harness.cli import UsageError, parse_args, run_main
-from experiments.harness.wiring import load_prior, make_budget, planner_settings
 from experiments.run_mpc import RunArgs
 from planner.prior import DiffusionPrior
 
@@ -80,37 +77,6 @@ def test_every_count_of_run_mpc_declares_its_minimum():
     }
     assert declared == set(RUN_MPC_COUNTS)
     assert parse_args(RunArgs, "", ["--population", "1", "--episodes", "1"]).population == 1
-
-
-def test_wiring_keeps_explicit_values_and_fills_only_none():
-    spec = get_task("unicycle-goal")
-    env = SimpleNamespace(action_space=SimpleNamespace(shape=(2,)))
-    defaults = make_budget(spec, env, None)
-    assert (defaults.population, defaults.iterations) == (64, 4)
-    with pytest.raises(ValueError, match="Budget"):
-        make_budget(spec, env, None, population=0)
-    with pytest.raises(ValueError, match="iterations"):
-        make_budget(spec, env, None, iterations=0)
-    with pytest.raises(ValueError, match="search_steps"):
-        planner_settings(spec, search_steps=0)
-    with pytest.raises(ValueError, match="final_steps"):
-        planner_settings(spec, final_steps=0)
-    assert planner_settings(spec).search_steps == spec.planner["search_steps"]
-
-
-def test_a_horizon_applies_to_planners_without_a_prior_and_must_match_a_prior():
-    spec = get_task("unicycle-goal")
-    env = SimpleNamespace(action_space=SimpleNamespace(shape=(2,)))
-    assert make_budget(spec, env, None).horizon == spec.horizon
-    assert make_budget(spec, env, None, horizon=48).horizon == 48
-    prior = SimpleNamespace(horizon=16)
-    assert (
-        make_budget(spec, env, prior).horizon
-        == make_budget(spec, env, prior, None, None, 16).horizon
-        == 16
-    )
-    with pytest.raises(UsageError, match="prior's horizon H=16"):
-        make_budget(spec, env, prior, horizon=32)
 
 
 # Bad input: one line on stderr, exit status 2, no traceback
@@ -203,24 +169,9 @@ def test_shipped_priors_record_their_tasks():
         assert DiffusionPrior.load(path).task == family, path.name
 
 
-@pytest.mark.parametrize("name", sorted(name for name, spec in TASKS.items() if spec.prior))
-def test_every_task_accepts_its_shipped_prior(name):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a prior that records no task warns
-        prior = load_prior("de", get_task(name))
-    assert prior.task == get_task(name).family
-
-
 def test_the_unicycle_tasks_share_one_family():
     assert get_task("unicycle-goal").family == get_task("unicycle-obstacles").family == "unicycle"
     assert get_task("reacher").family == "reacher"
-
-
-def test_a_prior_of_another_task_is_refused_unless_forced():
-    spec, reacher = get_task("unicycle-goal"), CHECKPOINTS / "reacher-action.pt"
-    with pytest.raises(UsageError, match="--force-prior"):
-        load_prior("de", spec, str(reacher))
-    assert load_prior("de", spec, str(reacher), force=True).task == "reacher"
 
 
 def test_force_prior_plans_with_it(tmp_path):

@@ -3,33 +3,32 @@
 import numpy as np
 import pytest
 
-from envs.registry import get_task, make_env
+from envs.registry import make_env
 from experiments.harness.episodes import run_episode
-from experiments.harness.wiring import load_prior, make_budget, make_policy, planner_settings
 from planner.action_scaling import ActionScaling
 from planner.mpc import WARM_STARTS, RecedingHorizonPlanner
+from policies.setup import PlanningSetup
 
 TASK = "unicycle-goal"
 MAX_STEPS = 60
 """Measured at the task's default budget (N=64, T=4, warm start shift-mix, seeds 0-5): the goal
-is reached in 25, 38, 30, 33, 33, 36 steps (results/warm-start); the env itself allows 120."""
+is reached in 25, 38, 30, 33, 33, 36 steps with the DDIM decode (results/warm-start); the env
+itself allows 120."""
 
 
 @pytest.fixture(scope="module")
-def task():
-    """The task, its env, the shipped prior (checkpoints/unicycle-action.pt) and its objective."""
-    spec = get_task(TASK)
-    env = make_env(spec.name)
-    yield spec, env, load_prior("de", spec), spec.make_objective(env)
+def env():
+    env = make_env(TASK)
+    yield env
     env.close()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_default_de_reaches_the_goal(task, seed):
-    spec, env, prior, objective = task
-    budget = make_budget(spec, env, prior)
-    policy = make_policy(env, spec, "de", objective, budget, seed, prior, planner_settings(spec))
-    episode = run_episode(env, policy, seed, MAX_STEPS, recorder=None)
+@pytest.mark.parametrize("decoder", [None, "ddim"])  # the task's default (its student), DDIM
+def test_default_de_reaches_the_goal(env, decoder, seed):
+    planning = PlanningSetup(TASK, decoder=decoder).resolve(env)
+    budget = planning.budget
+    episode = run_episode(env, planning.policy(seed), seed, MAX_STEPS, recorder=None)
     assert episode["success"] and not episode["collision"]
     assert episode["steps"] < MAX_STEPS  # the episode ended on success, not on the cut
     # Exactly N*T evaluations every step, the safeguards' candidates and final plan included
@@ -38,11 +37,11 @@ def test_default_de_reaches_the_goal(task, seed):
 
 
 @pytest.mark.parametrize("warm_start", WARM_STARTS)
-def test_same_seed_gives_the_same_plans_bit_for_bit(task, warm_start):
+def test_same_seed_gives_the_same_plans_bit_for_bit(env, warm_start):
     """Two planners with one seed, fed the states of one episode, choose identical plans at
     every step; another seed chooses another plan at the first step already."""
-    spec, env, prior, objective = task
-    settings = planner_settings(spec, warm_start=warm_start)
+    planning = PlanningSetup(TASK, decoder="ddim", warm_start=warm_start).resolve(env)
+    prior, objective, settings = planning.decoder, planning.objective, planning.config
     first, second, other = (
         RecedingHorizonPlanner(prior, objective, settings, seed=seed) for seed in (7, 7, 8)
     )

@@ -59,6 +59,7 @@ def test_every_planner_spends_exactly_its_budget(kind, safeguards, population, t
         before = objective.count
         result = planner.plan(state)
         assert result.reward_evaluations == objective.count - before == population * T
+        assert planner.budget.evaluations == population * T
         state = state + 0.1 * result.action
 
 
@@ -70,7 +71,8 @@ def test_an_all_invalid_step_is_counted_and_falls_back_alike(kind, tiny_action_p
     objective.invalid = True
     before = objective.count
     second = planner.plan(np.zeros(2))
-    assert second.fallback and np.isnan(second.predicted_reward)
+    assert second.fallback and np.isnan(second.predicted_reward) and second.iterations == 0
+    assert set(second.timing) == {"decode", "reward", "other"}
     assert second.reward_evaluations == objective.count - before
     assert 0 < second.reward_evaluations <= N * T
     np.testing.assert_array_equal(second.plan, np.concatenate([first.plan[1:], [FILL]]))
@@ -124,18 +126,15 @@ def test_no_planner_executes_a_plan_predicted_worse_than_the_safe_plan(kind, tin
 def test_sub_env_planners_get_distinct_reproducible_seeds():
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from envs.registry import get_task, make_env
-    from experiments.harness.wiring import make_budget, make_policy, planner_settings
+    from envs.registry import make_env
     from policies.planners import sub_env_seed
+    from policies.setup import PlanningSetup
 
     seeds = [sub_env_seed(7, index) for index in range(4)]
     assert seeds[0] == 7 and len(set(seeds)) == 4  # a single env keeps the seed it was given
     assert seeds == [sub_env_seed(7, index) for index in range(4)]
-    spec = get_task("unicycle-goal")
     vec_env = DummyVecEnv([lambda: make_env("unicycle-goal")] * 3)
-    budget = make_budget(spec, vec_env, None, 8, 1)
-    objective = spec.make_objective(vec_env.envs[0])
-    policy = make_policy(vec_env, spec, "cem", objective, budget, 7, None, planner_settings(spec))
+    policy = PlanningSetup("unicycle-goal", "cem", 8, 1, seed=7).policy(vec_env)
     vec_env.seed(0)
     policy.predict(vec_env.reset())
     used = [planner.elites.generator.initial_seed() for planner in policy.planners]

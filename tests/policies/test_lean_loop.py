@@ -4,14 +4,8 @@ public calls, one rollout pool per planner."""
 import numpy as np
 import pytest
 
-from envs.registry import get_task, make_env
-from experiments.harness.wiring import (
-    load_prior,
-    make_budget,
-    make_objective,
-    make_policy,
-    planner_settings,
-)
+from envs.registry import make_env
+from policies.setup import PlanningSetup
 
 
 class CheckedDecoder:
@@ -44,12 +38,9 @@ class CheckedObjective:
 
 
 def plans(task: str, steps: int, checked: bool) -> np.ndarray:
-    spec = get_task(task)
-    prior = load_prior("de", spec)
     env = make_env(task)
-    objective = make_objective(spec, env)
-    budget = make_budget(spec, env, prior)
-    policy = make_policy(env, spec, "de", objective, budget, 0, prior, planner_settings(spec))
+    planning = PlanningSetup(task, decoder="ddim").resolve(env)
+    prior, objective, policy = planning.decoder, planning.objective, planning.policy()
     if checked:
         policy._ensure_planners(1)
         planner = policy.planners[0]
@@ -72,12 +63,9 @@ def test_the_lean_loop_plans_bit_for_bit_as_the_checked_calls(task, steps):
 
 
 def test_one_rollout_pool_per_planner_at_a_fixed_budget():
-    spec = get_task("half-cheetah")
-    prior = load_prior("de", spec)
     env = make_env("half-cheetah")
-    objective = make_objective(spec, env)
-    budget = make_budget(spec, env, prior)
-    policy = make_policy(env, spec, "de", objective, budget, 0, prior, planner_settings(spec))
+    planning = PlanningSetup("half-cheetah", decoder="ddim").resolve(env)
+    objective, policy = planning.objective, planning.policy()
     observation, _ = env.reset(seed=0)
     sizes = []
     score = objective._rewards

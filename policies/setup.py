@@ -1,0 +1,410 @@
+"""One planning setup, from the command line or from Python, turned into a policy in one call.
+
+A :class:`PlanningSetup` names everything a run plans with: the task, the planner (or SB3
+agent), its budget, the prior and decoders, the reward (simulator or world model), the warm
+start, the device and the seed; every field left at None takes the task's default
+(:mod:`envs.registry`). Every script builds one and :meth:`PlanningSetup.policy` is the only
+path from it to a policy, so ``run_mpc.py --env hopper`` and
+
+    import gymnasium as gym
+    from policies.setup import PlanningSetup
+
+    env = gym.make("Hopper-v5")
+    policy = PlanningSetup("hopper").policy(env)
+    action, _ = policy.predict(env.reset(seed=0)[0])
+
+plan with the same thing. :meth:`PlanningSetup.resolve` stops one step earlier, at a
+:class:`Planning` (the loaded prior, objective, budget and planner settings for one env), for
+code that builds many planners from one setup (the evaluation grid, a speed benchmark).
+
+A setup that cannot plan raises :class:`SetupError`, which says how to fix it: by the
+setting's Python name and its command-line flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from envs.mujoco_tasks import termination_cost
+from envs.registry import CHECKPOINTS, TaskSpec, get_task
+from envs.world_model_rules import termination_fn
+from planner.checkpoint import TaskMismatchError
+from planner.distilled import DistilledPrior
+from planner.files import file_sha256
+from planner.mpc import EXECUTE, WARM_STARTS, PlannerConfig
+from planner.planning import Budget, Planner
+from planner.prior import DiffusionPrior
+from planner.safeguards import Safeguards
+from planner.validation import check_count
+from planner.world_model import PROPAGATIONS, WorldModel, WorldModelObjective
+from policies.diffusion_elites import DiffusionElitesPolicy
+from policies.planners import PLANNERS, build_planner, sub_env_seed
+from policies.sb3_agents import load_sb3_agent
+
+AGENTS = ("sac", "ppo")
+"""Trained stable-baselines3 agents a setup can run instead of a planner (no budget)."""
+CONTROLLERS = PLANNERS + AGENTS
+REWARDS = ("simulator", "world-model")
+"""What candidates are scored with: the task's simulator, or a learned world model."""
+DECODERS = ("ddim", "student")
+"""How Diffusion Elites decodes a latent: the prior's DDIM decode, or its one-call student."""
+DE_ONLY = ("prior", "decoder", "final_decoder", "student")
+
+
+class SetupError(ValueError):
+    """A setup that cannot plan: a missing or mismatched file, a setting of another planner."""
+
+
+def option(name: str, value: Any = None) -> str:
+    """The setting ``name`` as Python and the command line spell it, in a message:
+    ``decoder (--decoder)``; with ``value``: ``prior=PATH (--prior PATH)``, and for a switch
+    (``value=True``) ``force_prior=True (--force-prior)``."""
+    flag = "--" + name.replace("_", "-")
+    if value is None:
+        return f"{name} ({flag})"
+    if value is True:
+        return f"{name}=True ({flag})"
+    return f"{name}={value} ({flag} {value})"
+
+
+@dataclass(frozen=True)
+class PlanningSetup:
+    """Everything a run plans with; None takes the task's default.
+
+    Attributes:
+        task: a short name (``hopper``) or Gymnasium id (``Hopper-v5``) of
+            :func:`envs.registry.get_task`; stored as the short name.
+        planner: one of :data:`CONTROLLERS`: ``de`` (Diffusion Elites), an action-space
+            baseline (``cem``, ``icem``, ``mppi``, ``random``) or a trained SB3 agent.
+        population, iterations: N and T per control step (default: the task's).
+        horizon: H of planners without a prior (default: the task's); DE plans over its
+            prior's, and refuses another.
+        prior: DE's prior checkpoint (default: the task's shipped one).
+        decoder, final_decoder: what DE searches with and what decodes its executed plan, each
+            one of :data:`DECODERS` (default: the student where the task ships one for its
+            prior, else ddim; the final one as the search's).
+        student: the student checkpoint (default: the task's shipped one).
+        force_prior: accept a prior or student recorded for another task or teacher.
+        reward: one of :data:`REWARDS`; ``world-model`` plans from the observation.
+        world_model: its checkpoint (default: checkpoints/<task>-world-model.pt).
+        propagation: how the world model's ensemble is rolled out (PROPAGATIONS).
+        search_steps, final_steps, warm_start, execute: DE's settings
+            (:class:`planner.mpc.PlannerConfig`; default: the task's).
+        tuning: a baseline's settings replacing the task's tuned ones (a mapping or pairs).
+        agent: the SB3 agent zip (default: checkpoints/agents/<task>-<planner>.zip).
+        device: torch device of the prior and world model.
+        seed: seeds the planners (sub-env i of a VecEnv: :func:`sub_env_seed`) and the world
+            model's sampling.
+        record: keep each step's population in PlanResult (for videos).
+    """
+
+    task: str
+    planner: str = "de"
+    population: int | None = None
+    iterations: int | None = None
+    horizon: int | None = None
+    prior: str | None = None
+    decoder: str | None = None
+    final_decoder: str | None = None
+    student: str | None = None
+    force_prior: bool = False
+    reward: str = "simulator"
+    world_model: str | None = None
+    propagation: str = "mean"
+    search_steps: int | None = None
+    final_steps: int | None = None
+    warm_start: str | None = None
+    execute: str = "best"
+    tuning: tuple[tuple[str, Any], ...] = field(default=())
+    agent: str | None = None
+    device: str = "cpu"
+    seed: int = 0
+    record: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            spec = get_task(self.task)
+        except ValueError as exc:
+            raise SetupError(str(exc)) from None
+        object.__setattr__(self, "task", spec.name)  # frozen: normalised once, here
+        tuning = self.tuning.items() if isinstance(self.tuning, Mapping) else self.tuning
+        object.__setattr__(self, "tuning", tuple(sorted(tuple(pair) for pair in tuning)))
+        choices = {
+            "planner": CONTROLLERS,
+            "reward": REWARDS,
+            "propagation": PROPAGATIONS,
+            "execute": EXECUTE,
+            "decoder": DECODERS,
+            "final_decoder": DECODERS,
+            "warm_start": WARM_STARTS,
+        }
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise SetupError(f"{option(name)} must be one of {allowed}, got {value!r}")
+        for name in ("population", "iterations", "horizon", "search_steps", "final_steps"):
+            if getattr(self, name) is not None:
+                check_count(f"PlanningSetup.{name}", getattr(self, name))
+        for name in DE_ONLY:
+            if getattr(self, name) is not None and self.planner != "de":
+                raise SetupError(
+                    f"{option(name)} is a setting of Diffusion Elites, but the planner is "
+                    f"{self.planner}: drop it, or plan with {option('planner', 'de')}"
+                )
+
+    @classmethod
+    def from_fields(cls, source: Any, **overrides: Any) -> PlanningSetup:
+        """The setup whose fields ``source`` (a script's arguments) has under the same names;
+        ``overrides`` win (e.g. ``task=args.env``)."""
+        values = {f.name: getattr(source, f.name) for f in fields(cls) if hasattr(source, f.name)}
+        return cls(**{**values, **overrides})
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The task's :class:`~envs.registry.TaskSpec`."""
+        return get_task(self.task)
+
+    def resolve(self, env: Any) -> Planning:
+        """The setup's files loaded and its defaults filled for ``env`` (see :class:`Planning`)."""
+        decoder, final_decoder = self.decoders()
+        return Planning(
+            self,
+            env,
+            self.objective(env),
+            self.budget(env, decoder),
+            self.planner_config(),
+            decoder,
+            final_decoder,
+        )
+
+    def policy(self, env: Any) -> Any:
+        """What controls ``env`` (a Gymnasium env or an SB3 VecEnv): a
+        :class:`~policies.diffusion_elites.DiffusionElitesPolicy` over the setup's planner, or
+        the SB3 agent; either answers ``predict(observation)``."""
+        return self.resolve(env).policy()
+
+    def decoders(self) -> tuple[Any, Any]:
+        """DE's search decoder and the executed plan's ((None, None) for other planners).
+
+        Each is the prior (``prior`` or the task's shipped one) decoding by DDIM, or its student
+        (``student`` or the task's shipped one), one network call. A student is refused unless it
+        was distilled from that very prior file (``force_prior`` skips this and the task check).
+        """
+        if self.planner != "de":
+            return None, None
+        spec = self.spec
+        teacher = Path(self.prior) if self.prior else spec.prior_path
+        if teacher is None:
+            raise SetupError(
+                f"task {spec.name} ships no prior yet: pass {option('prior', 'PATH')}, a file "
+                "written by experiments/train_prior.py, or plan with a baseline such as "
+                f"{option('planner', 'cem')}, which needs none"
+            )
+        prior = read_prior(teacher, spec.family, self.device, self.force_prior)
+        decoder = self.decoder
+        if decoder is None:
+            decoder = "student" if self.prior is None and spec.student is not None else "ddim"
+        final_decoder = self.final_decoder or decoder
+        if "student" not in (decoder, final_decoder):
+            return prior, prior
+        student = read_student(spec, teacher, self.student, self.device, self.force_prior)
+        chosen = {"ddim": prior, "student": student}
+        return chosen[decoder], chosen[final_decoder]
+
+    def budget(self, env: Any, decoder: Any = None) -> Budget:
+        """N x T over H for ``env``: H is DE's ``decoder``'s (else ``horizon``, else the task's);
+        N and T are ``population`` and ``iterations``, else the task's."""
+        horizon = self.horizon
+        if decoder is not None:
+            if horizon not in (None, decoder.horizon):
+                raise SetupError(
+                    f"Diffusion Elites plans over its prior's horizon H={decoder.horizon}, not "
+                    f"{horizon}: pass a prior trained with that horizon, or drop "
+                    f"{option('horizon')}"
+                )
+            horizon = decoder.horizon
+        defaults = self.spec.planner
+        return Budget(
+            horizon=self.spec.horizon if horizon is None else horizon,
+            action_dim=env.action_space.shape[0],
+            population=_default(self.population, defaults, "population", 64),
+            iterations=_default(self.iterations, defaults, "iterations", 4),
+        )
+
+    def planner_config(self) -> PlannerConfig:
+        """DE's and CEM's :class:`~planner.mpc.PlannerConfig`: the set fields, else the task's."""
+        defaults = self.spec.planner
+        return PlannerConfig(
+            search_steps=_default(self.search_steps, defaults, "search_steps", 2),
+            final_steps=_default(self.final_steps, defaults, "final_steps", 5),
+            warm_start=_default(self.warm_start, defaults, "warm_start", "shift"),
+            execute=self.execute,
+        )
+
+    def objective(self, env: Any) -> Any:
+        """What scores candidates for ``env``: the task's simulator, or a learned world model.
+
+        ``reward="world-model"`` loads ``world_model`` (one trained for another task is
+        refused) and scores candidates from the current observation, with the task's
+        termination rule on predicted observations (envs/world_model_rules.py) and its
+        termination cost (as the simulator's objective charges it), rolling the ensemble out
+        by ``propagation``, seeded with ``seed``.
+        """
+        spec = self.spec
+        env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
+        if self.reward == "simulator":
+            return spec.make_objective(env)
+        path = Path(self.world_model or CHECKPOINTS / f"{spec.name}-world-model.pt")
+        if not path.is_file():
+            raise SetupError(
+                f"no world model at {path}: train one with experiments/train_world_model.py "
+                f"--env {spec.name} --data FILE, or pass {option('world_model', 'PATH')}"
+            )
+        model = WorldModel.load(path, task=spec.name, device=self.device)
+        return WorldModelObjective(
+            model,
+            termination_fn(env),
+            self.propagation,
+            seed=self.seed,
+            termination_cost=termination_cost(env),
+        )
+
+
+@dataclass(frozen=True)
+class Planning:
+    """A :class:`PlanningSetup` resolved for one env: its files loaded, its defaults filled.
+
+    Planners and policies built from it share the objective (and its rollout pool) and the
+    decoders; :meth:`with_objective` swaps what scores candidates.
+
+    Attributes:
+        setup: what it was resolved from.
+        env: the env (or VecEnv) it plans for.
+        objective: ``rewards (N,) = objective(state, actions (N, H, A))``.
+        budget: N x T evaluations over H steps per control step.
+        config: DE's and CEM's :class:`~planner.mpc.PlannerConfig`.
+        decoder, final_decoder: DE's search and final decoders (None for other planners).
+    """
+
+    setup: PlanningSetup
+    env: Any
+    objective: Any
+    budget: Budget
+    config: PlannerConfig
+    decoder: Any
+    final_decoder: Any
+
+    def planner(self, seed: int | None = None) -> Planner:
+        """A new planner (default seed: the setup's) with what the task gives every planner
+        alike: its safeguards (the task's fill action) and the baseline's tuned settings (the
+        setup's ``tuning`` replaces them)."""
+        setup, spec = self.setup, self.setup.spec
+        return build_planner(
+            setup.planner,
+            self.objective,
+            self.budget,
+            setup.seed if seed is None else seed,
+            self.decoder,
+            self.config,
+            setup.device,
+            setup.record,
+            Safeguards(fill_action=spec.fill_action),
+            dict(setup.tuning) or spec.tuning.get(setup.planner),
+            self.final_decoder,
+        )
+
+    def policy(self, seed: int | None = None) -> Any:
+        """A policy for ``env`` (default seed: the setup's): the SB3 agent of an agent setup,
+        else a :class:`~policies.diffusion_elites.DiffusionElitesPolicy` with one planner per
+        sub-env (seeded by :func:`sub_env_seed`)."""
+        setup = self.setup
+        if setup.planner in AGENTS:
+            return load_agent(setup.spec, self.env, setup.planner, setup.agent, setup.device)
+        seed = setup.seed if seed is None else seed
+        conditioned = self.decoder is not None and self.decoder.cond_dim > 0
+        from_observation = getattr(self.objective, "plans_from_observation", False)
+        return DiffusionElitesPolicy.for_env(
+            self.env, lambda i: self.planner(sub_env_seed(seed, i)), conditioned, from_observation
+        )
+
+    def with_objective(self, objective: Any) -> Planning:
+        """The same planning, scoring candidates with ``objective``."""
+        return replace(self, objective=objective)
+
+
+def _default(value: Any, defaults: Mapping[str, Any], name: str, fallback: Any) -> Any:
+    """``value``, or (when None) the task's default ``defaults[name]``, or ``fallback``."""
+    return defaults.get(name, fallback) if value is None else value
+
+
+def read_prior(
+    path: str | Path, family: str, device: str = "cpu", force: bool = False
+) -> DiffusionPrior:
+    """``DiffusionPrior.load`` refused unless it records ``family`` (``force``: any task),
+    with errors that say how to fix the setup."""
+    try:
+        return DiffusionPrior.load(path, device=device, task=None if force else family)
+    except FileNotFoundError as exc:
+        raise SetupError(
+            f"{exc}: pass {option('prior', 'PATH')}, a file written by experiments/train_prior.py"
+        ) from exc
+    except TaskMismatchError as exc:
+        raise SetupError(f"{exc}, or pass {option('force_prior', True)} to use it anyway") from exc
+
+
+def read_student(
+    spec: TaskSpec, teacher: Path, path: str | None = None, device="cpu", force=False
+) -> DistilledPrior:
+    """The student at ``path`` (default: the task's shipped one), refused unless it records
+    the task's family and was distilled from the prior file ``teacher`` (``force``: accept)."""
+    path = Path(path) if path else spec.student_path
+    if path is None:
+        raise SetupError(
+            f"task {spec.name} ships no student: distil one with experiments/distill_prior.py "
+            f"--prior {teacher} and pass {option('student', 'PATH')}, or search with "
+            f"{option('decoder', 'ddim')}"
+        )
+    try:
+        student = DistilledPrior.load(path, device=device, task=None if force else spec.family)
+    except FileNotFoundError as exc:
+        raise SetupError(
+            f"{exc}: pass {option('student', 'PATH')}, a file written by "
+            "experiments/distill_prior.py"
+        ) from exc
+    except TaskMismatchError as exc:
+        raise SetupError(f"{exc}, or pass {option('force_prior', True)} to use it anyway") from exc
+    recorded = student.record.get("teacher", {})
+    if not force and recorded.get("sha256") != file_sha256(teacher):
+        raise SetupError(
+            f"{path} was distilled from {recorded.get('file', 'another prior')}, not from "
+            f"{teacher}: distil a student of it (experiments/distill_prior.py --prior {teacher}) "
+            f"or search with {option('decoder', 'ddim')}"
+        )
+    return student
+
+
+def agent_path(spec: TaskSpec, kind: str, path: str | None = None) -> Path:
+    """``path``, or the task's shipped SB3 agent ``kind``: checkpoints/agents/<task>-<kind>.zip."""
+    return Path(path) if path else CHECKPOINTS / "agents" / f"{spec.name}-{kind}.zip"
+
+
+def load_agent(spec: TaskSpec, env: Any, kind: str, path: str | None = None, device="cpu") -> Any:
+    """The SB3 agent ``kind`` (in AGENTS) at :func:`agent_path`, refused unless it observes what
+    ``env`` gives."""
+    path = agent_path(spec, kind, path)
+    if not path.is_file():
+        raise SetupError(
+            f"no {kind.upper()} agent at {path}: train one with experiments/train_agent.py "
+            f"--env {spec.name} --algo {kind}, or pass {option('agent', 'PATH')}"
+        )
+    model = load_sb3_agent(path, kind, device)
+    if model.observation_space.shape != env.observation_space.shape:
+        raise SetupError(
+            f"{path} observes {model.observation_space.shape} but {spec.name} gives "
+            f"{env.observation_space.shape}: pass the agent trained on {spec.name} as "
+            f"{option('agent', 'PATH')}"
+        )
+    return model

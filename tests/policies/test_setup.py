@@ -1,0 +1,200 @@
+"""One setup from Python or the command line: the task's defaults, the decoders DE plans with,
+the files it refuses, and the same policy as run_mpc.py on a plain ``gymnasium.make`` env."""
+
+import shutil
+import warnings
+from types import SimpleNamespace
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from envs.registry import CHECKPOINTS, TASKS, get_task, make_env
+from experiments.harness.cli import parse_args
+from experiments.run_mpc import RunArgs
+from planner.distilled import DistilledPrior
+from planner.prior import DiffusionPrior
+from policies.setup import PlanningSetup, SetupError
+
+ENV = SimpleNamespace(action_space=SimpleNamespace(shape=(2,)))
+"""All that a budget reads of an env."""
+
+
+# The task's defaults, and values given
+
+
+def test_unset_values_take_the_tasks_defaults_and_set_values_are_kept():
+    spec = get_task("unicycle-goal")
+    setup = PlanningSetup("unicycle-goal", "cem")
+    budget, config = setup.budget(ENV), setup.planner_config()
+    assert (budget.population, budget.iterations, budget.horizon) == (64, 4, spec.horizon)
+    assert (config.search_steps, config.warm_start) == (2, spec.planner["warm_start"])
+    setup = PlanningSetup("unicycle-goal", "cem", 8, 2, 48, search_steps=3, warm_start="none")
+    budget, config = setup.budget(ENV), setup.planner_config()
+    assert (budget.population, budget.iterations, budget.horizon) == (8, 2, 48)
+    assert (config.search_steps, config.warm_start) == (3, "none")
+
+
+def test_mujoco_tasks_default_to_their_budget_not_the_budget_classes():
+    # the issue that asked for one setup: Budget's own defaults (64 x 4) are not hopper's (64 x 3)
+    budget = PlanningSetup("hopper").budget(make_env("hopper"), None)
+    assert (budget.population, budget.iterations) == (64, 3)
+
+
+@pytest.mark.parametrize(
+    "settings, mentions",
+    [
+        ({"population": 0}, "population"),
+        ({"iterations": True}, "iterations"),
+        ({"final_steps": 0}, "final_steps"),
+        ({"planner": "pso"}, r"planner \(--planner\) must be one of"),
+        ({"reward": "oracle"}, "reward"),
+        ({"decoder": "fast"}, r"decoder \(--decoder\) must be one of"),
+        ({"warm_start": "rewind"}, "warm_start"),
+        (
+            {"planner": "cem", "prior": "x.pt"},
+            r"setting of Diffusion Elites.*planner=de \(--planner de\)",
+        ),
+        ({"planner": "icem", "student": "x.pt"}, "setting of Diffusion Elites"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_setting(settings, mentions):
+    with pytest.raises(ValueError, match=mentions):
+        PlanningSetup("unicycle-goal", **settings)
+
+
+def test_a_task_is_named_by_short_name_or_gymnasium_id():
+    assert PlanningSetup("Hopper-v5").task == "hopper"
+    with pytest.raises(SetupError, match=r"unknown task 'Hopper-v9'.*known tasks"):
+        PlanningSetup("Hopper-v9")
+
+
+def test_the_command_line_builds_the_same_setup_as_python():
+    args = parse_args(RunArgs, "", ["--env", "hopper", "--population", "32"])
+    from_cli = PlanningSetup.from_fields(args, task=args.env)
+    assert from_cli == PlanningSetup("hopper", population=32)
+
+
+def test_tuning_is_kept_as_sorted_pairs_so_setups_compare_and_hash():
+    a = PlanningSetup("reacher", "mppi", tuning={"temperature": 0.5, "noise_std": 0.2})
+    b = PlanningSetup("reacher", "mppi", tuning=(("noise_std", 0.2), ("temperature", 0.5)))
+    assert a == b and hash(a) == hash(b)
+
+
+# Horizons
+
+
+def test_a_horizon_applies_to_planners_without_a_prior_and_must_match_a_prior():
+    prior = SimpleNamespace(horizon=16)
+    assert PlanningSetup("unicycle-goal").budget(ENV, prior).horizon == 16
+    assert PlanningSetup("unicycle-goal", horizon=16).budget(ENV, prior).horizon == 16
+    with pytest.raises(SetupError, match=r"prior's horizon H=16.*drop horizon \(--horizon\)"):
+        PlanningSetup("unicycle-goal", horizon=32).budget(ENV, prior)
+
+
+# What Diffusion Elites decodes with
+
+
+def test_the_task_default_searches_and_decodes_with_its_student():
+    search, final = PlanningSetup("unicycle-goal").decoders()
+    assert isinstance(search, DistilledPrior) and search is final
+    search, final = PlanningSetup("hopper").decoders()  # ships no student
+    assert isinstance(search, DiffusionPrior) and search is final
+
+
+@pytest.mark.parametrize(
+    "decoder, final_decoder, kinds",
+    [
+        ("ddim", None, (DiffusionPrior, DiffusionPrior)),
+        ("student", "ddim", (DistilledPrior, DiffusionPrior)),
+        ("ddim", "student", (DiffusionPrior, DistilledPrior)),
+    ],
+)
+def test_settings_choose_each_decoder(decoder, final_decoder, kinds):
+    setup = PlanningSetup("unicycle-goal", decoder=decoder, final_decoder=final_decoder)
+    search, final = setup.decoders()
+    assert (type(search), type(final)) == kinds
+
+
+def test_other_planners_get_no_decoder():
+    assert PlanningSetup("unicycle-goal", "cem").decoders() == (None, None)
+
+
+def test_a_prior_given_by_path_decodes_by_ddim_unless_told_and_takes_its_own_students(tmp_path):
+    copy = tmp_path / "mine.pt"
+    shutil.copy(get_task("unicycle-goal").prior_path, copy)
+    search, final = PlanningSetup("unicycle-goal", prior=str(copy)).decoders()
+    assert isinstance(search, DiffusionPrior) and search is final
+    # the shipped student was distilled from these very bytes: accepted
+    search, _ = PlanningSetup("unicycle-goal", prior=str(copy), decoder="student").decoders()
+    assert isinstance(search, DistilledPrior)
+
+
+def test_a_student_of_another_prior_is_refused_unless_forced():
+    other = str(CHECKPOINTS / "unicycle-action-mlp-h16.pt")
+    with pytest.raises(SetupError, match=r"was distilled from unicycle-action\.pt"):
+        PlanningSetup("unicycle-goal", prior=other, decoder="student").decoders()
+    forced = PlanningSetup("unicycle-goal", prior=other, decoder="student", force_prior=True)
+    assert isinstance(forced.decoders()[0], DistilledPrior)
+
+
+def test_a_task_without_a_student_says_how_to_get_one():
+    with pytest.raises(SetupError, match=r"ships no student.*distill_prior\.py.*--decoder ddim"):
+        PlanningSetup("hopper", decoder="student").decoders()
+
+
+def test_a_missing_or_foreign_student_is_refused(tmp_path):
+    missing = PlanningSetup("unicycle-goal", decoder="student", student=str(tmp_path / "no.pt"))
+    with pytest.raises(SetupError, match=r"no student checkpoint.*--student"):
+        missing.decoders()
+    foreign = str(get_task("reacher").student_path)
+    with pytest.raises(SetupError, match=r"for task 'reacher'.*--force-prior"):
+        PlanningSetup("unicycle-goal", decoder="student", student=foreign).decoders()
+
+
+# Priors
+
+
+@pytest.mark.parametrize("name", sorted(name for name, spec in TASKS.items() if spec.prior))
+def test_every_task_accepts_its_shipped_prior(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a prior that records no task warns
+        prior, _ = PlanningSetup(name, decoder="ddim").decoders()
+    assert prior.task == get_task(name).family
+
+
+def test_a_prior_of_another_task_is_refused_unless_forced():
+    reacher = str(CHECKPOINTS / "reacher-action.pt")
+    with pytest.raises(SetupError, match=r"force_prior=True \(--force-prior\)"):
+        PlanningSetup("unicycle-goal", prior=reacher).decoders()
+    forced = PlanningSetup("unicycle-goal", prior=reacher, force_prior=True).decoders()[0]
+    assert forced.task == "reacher"
+
+
+@pytest.mark.parametrize("task", ["walker2d", "swimmer", "inverted-double-pendulum"])
+def test_a_task_without_a_prior_says_how_to_get_one_and_baselines_need_none(task):
+    with pytest.raises(
+        SetupError,
+        match=r"ships no prior.*prior=PATH \(--prior PATH\).*train_prior\.py.*planner=cem",
+    ):
+        PlanningSetup(task).policy(make_env(task))
+    assert PlanningSetup(task, "cem").decoders() == (None, None)
+
+
+# The policy
+
+
+def test_python_plans_exactly_what_run_mpc_plans_on_a_plain_gymnasium_env():
+    """``PlanningSetup("hopper").policy(gym.make("Hopper-v5"))`` and the setup run_mpc.py builds
+    for ``--env hopper`` (on its own env) choose the same actions, bit for bit."""
+    args = parse_args(RunArgs, "", ["--env", "hopper"])
+    plain, wrapped = gym.make("Hopper-v5"), make_env("hopper")
+    ours = PlanningSetup("hopper").policy(plain)
+    scripts = PlanningSetup.from_fields(args, task=args.env).policy(wrapped)
+    observation, _ = plain.reset(seed=3)
+    wrapped.reset(seed=3)
+    for _ in range(3):
+        action, _ = ours.predict(observation)
+        np.testing.assert_array_equal(action, scripts.predict(observation)[0])
+        observation, *_ = plain.step(action)
+        wrapped.step(action)
