@@ -1,29 +1,37 @@
-"""Put an evaluation's tables and plots into README.md, so that every number there has a source.
+"""Put an evaluation's summary into README.md, so that every number there has a source.
 
     python experiments/evaluate.py --suite full --out results/full    # CPU-hours
     python experiments/results_to_readme.py --results results/full
 
 Replaces what lies between the lines ``<!-- results:start -->`` and ``<!-- results:end -->`` of
-the README with the ``results.md`` of ``--results`` (its command, machine, tables and paired
-comparisons), its headings moved under the README's section and its plot links made relative
-to the README. Running it again with the same results changes nothing. A grid that has not
-finished, or one other than the full suite (without ``--any-grid``), is refused.
+the README with one row per task: Diffusion Elites at the grid's largest budget against the best
+baseline at that budget, in the task's main metric, with their paired difference over the
+seeds both ran; then the command, the machine and a link to the full report (``results.md``,
+its tables and plots), which stays in the results folder. Running it again with the same
+results changes nothing. A grid that has not finished, or one other than the full suite
+(without ``--any-grid``), is refused.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.harness.cli import REPO_ROOT, ScriptArgs, UsageError, arg, run_main
+from experiments.harness.grid import EpisodeLog, Row
+from experiments.harness.summary import (
+    METRICS,
+    Comparison,
+    main_metric,
+    paired_comparisons,
+    summarise_rows,
+)
 from planner.files import atomic_write
+from policies.planners import PLANNERS
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 
 
 @dataclass
@@ -35,15 +43,16 @@ class ReadmeArgs(ScriptArgs):
     any_grid: bool = arg(False, "accept a grid other than --suite full (to try the script)")
 
 
-def read_results(folder: Path, any_grid: bool) -> str:
-    """``folder/results.md``, refused unless its grid is finished (and the full suite)."""
+def read_grid(folder: Path, any_grid: bool) -> tuple[dict, list[dict]]:
+    """``folder``'s ``grid.json`` and episode records, refused unless the grid is finished (and
+    the full suite)."""
     grid_file, results, log = (
         folder / name for name in ("grid.json", "results.md", "episodes.csv")
     )
-    if not grid_file.is_file() or not results.is_file():
+    if not all(path.is_file() for path in (grid_file, results, log)):
         raise UsageError(
-            f"{folder} holds no grid.json and results.md: pass the --out folder of a finished "
-            "experiments/evaluate.py run"
+            f"{folder} holds no grid.json, episodes.csv and results.md: pass the --out folder "
+            "of a finished experiments/evaluate.py run"
         )
     grid = json.loads(grid_file.read_text())
     if grid["suite"] != "full" and not any_grid:
@@ -51,34 +60,93 @@ def read_results(folder: Path, any_grid: bool) -> str:
             f"{folder} holds the {grid['suite'] or 'custom'} grid, not --suite full: the README "
             "shows the full suite (add --any-grid to insert it anyway)"
         )
+    records = EpisodeLog(log).records
     wanted = sum(len(row["seeds"]) for row in grid["rows"])
-    with open(log, newline="") as file:
-        finished = sum(1 for _ in csv.DictReader(file))
-    if finished < wanted:
+    if len(records) < wanted:
         raise UsageError(
-            f"{folder} holds {finished} of its grid's {wanted} episodes: finish it by rerunning "
-            f"its command ({grid.get('command')})"
+            f"{folder} holds {len(records)} of its grid's {wanted} episodes: finish it by "
+            f"rerunning its command ({grid.get('command')})"
         )
-    return results.read_text()
+    return grid, records
 
 
-def as_readme_block(markdown: str, folder: Path, readme: Path) -> str:
-    """``results.md`` as it sits in the README: no title, headings one level down, plot links
-    relative to the README."""
-    lines = []
-    for line in markdown.splitlines():
-        if line.startswith("# "):
-            continue
-        lines.append("#" + line if line.startswith("#") else line)
-    text = "\n".join(lines).strip("\n")
+def grid_rows(grid: dict) -> list[Row]:
+    """The :class:`Row` s of a ``grid.json`` record, in its order."""
+    rows = []
+    for record in grid["rows"]:
+        fields = {key: value for key, value in record.items() if key != "seeds"}
+        fields["tuning"] = tuple(tuple(pair) for pair in fields.get("tuning", ()))
+        rows.append(Row(**fields))
+    return rows
+
+
+def headline(comparisons: list[Comparison], env: str) -> Comparison | None:
+    """Diffusion Elites at the largest budget of ``env`` (its first row there: the task's
+    defaults in the suites) against the baseline planner that scored best at that budget; None
+    if the grid has no such pair."""
+    against_baselines = [
+        c
+        for c in comparisons
+        if c.diffusion_elites.row.env == env
+        and c.diffusion_elites.row.reward == "simulator"
+        and c.baseline.row.planner in PLANNERS
+        and c.baseline.row.planner != "de"
+    ]
+    if not against_baselines:
+        return None
+
+    def evaluations(comparison: Comparison) -> int:
+        row = comparison.diffusion_elites.row
+        return row.population * row.iterations
+
+    largest = max(evaluations(c) for c in against_baselines)
+    at_largest = [c for c in against_baselines if evaluations(c) == largest]
+    first = at_largest[0].diffusion_elites
+    metric = main_metric(env)
+    return max(
+        (c for c in at_largest if c.diffusion_elites is first),
+        key=lambda c: c.baseline.metrics[metric].mean,
+    )
+
+
+def summary_block(folder: Path, readme: Path, any_grid: bool) -> str:
+    """The README's results block: one row per task, the command, machine and a link to the
+    full report."""
+    grid, records = read_grid(folder, any_grid)
+    rows = grid_rows(grid)
+    comparisons = paired_comparisons(summarise_rows(rows, records))
     base = os.path.relpath(folder.resolve(), readme.resolve().parent)
+    report = Path(base, "results.md").as_posix()
+    lines = [
+        f"<!-- written by experiments/results_to_readme.py from {report}: edit neither -->",
+        "",
+        "| task | metric | Diffusion Elites | best baseline | DE minus baseline, paired | seeds |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for env in dict.fromkeys(row.env for row in rows):
+        best = headline(comparisons, env)
+        if best is None:
+            continue
+        metric = main_metric(env)
+        de, baseline = best.diffusion_elites, best.baseline
+        lines.append(
+            f"| {env} | {METRICS[metric][0]} | {de.metrics[metric]} ({de.row.budget}) "
+            f"| {baseline.row.label}: {baseline.metrics[metric]} | {best.difference} "
+            f"| {best.difference.count} |"
+        )
+    head = report_header(folder / "results.md")
+    lines += [
+        "",
+        *head,
+        f"- full report, every budget and planner, with plots: [{report}]({report})",
+    ]
+    return "\n".join(lines) + "\n"
 
-    def relink(match: re.Match) -> str:
-        return f"![{match[1]}]({Path(base, match[2]).as_posix()})"
 
-    source = Path(base, "results.md").as_posix()
-    note = f"<!-- written by experiments/results_to_readme.py from {source}: edit neither -->"
-    return f"{note}\n\n{IMAGE.sub(relink, text)}\n"
+def report_header(results: Path) -> list[str]:
+    """The command, machine and date lines of a ``results.md``."""
+    wanted = ("- command:", "- machine:", "- date:")
+    return [line for line in results.read_text().splitlines() if line.startswith(wanted)]
 
 
 def insert(readme_text: str, block: str) -> str:
@@ -97,7 +165,7 @@ def insert(readme_text: str, block: str) -> str:
 def main(args: ReadmeArgs) -> Path:
     """Replace the README's results block; return the README's path."""
     folder, readme = Path(args.results), Path(args.readme)
-    block = as_readme_block(read_results(folder, args.any_grid), folder, readme)
+    block = summary_block(folder, readme, args.any_grid)
     text = insert(readme.read_text(), block)
     with atomic_write(readme, "w") as file:
         file.write(text)

@@ -199,19 +199,26 @@ def readme_with_markers(tmp_path: Path) -> Path:
     return readme
 
 
-def test_the_readme_block_is_results_md_with_working_plot_links(tiny_run, tmp_path):
+def test_the_readme_block_is_one_row_per_task_linking_the_full_report(tiny_run, tmp_path):
     readme = readme_with_markers(tmp_path)
     insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme), any_grid=True))
     text = readme.read_text()
     assert "old numbers" not in text
     assert text.startswith("# Project\n\n## What it does\n") and text.endswith("## More\n")
     block = text.split(START)[1].split(END)[0]
+    rows = {line.split(" | ")[0][2:]: line for line in block.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"task", "---", "unicycle-goal", "reacher"}
+    # DE's first row at the budget against CEM, with the intervals results.md gives them
     markdown = (tiny_run / "results.md").read_text()
-    for line in section(markdown, "reacher"):  # every table line, as evaluate.py wrote it
-        assert line in block
-    assert "\n### reacher\n" in block and "# Evaluation results" not in block
-    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", block)
-    assert len(links) == 2 and all((readme.parent / link).is_file() for link in links)
+    lines = section(markdown, "reacher")
+    first = lines.index(next(line for line in lines if line.startswith("| planner")))
+    table = [line.split(" | ") for line in lines[first : lines.index("", first)]]
+    returns = {cells[0][2:]: cells[table[0].index("return")] for cells in table}
+    cells = rows["reacher"].split(" | ")
+    assert cells[2] == f"{returns['de[none]']} (8x1)" and cells[3] == f"cem: {returns['cem']}"
+    assert cells[5] == "2 |"
+    links = re.findall(r"\]\(([^)]+)\)", block)
+    assert links and all((readme.parent / link).is_file() for link in links)
     insert_results(ReadmeArgs(results=str(tiny_run), readme=str(readme), any_grid=True))
     assert readme.read_text() == text  # a second run changes nothing
 
