@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+import gymnasium
 import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
@@ -222,6 +223,48 @@ _REWARDS = {
 }
 SUPPORTED_ENV_IDS: tuple[str, ...] = tuple(env_id for env_id, _ in _REWARDS.values())
 
+_CONTACT_FORCES = (
+    "contact forces (cfrc_ext), which MuJoCo computes only in an extra mj_rnePostConstraint "
+    "call the env makes after each step"
+)
+UNSUPPORTED_ENV_IDS: dict[str, str] = {
+    "Ant-v5": (
+        "its forward reward is the torso's displacement over each step, from body positions "
+        "(xpos) that mjData holds before the step but the state snapshot does not, and its "
+        f"contact cost reads {_CONTACT_FORCES}"
+    ),
+    "Humanoid-v5": (
+        "its forward reward is the centre of mass's displacement over each step, from body "
+        "positions (xipos) that mjData holds before the step but the state snapshot does not, "
+        f"and its contact cost reads {_CONTACT_FORCES}"
+    ),
+    "HumanoidStandup-v5": f"its impact cost reads {_CONTACT_FORCES}",
+    "Pusher-v5": (
+        "no planning version of its reward (distances between the arm's tip, the object and "
+        "the goal) is written here"
+    ),
+}
+"""The other Gymnasium v5 MuJoCo envs, and why none has a planning reward: a planning reward
+must equal the env's own from what a batched rollout from a state snapshot records."""
+
+
+def unsupported_reason(env_id: str) -> str | None:
+    """Why the Gymnasium MuJoCo env ``env_id`` cannot be planned on here, in one clause; None
+    for a supported env and for an id that is not a Gymnasium MuJoCo env."""
+    if env_id in SUPPORTED_ENV_IDS:
+        return None
+    if env_id in UNSUPPORTED_ENV_IDS:
+        return UNSUPPORTED_ENV_IDS[env_id]
+    entry = gymnasium.registry.get(env_id)
+    if entry is None or not str(entry.entry_point).startswith("gymnasium.envs.mujoco"):
+        return None
+    v5 = f"{env_id.rpartition('-v')[0]}-v5"
+    if v5 in SUPPORTED_ENV_IDS:
+        return f"the planning rewards repeat the v5 envs' reward terms: plan on {v5}"
+    return f"the planning rewards are written for v5 envs only, and {v5} has none: " + (
+        UNSUPPORTED_ENV_IDS.get(v5, "its reward terms are not written here")
+    )
+
 
 def reward_for(env: Any) -> TaskReward:
     """The planning reward of an unwrapped Gymnasium v5 MuJoCo env, with the env's weights.
@@ -231,10 +274,10 @@ def reward_for(env: Any) -> TaskReward:
     """
     entry = _REWARDS.get(type(env))
     if entry is None:
+        env_id = env.spec.id if getattr(env, "spec", None) is not None else ""
+        reason = unsupported_reason(env_id) or "its reward terms are not written here"
         raise NotImplementedError(
-            f"no planning reward for {type(env).__module__}.{type(env).__name__}; supported "
-            f"Gymnasium envs: {', '.join(SUPPORTED_ENV_IDS)} (Ant, Humanoid, Pusher and v4 envs "
-            "read derived quantities such as contact forces or pre-step body positions that "
-            "are not part of the state snapshot)"
+            f"no planning reward for {type(env).__module__}.{type(env).__name__}: {reason}; "
+            f"supported Gymnasium envs: {', '.join(SUPPORTED_ENV_IDS)}"
         )
     return entry[1](env)

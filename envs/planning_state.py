@@ -22,7 +22,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.envs.mujoco import MujocoEnv
 
-from envs.mujoco_rewards import SUPPORTED_ENV_IDS
+from envs.mujoco_rewards import SUPPORTED_ENV_IDS, unsupported_reason
 from envs.mujoco_tasks import snapshot
 from envs.unicycle import UnicycleEnv
 
@@ -46,9 +46,10 @@ def state_function(env: gym.Env) -> Callable[[gym.Env], Any]:
     if isinstance(base, MujocoEnv):
         env_id = base.spec.id if base.spec is not None else type(base).__name__
         if env_id not in SUPPORTED_ENV_IDS:
+            reason = unsupported_reason(env_id) or "its reward terms are not written here"
             raise NotImplementedError(
-                f"no planning objective for {env_id}: its reward needs more than the simulator "
-                f"state holds; plan on one of {', '.join(SUPPORTED_ENV_IDS)}"
+                f"no planning objective for {env_id}: {reason}; plan on one of "
+                f"{', '.join(SUPPORTED_ENV_IDS)}"
             )
         return snapshot
     raise TypeError(

@@ -19,6 +19,7 @@ from typing import Any
 import gymnasium as gym
 
 from envs import mujoco_tasks
+from envs.mujoco_rewards import unsupported_reason
 from envs.planning_state import PlanningState
 from envs.unicycle import register_unicycle_envs
 
@@ -206,13 +207,29 @@ def task_names() -> list[str]:
 
 
 def get_task(name: str) -> TaskSpec:
-    """The :class:`TaskSpec` of a short name (or of its Gymnasium id)."""
+    """The :class:`TaskSpec` of a short name (or of its Gymnasium id).
+
+    Raises ValueError naming the known tasks, and for a Gymnasium env that is not one of them
+    (``Ant-v5``, ``CartPole-v1``) why it cannot be planned on here.
+    """
     if name in TASKS:
         return TASKS[name]
     for spec in TASKS.values():
         if spec.env_id == name:
             return spec
-    raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+    known = f"known tasks: {', '.join(task_names())}"
+    reason = unsupported_reason(name)
+    if reason is not None:
+        raise ValueError(
+            f"{name} is a Gymnasium MuJoCo env the planner cannot use: {reason}; {known}"
+        )
+    if name in gym.registry:
+        raise ValueError(
+            f"{name} is a Gymnasium env without a planning objective here: the planner scores "
+            "candidates by restarting the simulator from the env's full state, which only the "
+            f"unicycle and the supported MuJoCo envs expose (envs/planning_state.py); {known}"
+        )
+    raise ValueError(f"unknown task {name!r}; {known}")
 
 
 def make_env(name: str, render_mode: str | None = None, **kwargs: Any) -> gym.Env:

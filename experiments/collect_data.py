@@ -10,7 +10,9 @@ the simulator or, with ``--reward world-model``, with a learned world model from
 (``--world-model``): the data-aggregation round of PETS (collect with the model's planner, add
 the transitions to the training data, retrain with experiments/train_world_model.py).
 
-Writes ``<out>`` (default ``data/<env>-<source>.npz``, compressed, written atomically) holding
+Writes ``<out>`` (default ``data/<env>-<source>.npz``, the name train_prior.py and
+train_world_model.py commands read; ``data/`` is never shipped) compressed and atomically; a file
+that exists is refused unless ``--overwrite`` is given. It holds
 
 - transitions, one row per env step (M in all): ``observations (M, O)``, ``actions (M, A)``
   normalised to [-1, 1] (exactly the actions executed: the env got ``low + (a + 1) / 2 *
@@ -54,6 +56,7 @@ from experiments.harness.cli import (
     run_main,
 )
 from experiments.harness.distributed import map_unordered, ray_address_arg
+from experiments.harness.outputs import check_output, overwrite_arg
 from planner.action_scaling import ActionScaling
 from planner.files import atomic_write
 from policies.planners import PLANNERS
@@ -99,6 +102,7 @@ class CollectArgs(ScriptArgs):
     workers: int = arg(1, "episodes collected at once, in local processes or Ray tasks", minimum=1)
     ray_address: str | None = ray_address_arg()
     out: str | None = arg(None, "npz path (default: data/<env>-<source>.npz)")
+    overwrite: bool = overwrite_arg()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -264,16 +268,23 @@ def collect_job(job: tuple[CollectArgs, int]) -> dict[str, Any]:
     return {**episode, "index": index}
 
 
+def output_path(args: CollectArgs) -> Path:
+    """``--out``, or ``data/<env>-<source>.npz``."""
+    name = f"{get_task(args.env).name}-{args.source}.npz"
+    return Path(args.out) if args.out else REPO_ROOT / "data" / name
+
+
 def main(args: CollectArgs) -> Path:
     """Collect the episodes, write the npz, print a summary; returns the npz path."""
     spec = get_task(args.env)
     horizon = spec.horizon if args.horizon is None else args.horizon
-    out = Path(args.out) if args.out else REPO_ROOT / "data" / f"{spec.name}-{args.source}.npz"
     # Built here once to refuse a missing or foreign agent or prior before any episode starts,
     # and for the source's settings in the record
     env = make_env(spec.name)
     _, source_info = make_source(args, spec, env, np.random.default_rng(args.seed), args.seed)
     env.close()
+    out = output_path(args)
+    check_output(out, args.overwrite)
     jobs = [(args, index) for index in range(args.episodes)]
     finished = map_unordered(collect_job, jobs, args.ray_address, args.workers)
     episodes: list[dict[str, np.ndarray]] = [{}] * args.episodes

@@ -6,9 +6,10 @@
 
 The student (planner/distilled.py) is the teacher's network, started from its weights and
 trained to give the teacher's S-step decode in one call (planner/distillation.py). Writes
-``<out>`` (default ``runs/distill/<teacher stem>-student.pt``), ``<out stem>.json`` (the exact
-command, seed, configuration, the teacher's path and SHA-256, the validation errors and the
-loss history) and ``<out stem>.loss.png``. An existing ``--out`` is refused unless ``--force``.
+``<out>`` (default ``<teacher stem>-student.pt`` in a new run folder,
+``runs/distill_prior__<teacher stem>-student__<time>/``), ``<out stem>.json`` (the exact command,
+seed, configuration, the teacher's path and SHA-256, the validation errors and the loss
+history) and ``<out stem>.loss.png``. An existing ``--out`` is refused unless ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from experiments.harness.cli import (
-    REPO_ROOT,
     ScriptArgs,
     UsageError,
     arg,
@@ -31,6 +31,7 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
+from experiments.harness.outputs import check_output, new_run_file, overwrite_arg
 from planner.distillation import REFERENCE_STEPS, DistillationConfig, distill
 from planner.files import file_sha256
 from planner.prior import DiffusionPrior
@@ -49,9 +50,9 @@ class DistillArgs(ScriptArgs):
     device: str = arg("cpu", "torch device", check=check_device)
     threads: int = arg(1, "torch CPU threads", minimum=1)
     out: str | None = arg(
-        None, "student checkpoint (default: runs/distill/<prior stem>-student.pt)"
+        None, "student checkpoint (default: <prior stem>-student.pt in a new folder of runs/)"
     )
-    force: bool = arg(False, "overwrite --out if it exists")
+    overwrite: bool = overwrite_arg()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -59,6 +60,16 @@ class DistillArgs(ScriptArgs):
             raise ValueError("--prior PATH is required: the prior checkpoint to distil")
         if not self.learning_rate > 0:
             raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
+
+
+RECORDS = (".json", ".loss.png")
+"""What is written beside the student: its record and its loss plot."""
+
+
+def output_path(args: DistillArgs) -> Path:
+    """``--out``, or ``<teacher stem>-student.pt`` in a new run folder."""
+    name = f"{Path(args.prior).stem}-student.pt"
+    return Path(args.out) if args.out else new_run_file("distill_prior", name)
 
 
 def plot_distillation(history: dict, validation: dict, steps: int, path: Path) -> None:
@@ -90,12 +101,10 @@ def main(args: DistillArgs) -> Path:
     """Distil the prior; write the student, its record and loss plot; return the student's path."""
     torch.set_num_threads(args.threads)
     teacher_path = Path(args.prior)
-    default = REPO_ROOT / "runs" / "distill" / f"{teacher_path.stem}-student.pt"
-    out = Path(args.out) if args.out else default
+    out = output_path(args)
     if out.exists() and out.resolve() == teacher_path.resolve():
         raise UsageError(f"--out {out} is the teacher itself; write the student elsewhere")
-    if out.exists() and not args.force:
-        raise UsageError(f"{out} exists; pass --force to overwrite it, or another --out")
+    check_output(out, args.overwrite, RECORDS)
     teacher = DiffusionPrior.load(teacher_path, args.device)
     if teacher.cond_dim:
         raise UsageError(

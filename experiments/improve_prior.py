@@ -24,7 +24,9 @@ Writes into ``--out`` (default ``runs/improve-<env>``): ``round-<r>/`` with the 
 (``teacher/seed-<s>.npz``) and the evaluation's ``eval.csv``; ``cem-eval.csv``; ``rounds.json``
 (round-by-round results) and ``rounds.png`` (return against round, CEM's level as a line). Every
 file is written when its piece of work ends, so a stopped run, started again with the same
-flags, continues where it stopped and repeats nothing; ``--rounds`` may grow between runs.
+flags, continues where it stopped and repeats nothing; ``--rounds`` may grow between runs. A
+folder of a run with other flags, or of files of no run, is refused (its files would pass for
+finished work).
 Episodes (the teacher's and the evaluations') run ``--workers`` at a time in local processes, or
 as Ray tasks with ``--ray-address`` (experiments/harness/distributed.py); each is seeded by its
 own seed, so the results do not depend on where it ran.
@@ -68,6 +70,7 @@ from experiments.harness.imitation import (
     save_episode,
     teacher_episode,
 )
+from experiments.harness.outputs import claim_run_folder
 from experiments.harness.plots import plot_losses
 from experiments.harness.statistics import mean_interval
 from planner.denoiser import DenoiserConfig
@@ -128,22 +131,7 @@ class Run:
         self.spec = get_task(args.env)
         default = REPO_ROOT / "runs" / f"improve-{self.spec.name}"
         self.folder = Path(args.out) if args.out else default
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._claim()
-
-    def _claim(self) -> None:
-        config = {k: v for k, v in asdict(self.args).items() if k not in RUN_FLAGS}
-        path = self.folder / "config.json"
-        if path.exists():
-            recorded = json.loads(path.read_text())
-            changed = sorted(k for k in {**config, **recorded} if recorded.get(k) != config.get(k))
-            if changed:
-                raise UsageError(
-                    f"{self.folder} holds a run with other settings ({', '.join(changed)}): "
-                    "pass the same flags to resume it, or a new --out"
-                )
-        else:
-            write_json(path, config)
+        claim_run_folder(self.folder, {k: v for k, v in asdict(args).items() if k not in RUN_FLAGS})
 
     def round_dir(self, index: int) -> Path:
         return self.folder / f"round-{index:02d}"

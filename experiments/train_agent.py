@@ -2,8 +2,10 @@
 
     python experiments/train_agent.py --env reacher --algo sac --timesteps 30000
 
-Writes ``<out>`` (default ``checkpoints/agents/<env>-<algo>.zip``, SB3's own format) and a
-``.json`` record beside it (command, seed, timesteps, wall time, evaluation return).
+Writes ``<out>`` (SB3's own format; default ``<env>-<algo>.zip`` in a new run folder,
+``runs/train_agent__<env>-<algo>__<time>/``, never a shipped agent) and a ``.json`` record beside
+it (command, seed, timesteps, wall time, evaluation return). An existing ``--out`` is refused
+unless ``--overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from tqdm import tqdm
 
 from envs.registry import get_task, make_env, task_names
 from experiments.harness.cli import (
-    REPO_ROOT,
     ScriptArgs,
     arg,
     check_device,
@@ -28,6 +29,7 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
+from experiments.harness.outputs import check_output, new_run_file, overwrite_arg
 
 ALGORITHMS = {"sac": SAC, "ppo": PPO}
 
@@ -50,7 +52,8 @@ class AgentArgs(ScriptArgs):
     eval_episodes: int = arg(10, "episodes of the final evaluation", minimum=1)
     threads: int = arg(1, "torch CPU threads", minimum=1)
     device: str = arg("cpu", "torch device of the agent (or auto: SB3 picks)", check=sb3_device)
-    out: str | None = arg(None, "zip path (default: checkpoints/agents/<env>-<algo>.zip)")
+    out: str | None = arg(None, "zip path (default: <env>-<algo>.zip in a new folder of runs/)")
+    overwrite: bool = overwrite_arg()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -74,11 +77,18 @@ class ProgressBar(BaseCallback):
         self.bar.close()
 
 
+def output_path(args: AgentArgs) -> Path:
+    """``--out``, or ``<env>-<algo>.zip`` in a new run folder."""
+    name = f"{get_task(args.env).name}-{args.algo}.zip"
+    return Path(args.out) if args.out else new_run_file("train_agent", name)
+
+
 def main(args: AgentArgs) -> Path:
     """Train the agent, save it, evaluate it and write its record; return the zip path."""
+    out = output_path(args)
+    check_output(out, args.overwrite, (".json",))
     torch.set_num_threads(args.threads)
     spec = get_task(args.env)
-    out = Path(args.out or REPO_ROOT / "checkpoints" / "agents" / f"{spec.name}-{args.algo}.zip")
     env = make_env(spec.name)
     model = ALGORITHMS[args.algo]("MlpPolicy", env, seed=args.seed, device=args.device, verbose=0)
     started = time.perf_counter()

@@ -10,10 +10,13 @@ Unicycle datasets are made by code (envs/datasets.py); other tasks read a data f
 by experiments/collect_data.py (``--data PATH``: its action chunks and their horizon; with
 ``--condition`` also each chunk's first observation, for a prior conditioned on it).
 
-Writes ``<out>`` (default ``checkpoints/<family>-<kind>[-cond].pt``), ``<out stem>.json``
-(the exact command, seed, configs, losses and task) and ``<out stem>.loss.png``. The prior
-records the task family it is for (``unicycle`` for both unicycle tasks, else the task name):
-the scripts refuse it for other tasks unless they are given ``--force-prior``.
+Writes ``<out>``, ``<out stem>.json`` (the exact command, seed, configs, losses and task) and
+``<out stem>.loss.png``. The default ``<out>`` is ``<family>-<kind>[-cond].pt`` in a new run
+folder, ``runs/train_prior__<family>-<kind>[-cond]__<time>/``: never a shipped checkpoint,
+which the planner would then silently use (copy it to ``checkpoints/`` to ship it). An
+existing ``--out`` is refused unless ``--overwrite`` is given. The prior records the task
+family it is for (``unicycle`` for both unicycle tasks, else the task name): the scripts refuse
+it for other tasks unless they are given ``--force-prior``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import torch
 from envs.datasets import unicycle_action_dataset, unicycle_arcs
 from envs.registry import get_task, task_names
 from experiments.harness.cli import (
-    REPO_ROOT,
     ScriptArgs,
     UsageError,
     arg,
@@ -37,6 +39,7 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
+from experiments.harness.outputs import check_output, new_run_file, overwrite_arg
 from experiments.harness.plots import plot_losses
 from planner.denoiser import DenoiserConfig
 from planner.training import TrainingConfig, train_prior
@@ -62,12 +65,25 @@ class TrainArgs(ScriptArgs):
     device: str = arg("cpu", "torch device", check=check_device)
     threads: int | None = arg(None, "torch CPU threads (default: torch's choice)", minimum=1)
     condition: bool = arg(False, "condition the prior on the first observation (needs --data)")
-    out: str | None = arg(None, "checkpoint path (default: checkpoints/<family>-<kind>[-cond].pt)")
+    out: str | None = arg(
+        None, "checkpoint path (default: <family>-<kind>[-cond].pt in a new folder of runs/)"
+    )
+    overwrite: bool = overwrite_arg()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.learning_rate > 0:
             raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
+
+
+RECORDS = (".json", ".loss.png")
+"""What is written beside the checkpoint: its record and its loss plot."""
+
+
+def output_path(args: TrainArgs) -> Path:
+    """``--out``, or ``<family>-<kind>[-cond].pt`` in a new run folder."""
+    name = f"{get_task(args.env).family}-{args.kind}{'-cond' if args.condition else ''}.pt"
+    return Path(args.out) if args.out else new_run_file("train_prior", name)
 
 
 def make_dataset(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
@@ -120,12 +136,12 @@ def read_chunks(args: TrainArgs) -> tuple[np.ndarray, np.ndarray | None]:
 
 def main(args: TrainArgs) -> Path:
     """Train the prior, write its checkpoint, loss plot and record; return the checkpoint path."""
+    out = output_path(args)
+    check_output(out, args.overwrite, RECORDS)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     trajectories, cond = make_dataset(args)
     family = get_task(args.env).family
-    name = f"{family}-{args.kind}{'-cond' if args.condition else ''}.pt"
-    out = Path(args.out) if args.out else REPO_ROOT / "checkpoints" / name
     denoiser = DenoiserConfig(
         kind=args.denoiser,
         horizon=trajectories.shape[1],

@@ -9,10 +9,12 @@ agent's, noisy and random episodes gives better models). A share of each file's 
 prediction error (see :func:`planner.world_model.k_step_errors`, normalised per observation
 dimension by the data's std).
 
-Writes ``<checkpoint>`` (default ``checkpoints/<env>-world-model.pt``), ``<checkpoint stem>.json``
-(the exact command, configs, data, losses, k-step errors) and ``<checkpoint stem>.kstep.png``
-(validation loss per epoch and error against k); ``--out PATH`` also writes
-``{"env": ..., "k_step_error": {"1": e1, "5": e5, "10": e10, "20": e20}}``.
+Writes ``<checkpoint>`` (default ``<env>-world-model.pt`` in a new run folder,
+``runs/train_world_model__<env>-world-model__<time>/``, never the shipped model),
+``<checkpoint stem>.json`` (the exact command, configs, data, losses, k-step errors) and
+``<checkpoint stem>.kstep.png`` (validation loss per epoch and error against k); ``--out PATH``
+also writes ``{"env": ..., "k_step_error": {"1": e1, "5": e5, "10": e10, "20": e20}}``. Files
+that exist are refused unless ``--overwrite`` is given.
 Plan with it: ``python experiments/run_mpc.py --env <env> --reward world-model``.
 """
 
@@ -29,7 +31,6 @@ from matplotlib.figure import Figure
 
 from envs.registry import get_task
 from experiments.harness.cli import (
-    REPO_ROOT,
     ScriptArgs,
     UsageError,
     arg,
@@ -38,10 +39,13 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
+from experiments.harness.outputs import check_output, new_run_file, overwrite_arg
 from planner.world_model import WorldModelConfig, k_step_errors
 from planner.world_model_training import WorldModelTraining, train_world_model
 
 KS = (1, 5, 10, 20)
+RECORDS = (".json", ".kstep.png")
+"""What is written beside the model: its record and its plot."""
 FIELDS = ("observations", "actions", "rewards", "next_observations", "episode_index")
 
 
@@ -51,8 +55,11 @@ class TrainArgs(ScriptArgs):
 
     env: str = arg("reacher", "task the model is for", ("reacher", "half-cheetah", "hopper"))
     data: str = arg("", "comma-separated npz files from collect_data.py (required)")
-    checkpoint: str | None = arg(None, "model path (default: checkpoints/<env>-world-model.pt)")
+    checkpoint: str | None = arg(
+        None, "model path (default: <env>-world-model.pt in a new folder of runs/)"
+    )
     out: str | None = arg(None, "also write the k-step error JSON here")
+    overwrite: bool = overwrite_arg()
     test_episodes: float = arg(0.1, "share of each file's episodes held out for the k-step error")
     ensemble: int = arg(5, "E, ensemble members", minimum=1)
     hidden: int = arg(200, "hidden units per layer", minimum=1)
@@ -116,12 +123,21 @@ def plot(history: dict, errors: dict[int, float], path: Path) -> None:
     figure.savefig(path)
 
 
+def output_path(args: TrainArgs) -> Path:
+    """``--checkpoint``, or ``<env>-world-model.pt`` in a new run folder."""
+    name = f"{get_task(args.env).name}-world-model.pt"
+    return Path(args.checkpoint) if args.checkpoint else new_run_file("train_world_model", name)
+
+
 def main(args: TrainArgs) -> dict:
     """Train, score, write the checkpoint, its record and plot; return the record."""
+    checkpoint = output_path(args)
+    check_output(checkpoint, args.overwrite, RECORDS, flag="--checkpoint")
+    if args.out:
+        check_output(Path(args.out), args.overwrite)
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = get_task(args.env)
-    checkpoint = Path(args.checkpoint or REPO_ROOT / "checkpoints" / f"{spec.name}-world-model.pt")
     train, test, files = read_transitions(args)
     config = WorldModelConfig(
         obs_dim=train["observations"].shape[1],

@@ -1,15 +1,21 @@
 """Tune the baselines per task, on held-out seeds, and record what was chosen and why.
 
-    python experiments/tune_baselines.py --out results/tuning
+    python experiments/tune_baselines.py
+    python experiments/tune_baselines.py --out results/tuning \\
+        --tuning-file envs/baseline_tuning.json --overwrite   # what the tasks use, replaced
 
 For each task, at its default budget: action-space CEM executing its best sample or its elite
 mean, and MPPI over a small grid of noise std x temperature. Every setting runs on the same
 tuning seeds (1000 on, never the evaluation seeds 0-19), and per task and baseline the setting
 with the best main metric wins (success rate on the unicycle tasks, ties broken by return;
-return on the MuJoCo tasks). The choice is written to ``envs/baseline_tuning.json``, which
-``envs.registry`` reads into each task's ``TaskSpec.tuning``; ``--out`` gets the sweep itself
-(``episodes.csv``, ``results.md`` with intervals, ``tuning.md`` with the choices). Resumable
-like ``evaluate.py``: rerun the same command to continue.
+return on the MuJoCo tasks). ``--out`` (default: a new run folder,
+``runs/tune_baselines__tuning__<time>/``) gets the sweep (``episodes.csv``, ``results.md`` with
+intervals, ``tuning.md`` with the choices) and, unless ``--tuning-file`` names another file,
+``baseline_tuning.json``: the shipped choices (``envs/baseline_tuning.json``, which
+``envs.registry`` reads into each task's ``TaskSpec.tuning``) with the tuned tasks' replaced.
+The shipped file changes only when named: ``--tuning-file envs/baseline_tuning.json
+--overwrite``. Resumable like ``evaluate.py``: rerun the same command with the same ``--out`` to
+continue (a folder of other tasks or other files is refused).
 """
 
 from __future__ import annotations
@@ -22,8 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from envs.registry import TUNING_FILE, get_task
-from experiments.harness.cli import REPO_ROOT, ScriptArgs, arg, command_line, run_main
+from experiments.harness.cli import ScriptArgs, arg, command_line, run_main
 from experiments.harness.grid import EpisodeLog, GridSettings, Row, run_grid
+from experiments.harness.outputs import (
+    check_output,
+    claim_run_folder,
+    new_run_folder,
+    overwrite_arg,
+)
 from experiments.harness.report import write_report
 from experiments.harness.summary import has_goal
 from planner.files import atomic_write
@@ -48,7 +60,13 @@ class TuneArgs(ScriptArgs):
     """Arguments of tune_baselines.py."""
 
     tasks: str = arg(",".join(TASKS), "comma-separated tasks to tune")
-    out: str = arg(str(REPO_ROOT / "results" / "tuning"), "folder of the sweep's records")
+    out: str | None = arg(
+        None, "folder of the sweep; the same folder again resumes (default: a new one in runs/)"
+    )
+    tuning_file: str | None = arg(
+        None, "where the choices go (default: baseline_tuning.json in --out)"
+    )
+    overwrite: bool = overwrite_arg()
     workers: int = arg(1, "parallel processes", minimum=1)
 
 
@@ -60,9 +78,19 @@ def score(records: list[dict], env: str) -> tuple[float, float]:
     return returns, 0.0
 
 
+def output_paths(args: TuneArgs) -> tuple[Path, Path]:
+    """The sweep's folder and the file of the choices: ``--out`` (default: a new run folder)
+    and ``--tuning-file`` (default: ``baseline_tuning.json`` in that folder)."""
+    out = Path(args.out) if args.out else new_run_folder("tune_baselines", "tuning")
+    return out, Path(args.tuning_file) if args.tuning_file else out / "baseline_tuning.json"
+
+
 def main(args: TuneArgs) -> dict:
     """Run the sweep, write the choices; return them by task and baseline."""
     tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    out, tuning_file = output_paths(args)
+    if args.tuning_file:  # the default, in --out, is the run's own: resuming rewrites it
+        check_output(tuning_file, args.overwrite, flag="--tuning-file")
     rows, episodes = {}, []
     for task in tasks:
         spec = get_task(task)
@@ -73,7 +101,7 @@ def main(args: TuneArgs) -> dict:
                 row = Row(task, kind, n, t, tuning=tuple(option.items()))
                 rows[row] = (task, kind, option)
                 episodes += [(row, seed) for seed in seeds]
-    out = Path(args.out)
+    claim_run_folder(out, {"tasks": tasks})
     log = EpisodeLog(out / "episodes.csv")
     records = []
     for task in tasks:
@@ -102,11 +130,11 @@ def main(args: TuneArgs) -> dict:
                 mark = "yes" if option == best else ""
                 lines.append(f"| {task} | {kind} | {option} | {shown} | {mark} |")
     (out / "tuning.md").write_text("\n".join(lines) + "\n")
-    with atomic_write(TUNING_FILE, "w") as file:
+    with atomic_write(tuning_file, "w") as file:
         json.dump(chosen, file, indent=2)
         file.write("\n")
     print("\n".join(lines))
-    print(f"wrote {TUNING_FILE} and {out / 'tuning.md'}")
+    print(f"wrote {tuning_file} and {out / 'tuning.md'}")
     return chosen
 
 

@@ -1,5 +1,5 @@
 """distill_prior.py on a tiny teacher: writes the student, its record and plot, refuses to
-overwrite them without --force and refuses a student as a teacher (subprocesses, a few optimizer
+overwrite them without --overwrite and refuses a student as a teacher (subprocesses, a few optimizer
 steps)."""
 
 import hashlib
@@ -56,9 +56,9 @@ def test_the_script_writes_student_record_and_plot_and_refuses_to_overwrite(tmp_
 
     written = out.read_bytes()
     refused = run_script(*flags)
-    assert refused.returncode == 2 and "pass --force" in refused.stderr
+    assert refused.returncode == 2 and "--overwrite to replace it" in refused.stderr
     assert "Traceback" not in refused.stderr and out.read_bytes() == written
-    forced = run_script(*flags, "--force", "--seed", "8")
+    forced = run_script(*flags, "--overwrite", "--seed", "8")
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert out.read_bytes() != written
 

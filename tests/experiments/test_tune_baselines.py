@@ -13,16 +13,17 @@ from experiments.harness.cli import parse_args
 
 @pytest.fixture()
 def tiny_sweep(tmp_path, monkeypatch):
-    """Two CEM settings on reacher, 2 seeds of 3 steps; the choice goes to a temporary file."""
+    """Two CEM settings on reacher, 2 seeds of 3 steps; the choice goes to a temporary file,
+    with no shipped choices to start from."""
     monkeypatch.setattr(
         tune_baselines, "SETTINGS", {"cem": [{"execute": "best"}, {"execute": "mean"}]}
     )
     monkeypatch.setattr(tune_baselines, "SEEDS", {"reacher": 2})
     monkeypatch.setattr(tune_baselines, "MAX_STEPS", {"reacher": 3})
     monkeypatch.setattr(tune_baselines, "TUNING_FILE", tmp_path / "tuning.json")
-    args = parse_args(
-        tune_baselines.TuneArgs, "", ["--tasks", "reacher", "--out", str(tmp_path / "sweep")]
-    )
+    argv = ["--tasks", "reacher", "--out", str(tmp_path / "sweep")]
+    argv += ["--tuning-file", str(tmp_path / "tuning.json")]
+    args = parse_args(tune_baselines.TuneArgs, "", argv)
     return tune_baselines.main(args), tmp_path
 
 
