@@ -142,7 +142,7 @@ class EvalArgs(ScriptArgs):
         None, "DE: DDIM steps while searching (default: the task's)", minimum=1
     )
     final_steps: int | None = arg(
-        None, "DE: DDIM steps of the executed plan (task default)", minimum=1
+        None, "DE: DDIM steps of the executed plan (default: the task's)", minimum=1
     )
     prior: str | None = arg(None, "DE prior checkpoint (default: each task's shipped prior)")
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
