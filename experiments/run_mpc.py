@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tqdm import tqdm
-
 from envs.registry import get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
@@ -27,13 +25,12 @@ from experiments.harness.cli import (
     arg,
     check_device,
     flag_name,
-    print_table,
     run_folder,
     run_main,
     write_json,
 )
 from experiments.harness.drawing import EpisodeRecorder, plot_episodes
-from experiments.harness.episodes import run_episode, summarise
+from experiments.harness.episodes import print_summary, run_episodes, summarise
 from experiments.harness.wiring import (
     CONTROLLERS,
     DECODERS,
@@ -142,12 +139,10 @@ def run(args: RunArgs) -> dict:
     recorder = EpisodeRecorder(env, objective) if render else None
     max_steps = spec.max_steps if args.max_steps is None else args.max_steps
     count = spec.episodes if args.episodes is None else args.episodes
-    episodes = []
-    for episode in tqdm(range(count), desc=f"{spec.name} {args.planner}"):
-        record = recorder if episode == 0 else None  # the GIF shows the first episode
-        episodes.append(run_episode(env, policy, args.seed + episode, max_steps, record))
+    seeds = list(range(args.seed, args.seed + count))
+    episodes = run_episodes(env, policy, seeds, max_steps, recorder, f"{spec.name} {args.planner}")
     env.close()
-    summary = summarise(episodes, budget)
+    summary = summarise(spec.name, episodes, budget)
     results = {"env": spec.name, "planner": args.planner, "summary": summary, "episodes": episodes}
     write_json(folder / "results.json", results)
     if args.out:
@@ -155,7 +150,7 @@ def run(args: RunArgs) -> dict:
     if render:
         plot_episodes(env, episodes, folder / "trajectories.png")
         recorder.save_gif(folder / "episode.gif")
-    print_table([summary], list(summary))
+    print_summary(spec.name, summary)
     print(f"run folder: {folder}")
     return results
 

@@ -23,9 +23,9 @@ import numpy as np
 
 from envs.registry import TUNING_FILE, get_task
 from experiments.harness.cli import REPO_ROOT, ScriptArgs, arg, command_line, run_main
+from experiments.harness.episodes import has_goal
 from experiments.harness.grid import EpisodeLog, GridSettings, Row, run_grid
 from experiments.harness.report import write_report
-from experiments.harness.summary import has_goal
 from planner.files import atomic_write
 
 TASKS = ("unicycle-goal", "unicycle-obstacles", "reacher", "half-cheetah", "hopper")
