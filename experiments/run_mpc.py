@@ -9,8 +9,10 @@ observation (checkpoints/<env>-world-model.pt, experiments/train_world_model.py)
 simulator; the reported return is still the env's own.
 
 Writes ``runs/<env>__<planner>__s<seed>__<time>/`` with ``config.json``, ``results.json``
-(``summary`` + per-episode list), ``trajectories.png`` and ``episode.gif`` (the first episode:
-population, elites and executed plan at each step); ``--out PATH`` also writes the results JSON.
+(``summary`` + per-episode list), ``trajectories.png`` (unicycle: each episode's path; MuJoCo:
+returns, each step's plan, predicted against realised, and the body's path) and ``episode.gif``
+(the first episode: population, elites and executed plan at each step); ``--out PATH`` also
+writes the results JSON.
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ def run(args: RunArgs) -> dict:
     if args.out:
         write_json(Path(args.out), results)
     if render:
-        plot_episodes(env, episodes, folder / "trajectories.png")
+        plot_episodes(env, episodes, folder / "trajectories.png", budget.horizon)
         recorder.save_gif(folder / "episode.gif")
     print_summary(spec.name, summary)
     print(f"run folder: {folder}")

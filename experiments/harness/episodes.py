@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -27,12 +28,14 @@ def run_episode(env, policy, seed, max_steps, recorder, progress: Any = None) ->
     """One seeded episode; returns its metrics and the visited planning states.
 
     ``progress``: anything with ``update(n)`` (a tqdm bar), advanced by one per control step.
+    Each step's ``predicted_rewards`` entry is the executed plan's predicted return over its
+    horizon, as the planner scored it (None for an agent, or a step without a fresh plan).
     """
     observation, info = env.reset(seed=seed)
     scaling = ActionScaling(env.action_space.low, env.action_space.high)
     episode_start = np.ones(1, dtype=bool)
     total, steps, success, collision = 0.0, 0, False, False
-    actions, rewards, plan_ms, evaluations, states = [], [], [], [], []
+    actions, rewards, plan_ms, evaluations, states, predicted = [], [], [], [], [], []
     seconds = 0.0  # planning and simulation only: drawing video frames is not control time
     planner = isinstance(policy, DiffusionElitesPolicy)
     # the simulator's state as the policy read it, unless it plans from observations
@@ -51,9 +54,11 @@ def run_episode(env, policy, seed, max_steps, recorder, progress: Any = None) ->
         if result is not None:  # its action before scaling, as the planner chose it
             evaluations.append(result.reward_evaluations)
             actions.append(np.clip(result.action, -1.0, 1.0))
+            predicted.append(result.predicted_reward)
         else:
             evaluations.append(0)
             actions.append(scaling.to_normalised(action[0]))
+            predicted.append(math.nan)
         states.append(np.asarray(state))
         if recorder is not None and result is not None:
             recorder.add(env, state, result)
@@ -82,6 +87,7 @@ def run_episode(env, policy, seed, max_steps, recorder, progress: Any = None) ->
         "reward_evaluations": evaluations,
         "mean_abs_action_change": float(changes.mean()) if len(changes) else 0.0,
         "rewards": rewards,
+        "predicted_rewards": [float(p) if math.isfinite(p) else None for p in predicted],
         "states": np.asarray(states).tolist(),
     }
 

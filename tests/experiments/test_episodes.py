@@ -26,6 +26,16 @@ class Counter:
         self.n += n
 
 
+class Predictions:
+    """A recorder that keeps each step's predicted return, as the planner reported it."""
+
+    def __init__(self) -> None:
+        self.rewards: list[float] = []
+
+    def add(self, env, state, result) -> None:
+        self.rewards.append(result.predicted_reward)
+
+
 @pytest.fixture(scope="module")
 def pendulum():
     """Inverted pendulum under random shooting with 2 candidates over 1 step: it falls within
@@ -44,11 +54,13 @@ def pendulum():
     env.close()
 
 
-def test_each_control_step_advances_the_progress(pendulum):
+def test_each_control_step_advances_the_progress_and_records_the_plans_prediction(pendulum):
     env, policy = pendulum
-    progress = Counter()
-    episode = run_episode(env, policy(0), 0, 5, None, progress)
+    progress, recorder = Counter(), Predictions()
+    episode = run_episode(env, policy(0), 0, 5, recorder, progress)
     assert progress.n == episode["steps"] == 5
+    assert episode["predicted_rewards"] == recorder.rewards
+    assert all(isinstance(reward, float) for reward in episode["predicted_rewards"])
 
 
 def test_one_bar_over_all_control_steps_ends_full_when_episodes_end_early(pendulum, capsys):

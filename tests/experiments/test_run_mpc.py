@@ -31,6 +31,7 @@ def assert_summary_matches_episodes(results: dict, population: int, iterations: 
     for episode in episodes:
         assert episode["return"] == pytest.approx(sum(episode["rewards"]))
         assert len(episode["rewards"]) == len(episode["plan_ms"]) == episode["steps"]
+        assert len(episode["predicted_rewards"]) == episode["steps"]
         assert len(episode["states"]) == episode["steps"] + 1  # the state after the last step
     if results["env"].startswith("unicycle"):
         assert GOAL_KEYS <= set(summary)
