@@ -135,7 +135,7 @@ class EvalArgs(ScriptArgs):
         None, "DE: DDIM steps while searching (default: the task's)", minimum=1
     )
     final_steps: int | None = arg(
-        None, "DE: DDIM steps of the executed plan (task default)", minimum=1
+        None, "DE: DDIM steps of the executed plan (default: the task's)", minimum=1
     )
     prior: str | None = arg(None, "DE prior checkpoint (default: each task's shipped prior)")
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
@@ -283,6 +283,15 @@ def claim_folder(folder: Path, grid: dict) -> str:
     return command_line()
 
 
+def remove_created(paths: list[Path]) -> None:
+    """Delete what a failed run made: ``paths``, deepest first (a folder is left if not empty)."""
+    for path in paths:
+        if path.is_file():
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
 def main(args: EvalArgs) -> str:
     """Run (or resume) the grid, then write the report; return results.md's text."""
     episodes = plan_episodes(args)
@@ -295,19 +304,31 @@ def main(args: EvalArgs) -> str:
     )
     # A JSON round trip, so that the grid compares equal to the one read back from grid.json
     grid = json.loads(json.dumps(describe_grid(args.suite, episodes, settings)))
+    made = (folder / "episodes.csv", folder / "grid.json", folder, *folder.parents)
+    created = [path for path in made if not path.exists()]  # by this run, deepest first
     commands = list(dict.fromkeys([claim_folder(folder, grid), command_line()]))
     log = EpisodeLog(folder / "episodes.csv")
-    print(
-        f"grid {name}: {len(rows)} rows, {len(episodes)} episodes, {len(log.records)} already "
-        f"in {folder} (rerun with --out {folder} to resume)"
-    )
+    left = sum(not log.done(row, seed) for row, seed in episodes)
+    if left:
+        print(
+            f"grid {name}: {len(rows)} rows, {len(episodes)} episodes, {len(episodes) - left} "
+            f"already in {folder} (rerun with --out {folder} to resume)"
+        )
+    else:
+        print(f"grid {name}: complete, all {len(episodes)} episodes already in {folder}")
     try:
         records = run_grid(episodes, settings, log, args.workers, args.ray_address)
-    except KeyboardInterrupt:
-        raise SystemExit(
-            f"stopped with {len(log.records)} of {len(episodes)} episodes in {folder}: the same "
-            "command continues from there"
-        ) from None
+    except BaseException as exc:
+        if not log.records:  # nothing to resume: leave no trace of this run
+            remove_created(created)
+        if isinstance(exc, KeyboardInterrupt):
+            raise SystemExit(
+                f"stopped with {len(log.records)} of {len(episodes)} episodes in {folder}: the "
+                "same command continues from there"
+                if log.records
+                else "stopped before the first episode ended: nothing was kept"
+            ) from None
+        raise
     text = write_report(folder, rows, records, commands, args.suite)
     print(text)
     print(f"results: {folder}")

@@ -9,8 +9,10 @@ observation (checkpoints/<env>-world-model.pt, experiments/train_world_model.py)
 simulator; the reported return is still the env's own.
 
 Writes ``runs/<env>__<planner>__s<seed>__<time>/`` with ``config.json``, ``results.json``
-(``summary`` + per-episode list), ``trajectories.png`` and ``episode.gif`` (the first episode:
-population, elites and executed plan at each step); ``--out PATH`` also writes the results JSON.
+(``summary`` + per-episode list), ``trajectories.png`` (unicycle: each episode's path; MuJoCo:
+returns, each step's plan, predicted against realised, and the body's path) and ``episode.gif``
+(the first episode: population, elites and executed plan at each step); ``--out PATH`` also
+writes the results JSON.
 """
 
 from __future__ import annotations
@@ -18,21 +20,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from envs.registry import make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
     ScriptArgs,
     arg,
     check_device,
-    print_table,
     run_folder,
     run_main,
     write_json,
 )
 from experiments.harness.drawing import EpisodeRecorder, plot_episodes
-from experiments.harness.episodes import run_episode, summarise
+from experiments.harness.episodes import print_summary, run_episodes, summarise
 from planner.mpc import EXECUTE, WARM_STARTS
 from planner.threads import use_planning_threads
 from planner.world_model import PROPAGATIONS
@@ -51,10 +50,18 @@ class RunArgs(ScriptArgs):
     episodes: int | None = arg(None, "episodes to run (default: the task's)", minimum=1)
     seed: int = arg(0, "episode i uses env seed seed+i; planners are seeded from it too")
     out: str | None = arg(None, "also write the results JSON to this path")
-    population: int | None = arg(None, "N candidates per iteration", minimum=1)
-    iterations: int | None = arg(None, "T iterations per control step", minimum=1)
-    search_steps: int | None = arg(None, "DDIM steps while searching (de)", minimum=1)
-    final_steps: int | None = arg(None, "DDIM steps of the executed plan (de)", minimum=1)
+    population: int | None = arg(
+        None, "N candidates per iteration (default: the task's)", minimum=1
+    )
+    iterations: int | None = arg(
+        None, "T iterations per control step (default: the task's)", minimum=1
+    )
+    search_steps: int | None = arg(
+        None, "DDIM steps while searching (de; default: the task's)", minimum=1
+    )
+    final_steps: int | None = arg(
+        None, "DDIM steps of the executed plan (de; default: the task's)", minimum=1
+    )
     warm_start: str | None = arg(
         None, "warm start between control steps (de; default: the task's)", WARM_STARTS
     )
@@ -76,7 +83,9 @@ class RunArgs(ScriptArgs):
     )
     propagation: str = arg("mean", "world model: ensemble mean or TS-1 sampling", PROPAGATIONS)
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
-    max_steps: int | None = arg(None, "cut episodes after this many steps", minimum=1)
+    max_steps: int | None = arg(
+        None, "cut episodes after this many steps (default: the task's)", minimum=1
+    )
     device: str = arg("cpu", "torch device of the prior (cpu, cuda, ...)", check=check_device)
     threads: int | None = arg(
         None,
@@ -102,12 +111,10 @@ def run(args: RunArgs) -> dict:
     recorder = EpisodeRecorder(env, objective) if render else None
     max_steps = spec.max_steps if args.max_steps is None else args.max_steps
     count = spec.episodes if args.episodes is None else args.episodes
-    episodes = []
-    for episode in tqdm(range(count), desc=f"{spec.name} {args.planner}"):
-        record = recorder if episode == 0 else None  # the GIF shows the first episode
-        episodes.append(run_episode(env, policy, args.seed + episode, max_steps, record))
+    seeds = list(range(args.seed, args.seed + count))
+    episodes = run_episodes(env, policy, seeds, max_steps, recorder, f"{spec.name} {args.planner}")
     env.close()
-    summary = summarise(episodes, budget)
+    summary = summarise(spec.name, episodes, budget)
     results = {
         "env": spec.name,
         "planner": args.planner,
@@ -119,9 +126,9 @@ def run(args: RunArgs) -> dict:
     if args.out:
         write_json(Path(args.out), results)
     if render:
-        plot_episodes(env, episodes, folder / "trajectories.png")
+        plot_episodes(env, episodes, folder / "trajectories.png", budget.horizon)
         recorder.save_gif(folder / "episode.gif")
-    print_table([summary], list(summary))
+    print_summary(spec.name, summary)
     print(f"run folder: {folder}")
     return results
 

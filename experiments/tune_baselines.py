@@ -29,6 +29,7 @@ import numpy as np
 
 from envs.registry import TUNING_FILE, get_task
 from experiments.harness.cli import ScriptArgs, arg, command_line, run_main
+from experiments.harness.episodes import has_goal
 from experiments.harness.grid import EpisodeLog, GridSettings, Row, run_grid
 from experiments.harness.outputs import (
     check_output,
@@ -37,7 +38,6 @@ from experiments.harness.outputs import (
     overwrite_arg,
 )
 from experiments.harness.report import write_report
-from experiments.harness.summary import has_goal
 from planner.files import atomic_write
 
 TASKS = ("unicycle-goal", "unicycle-obstacles", "reacher", "half-cheetah", "hopper")

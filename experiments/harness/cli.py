@@ -151,8 +151,22 @@ def device_type(text: str) -> str:
     return text
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Keeps the script's docstring layout and shows each flag's default."""
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the script's docstring layout and shows each flag's default once.
+
+    A help text that states its default (``"(default: the task's)"``) is shown as written;
+    otherwise argparse's ``(default: VALUE)`` is appended, except for defaults that are no value
+    to show: None (the help says what happens, if anything), an empty string, or a switch's
+    False.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        silent = default is None or default is False or default in ("", argparse.SUPPRESS)
+        if silent or "default:" in text or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
 
 
 def parse_args(cls: type[Args], description: str, argv: list[str] | None = None) -> Args:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.registry import get_task
+from experiments.harness.episodes import has_goal
 from experiments.harness.grid import NO_BUDGET, Row
 from experiments.harness.statistics import (
     Interval,
@@ -36,11 +36,6 @@ METRICS: dict[str, tuple[str, Callable[[np.ndarray], Interval]]] = {
 
 GOAL_METRICS = ("success", "collision")
 """Metrics of tasks that end in success or failure only; MuJoCo tasks have neither."""
-
-
-def has_goal(env: str) -> bool:
-    """Whether ``env`` ends in success or failure (the unicycle tasks), not only a return."""
-    return get_task(env).family == "unicycle"
 
 
 def main_metric(env: str) -> str:

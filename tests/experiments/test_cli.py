@@ -1,8 +1,12 @@
 """The scripts refuse bad input in one line (exit status 2), and priors record their task."""
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
+import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -155,6 +159,47 @@ def test_run_main_reports_usage_errors_in_one_line_and_lets_bugs_through(capsys)
         run_main(refuse, RunArgs, "", ["--debug"])
     with pytest.raises(KeyError, match="a bug"):
         run_main(crash, RunArgs, "", [])
+
+
+# --help: one default per flag
+
+
+SCRIPTS = sorted(
+    path.name for path in (REPO / "experiments").glob("*.py") if path.stem != "__init__"
+)
+
+
+def script_help(script: str, *argv: str) -> str:
+    """``experiments/<script> *argv --help`` run in this process, as ``python`` would run it."""
+    path = REPO / "experiments" / script
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", [str(path), *argv, "--help"])
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout), pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(str(path), run_name="__main__")
+    assert exit_info.value.code == 0
+    return stdout.getvalue()
+
+
+def flag_entries(text: str) -> list[str]:
+    """Each flag's (and subcommand's) entry in a --help text, its lines joined by one space."""
+    listed = re.split(r"\n(?:positional arguments|options):\n", text, maxsplit=1)[1]
+    return [" ".join(entry.split()) for entry in re.split(r"\n(?=  \S)", "\n" + listed)]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_flag_of_every_script_shows_one_default(script):
+    text = script_help(script)
+    texts = [text]
+    subcommands = re.search(r"^  \{([\w,-]+)\}$", text, re.MULTILINE)  # benchmark.py's
+    if subcommands:
+        texts += [script_help(script, name) for name in subcommands.group(1).split(",")]
+    entries = [entry for each in texts for entry in flag_entries(each)]
+    assert any("(default: " in entry for entry in entries)
+    for entry in entries:
+        assert entry.count("default:") <= 1, entry
+        assert "(default: None)" not in entry and "(default: False)" not in entry, entry
+        assert "(default: )" not in entry, entry
 
 
 # Priors record the task they were trained for

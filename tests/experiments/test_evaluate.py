@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from experiments import evaluate as evaluate_module
 from experiments.evaluate import SUITES, EvalArgs, plan_episodes
-from experiments.harness.cli import UsageError
+from experiments.evaluate import main as evaluate_main
+from experiments.harness.cli import UsageError, run_main
 from experiments.harness.grid import COLUMNS, TIMING_COLUMNS, EpisodeLog, episode_key
 from experiments.harness.statistics import mean_interval, paired_difference, proportion_interval
 from experiments.results_to_readme import END, START, ReadmeArgs
@@ -136,6 +138,48 @@ def test_another_grid_is_refused_in_a_grid_folder(tiny_run, tmp_path):
     assert "holds another grid" in done.stderr and "seeds" in done.stderr
     assert "--envs unicycle-goal,reacher" in done.stderr  # how to resume it instead
     assert (folder / "episodes.csv").read_text() == before
+
+
+def test_a_complete_grid_says_so_rather_than_how_to_resume(tiny_run, tmp_path, capsys):
+    folder = copy_of(tiny_run, tmp_path)
+    before = (folder / "episodes.csv").read_text()
+    run_main(evaluate_main, EvalArgs, "", [*TINY_GRID, "--out", str(folder)])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "complete" in first and "to resume" not in first, first
+    assert (folder / "episodes.csv").read_text() == before
+
+
+def test_a_run_that_fails_before_its_first_episode_leaves_nothing(tmp_path, capsys):
+    missing = tmp_path / "missing-world-model.pt"  # refused only when the first episode starts
+    grid = [
+        *("--envs", "reacher", "--planners", "cem", "--budgets", "8x1", "--episodes", "1"),
+        *("--rewards", "world-model", "--world-model", str(missing)),
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(evaluate_main, EvalArgs, "", [*grid, "--out", str(tmp_path / "new" / "grid")])
+    assert exit_info.value.code == 2 and str(missing) in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    given = tmp_path / "empty"  # a folder given empty stays, and empty
+    given.mkdir()
+    with pytest.raises(SystemExit):
+        run_main(evaluate_main, EvalArgs, "", [*grid, "--out", str(given)])
+    assert list(given.iterdir()) == []
+
+
+def test_a_failed_run_keeps_the_episodes_recorded(tmp_path, monkeypatch):
+    def fail(episodes, settings, log, *rest):
+        if not log.records:  # the first run records one episode before it fails
+            row, seed = episodes[0]
+            log.append({name: 0 for name in COLUMNS} | row.columns() | {"seed": seed})
+        raise RuntimeError("an episode failed")
+
+    args = EvalArgs(envs="reacher", planners="cem", budgets="8x1", episodes=2, out=str(tmp_path))
+    monkeypatch.setattr(evaluate_module, "run_grid", fail)
+    for _ in range(2):  # the first run, then its resume
+        with pytest.raises(RuntimeError, match="an episode failed"):
+            evaluate_main(args)
+        assert {p.name for p in tmp_path.iterdir()} == {"grid.json", "episodes.csv"}
+        assert [r["seed"] for r in EpisodeLog(tmp_path / "episodes.csv").records] == [0]
 
 
 def test_agents_are_rows_without_a_budget(tmp_path):

@@ -10,16 +10,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {
-    "success_rate",
     "mean_return",
-    "collision_rate",
+    "mean_steps",
     "control_hz",
     "plan_ms_p50",
     "plan_ms_p95",
     "reward_evals_per_step",
-    "mean_steps_to_success",
     "mean_abs_action_change",
 }
+GOAL_KEYS = {"success_rate", "collision_rate", "mean_steps_to_success"}
+"""Only in the summaries of tasks with a goal (the unicycle ones)."""
 
 
 def assert_summary_matches_episodes(results: dict, population: int, iterations: int) -> None:
@@ -31,16 +31,28 @@ def assert_summary_matches_episodes(results: dict, population: int, iterations: 
     for episode in episodes:
         assert episode["return"] == pytest.approx(sum(episode["rewards"]))
         assert len(episode["rewards"]) == len(episode["plan_ms"]) == episode["steps"]
+        assert len(episode["predicted_rewards"]) == episode["steps"]
         assert len(episode["states"]) == episode["steps"] + 1  # the state after the last step
-    assert summary["success_rate"] == np.mean([e["success"] for e in episodes])
-    assert summary["collision_rate"] == np.mean([e["collision"] for e in episodes])
+    if results["env"].startswith("unicycle"):
+        assert GOAL_KEYS <= set(summary)
+        assert summary["success_rate"] == np.mean([e["success"] for e in episodes])
+        assert summary["collision_rate"] == np.mean([e["collision"] for e in episodes])
+    else:  # no goal: success and collisions would always read 0
+        assert not GOAL_KEYS & set(summary)
     assert summary["mean_return"] == pytest.approx(np.mean([e["return"] for e in episodes]))
+    assert summary["mean_steps"] == pytest.approx(np.mean([e["steps"] for e in episodes]))
     evaluations = np.concatenate([e["reward_evaluations"] for e in episodes])
     assert summary["reward_evals_per_step"] == pytest.approx(evaluations.mean())
     plan_ms = np.concatenate([e["plan_ms"] for e in episodes])
     assert summary["plan_ms_p50"] == pytest.approx(np.median(plan_ms))
     steps, seconds = sum(e["steps"] for e in episodes), sum(e["seconds"] for e in episodes)
     assert summary["control_hz"] == pytest.approx(steps / seconds)
+
+
+def printed_columns(stdout: str) -> list[str]:
+    """The header of the summary table run_mpc.py prints."""
+    lines = stdout.splitlines()
+    return lines[next(i for i, line in enumerate(lines) if line.startswith("---")) - 1].split()
 
 
 def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -53,13 +65,14 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("env", ["unicycle-goal", "unicycle-obstacles"])
 def test_run_mpc_writes_the_documented_results(tmp_path, env):
     out = tmp_path / "results.json"
-    run_script(
+    done = run_script(
         "run_mpc.py",
         *("--env", env, "--episodes", "2", "--population", "8", "--iterations", "1"),
         *("--max-steps", "4", "--out", str(out), "--runs-dir", str(tmp_path / "runs")),
     )
     results = json.loads(out.read_text())
     assert_summary_matches_episodes(results, population=8, iterations=1)
+    assert "success_rate" in printed_columns(done.stdout)
     # Exactly N*T per step: the final decode, the previous plan and the safe plan included.
     assert all(e["reward_evaluations"] == [8, 8, 8, 8] for e in results["episodes"])
     assert results["summary"]["reward_evals_per_step"] == 8
@@ -86,6 +99,9 @@ def test_run_mpc_on_a_mujoco_task_without_a_renderer(tmp_path):
     assert results["summary"]["episodes"] == 1
     assert results["episodes"][0]["steps"] == 5
     assert_summary_matches_episodes(results, population=8, iterations=1)
+    columns = printed_columns(done.stdout)
+    assert {"mean_return", "mean_steps"} <= set(columns) and len(columns) <= 8
+    assert not {"success_rate", "collision_rate"} & set(columns)
     # CEM: exactly N*T per step, the previous plan included.
     assert results["episodes"][0]["reward_evaluations"] == [8, 8, 8, 8, 8]
     # Without an OpenGL backend the run still completes and says why there is no video.
