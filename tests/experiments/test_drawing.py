@@ -13,7 +13,7 @@ from experiments.harness.drawing import (
     realised_returns,
 )
 from experiments.harness.episodes import run_episode
-from experiments.harness.wiring import make_budget, make_policy, planner_settings
+from policies.setup import PlanningSetup
 
 HORIZON = 3
 STEPS = 6
@@ -23,9 +23,8 @@ def short_episode(name: str, seed: int = 0) -> tuple:
     """The env of task ``name`` and one CEM episode of STEPS steps (8 candidates over HORIZON)."""
     spec = get_task(name)
     env = make_env(spec.name)
-    objective = spec.make_objective(env)
-    budget = make_budget(spec, env, None, population=8, iterations=1, horizon=HORIZON)
-    policy = make_policy(env, spec, "cem", objective, budget, seed, None, planner_settings(spec))
+    setup = PlanningSetup(spec.name, "cem", population=8, iterations=1, horizon=HORIZON, seed=seed)
+    policy = setup.policy(env)
     return env, run_episode(env, policy, seed, STEPS, None)
 
 

@@ -12,8 +12,8 @@ from experiments.harness.episodes import (
     step_limit,
     summarise,
 )
-from experiments.harness.wiring import make_budget, make_policy, planner_settings
-from policies.planners import Budget
+from planner.planning import Budget
+from policies.setup import PlanningSetup
 
 
 class Counter:
@@ -42,13 +42,10 @@ def pendulum():
     10 steps, long before the env's limit."""
     spec = get_task("inverted-pendulum")
     env = make_env(spec.name)
-    budget = make_budget(spec, env, None, population=2, iterations=1, horizon=1)
 
     def policy(seed: int):
-        objective = spec.make_objective(env)
-        return make_policy(
-            env, spec, "random", objective, budget, seed, None, planner_settings(spec)
-        )
+        setup = PlanningSetup(spec.name, "random", population=2, iterations=1, horizon=1, seed=seed)
+        return setup.policy(env)
 
     yield env, policy
     env.close()
