@@ -34,6 +34,7 @@ from mujoco import batch as mj_batch
 from envs.mujoco_rewards import SUPPORTED_ENV_IDS, reward_for
 from planner.action_scaling import ActionScaling
 from planner.threads import current_planning_threads
+from planner.validation import check_count
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
 _TIME = mujoco.mjtState.mjSTATE_TIME.value
@@ -184,10 +185,7 @@ class MujocoObjective:
         termination_cost: float | None = None,
     ):
         threads = current_planning_threads().rollout_threads if threads is None else threads
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(
-                f"threads must be a positive int (or None for all cores), got {threads!r}"
-            )
+        check_count("threads", threads, hint="or None for every core")
         cost = task.termination_cost if termination_cost is None else termination_cost
         if not (math.isfinite(cost) and cost >= 0):
             raise ValueError(

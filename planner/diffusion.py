@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from planner.validation import check_count
+
 Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
@@ -40,10 +42,7 @@ class NoiseSchedule:
     name = "squaredcos_cap_v2"
 
     def __post_init__(self) -> None:
-        if isinstance(self.train_steps, bool) or not isinstance(self.train_steps, int):
-            raise TypeError(f"train_steps must be an int, got {type(self.train_steps).__name__}")
-        if self.train_steps < 2:
-            raise ValueError(f"train_steps must be >= 2 (1000 is usual), got {self.train_steps}")
+        check_count("NoiseSchedule.train_steps", self.train_steps, 2, "1000 is usual")
 
         def alpha_bar(s: float) -> float:
             return math.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2

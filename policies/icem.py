@@ -18,6 +18,7 @@ import numpy as np
 from planner.objective import Objective, bind_state, score_candidates, top_indices
 from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
+from planner.validation import check_count
 
 
 def colored_noise(
@@ -64,8 +65,8 @@ class ICEMConfig:
     keep_elites: float = 0.3
 
     def __post_init__(self) -> None:
-        if self.population < 2 or self.iterations < 1:
-            raise ValueError("ICEMConfig needs population >= 2 and iterations >= 1")
+        check_count("ICEMConfig.population", self.population, 2)
+        check_count("ICEMConfig.iterations", self.iterations)
         for name in ("elite_fraction", "keep_elites", "momentum"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"ICEMConfig.{name} must be in [0, 1], got {getattr(self, name)}")

@@ -12,6 +12,7 @@ import torch
 from planner.objective import Objective, bind_state, score_candidates, top_indices
 from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
+from planner.validation import check_count
 
 
 def _unchanged_state(state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -46,8 +47,8 @@ class MPPIConfig:
     temperature: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.population < 2 or self.iterations < 1:
-            raise ValueError("MPPIConfig needs population >= 2 and iterations >= 1")
+        check_count("MPPIConfig.population", self.population, 2)
+        check_count("MPPIConfig.iterations", self.iterations)
         if not (self.noise_std > 0 and self.temperature > 0):
             raise ValueError("MPPIConfig needs noise_std > 0 and temperature > 0")
 

@@ -7,10 +7,14 @@ from planner.denoiser import DenoiserConfig
 from planner.elites_config import ElitesConfig
 from planner.islands import IslandConfig
 from planner.mpc import PlannerConfig
+from planner.planning import Budget
 from planner.threads import ThreadPolicy
 from planner.training import TrainingConfig
 from planner.validation import check_count
 from planner.world_model import WorldModelConfig
+from policies.icem import ICEMConfig
+from policies.mppi import MPPIConfig
+from policies.setup import PlanningSetup
 
 
 @pytest.mark.parametrize(
@@ -24,6 +28,10 @@ from planner.world_model import WorldModelConfig
         (IslandConfig, "islands"),
         (lambda **kw: WorldModelConfig(obs_dim=3, action_dim=2, **kw), "hidden"),
         (lambda cores: ThreadPolicy(cores), "cores"),
+        (lambda horizon: Budget(horizon, action_dim=2), "horizon"),
+        (ICEMConfig, "iterations"),  # these three accepted True before
+        (MPPIConfig, "iterations"),
+        (lambda **kw: PlanningSetup("hopper", **kw), "population"),
     ],
 )
 @pytest.mark.parametrize("value", [True, 2.0, 0, -3])
