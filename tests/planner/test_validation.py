@@ -28,8 +28,8 @@ from policies.setup import PlanningSetup
         (IslandConfig, "islands"),
         (lambda **kw: WorldModelConfig(obs_dim=3, action_dim=2, **kw), "hidden"),
         (lambda cores: ThreadPolicy(cores), "cores"),
-        (lambda horizon: Budget(horizon, action_dim=2), "horizon"),
-        (ICEMConfig, "iterations"),  # these three accepted True before
+        (lambda horizon: Budget(horizon, action_dim=2), "horizon"),  # these three took True
+        (ICEMConfig, "iterations"),
         (MPPIConfig, "iterations"),
         (lambda **kw: PlanningSetup("hopper", **kw), "population"),
     ],
