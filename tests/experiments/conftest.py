@@ -14,16 +14,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture()
-def run_script_here(monkeypatch):
+@pytest.fixture(scope="session")
+def run_script_here():
     """``run(script, *args)``: run ``experiments/<script>``'s ``__main__`` block in this process
-    with ``args`` as its command line, from the repository root; returns the script's globals."""
-    monkeypatch.chdir(REPO)
+    with ``args`` as its command line, from the repository root; returns the script's globals.
+    The command line and working folder are put back when it returns."""
 
     def run(script: str, *args: str) -> dict:
         path = str(REPO / "experiments" / script)
-        monkeypatch.setattr(sys, "argv", [path, *args])  # the script names itself from argv[0]
-        return runpy.run_path(path, run_name="__main__")
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.chdir(REPO)
+            monkeypatch.setattr(sys, "argv", [path, *args])  # the script names itself from it
+            return runpy.run_path(path, run_name="__main__")
 
     return run
 
