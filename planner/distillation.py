@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from planner.diffusion import ddim_decode
 from planner.distilled import DistilledPrior, check_teacher_steps
 from planner.prior import DiffusionPrior
+from planner.training import LossWindow
 from planner.validation import check_count
 
 REFERENCE_STEPS = 2
@@ -122,13 +123,7 @@ def distill(
         int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(2)
     )
     generator = torch.Generator().manual_seed(train_seed)
-
-    # Held-out latents and the teacher's decodes of them, fixed for the whole run
-    validation = _draw_latents(
-        config.validation_latents, shape, config.latent_std, torch.Generator().manual_seed(val_seed)
-    ).to(device)
-    target = teacher.decode(validation, steps)
-    reference = {n: _errors(teacher.decode(validation, n), target) for n in (1, REFERENCE_STEPS)}
+    validation, target = _validation_set(teacher, config, val_seed)
 
     model = student.model.requires_grad_(True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -139,7 +134,7 @@ def distill(
         "val_rmse": [],
         "val_max_abs": [],
     }
-    window_sum, window_count = torch.zeros((), device=device), 0
+    window = LossWindow(device)
     bar = tqdm(range(1, config.steps + 1), desc=f"distil {steps}-step decode", disable=not progress)
     for step in bar:
         # Sample: fresh latents and the teacher's exact decodes of them, in model space
@@ -153,21 +148,47 @@ def distill(
         loss.backward()
         optimizer.step()
         lr_schedule.step()
-        window_sum += loss.detach()
-        window_count += 1
+        window.add(loss)
 
         # Log
         if step % config.log_every == 0 or step == config.steps:
             errors = _errors(student.decode(validation), target)
             history["step"].append(step)
-            history["train_loss"].append(float(window_sum) / window_count)
+            history["train_loss"].append(window.mean_and_reset())
             history["val_rmse"].append(errors["rmse"])
             history["val_max_abs"].append(errors["max_abs"])
-            window_sum, window_count = torch.zeros((), device=device), 0
             bar.set_postfix(loss=f"{history['train_loss'][-1]:.2e}", rmse=f"{errors['rmse']:.4f}")
 
-    student.record = {
-        "teacher_steps": steps,
+    student.record = _record(student, teacher, config, seed, validation, target)
+    return student, history
+
+
+def _validation_set(
+    teacher: DiffusionPrior, config: DistillationConfig, val_seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Held-out latents ``(V, H, C)`` drawn from ``val_seed`` and the teacher's S-step decodes
+    of them (data units), fixed for the whole run."""
+    generator = torch.Generator().manual_seed(val_seed)
+    shape = teacher.latent_shape
+    validation = _draw_latents(config.validation_latents, shape, config.latent_std, generator)
+    validation = validation.to(teacher.device)
+    return validation, teacher.decode(validation, config.teacher_steps)
+
+
+def _record(
+    student: DistilledPrior,
+    teacher: DiffusionPrior,
+    config: DistillationConfig,
+    seed: int,
+    validation: torch.Tensor,
+    target: torch.Tensor,
+) -> dict:
+    """The student's record: S, the seed, ``config``, and the errors to the S-step decode of
+    ``target`` on the ``validation`` latents, of the student and, for context, of the
+    teacher's own 1- and 2-step decodes."""
+    reference = {n: _errors(teacher.decode(validation, n), target) for n in (1, REFERENCE_STEPS)}
+    return {
+        "teacher_steps": config.teacher_steps,
         "seed": seed,
         "distillation": asdict(config),
         "validation": {
@@ -176,4 +197,3 @@ def distill(
             **{f"teacher_{n}_step": errors for n, errors in reference.items()},
         },
     }
-    return student, history

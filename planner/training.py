@@ -81,6 +81,29 @@ class TrainingConfig:
         NoiseSchedule(self.diffusion_steps)  # validates diffusion_steps
 
 
+class LossWindow:
+    """The mean training loss over a logging window, summed on the device so that a step
+    does not wait for its loss to reach the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._reset()
+
+    def _reset(self) -> None:
+        self._sum, self._count = torch.zeros((), device=self.device), 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        """Count one step's ``loss`` (a scalar tensor)."""
+        self._sum += loss.detach()
+        self._count += 1
+
+    def mean_and_reset(self) -> float:
+        """The mean of the losses added since the last call."""
+        mean = float(self._sum) / self._count
+        self._reset()
+        return mean
+
+
 def _as_data(values: torch.Tensor | np.ndarray, name: str, shape: tuple[int, ...]) -> torch.Tensor:
     """Finite float32 CPU tensor whose trailing axes equal ``shape``."""
     values = torch.as_tensor(values, dtype=torch.float32, device="cpu")
@@ -129,6 +152,67 @@ def train_prior(
     logging window, validation loss of the EMA weights on the held-out split.
     """
     config = config if config is not None else TrainingConfig()
+    data, cond = _checked_data(trajectories, cond, denoiser_config)
+    device = torch.device(config.device)
+    schedule = NoiseSchedule(config.diffusion_steps)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    # Split
+    train_idx, val_idx = _split(data.shape[0], config.val_fraction, generator)
+    normalizer = Normalizer.fit(data[train_idx], config.normalization)
+    cond_normalizer = None if cond is None else Normalizer.fit(cond[train_idx], "standard")
+    model_data = normalizer.normalize(data).to(device)
+    model_cond = None if cond is None else cond_normalizer.normalize(cond).to(device)
+
+    def rows(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = idx.to(device)
+        return model_data[idx], None if model_cond is None else model_cond[idx]
+
+    model, ema, optimizer, lr_schedule = _model_and_optimizer(denoiser_config, config, device)
+    history: dict[str, list[float]] = {"step": [], "train_loss": [], "val_loss": []}
+    window = LossWindow(device)
+    bar = tqdm(range(1, config.steps + 1), desc="train prior", disable=not progress)
+    for step in bar:
+        # Step
+        x0, batch_cond = rows(
+            train_idx[torch.randint(len(train_idx), (config.batch_size,), generator=generator)]
+        )
+        loss = v_prediction_loss(model, x0, schedule, generator, batch_cond)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        lr_schedule.step()
+        window.add(loss)
+
+        # EMA: ramp the decay so early averages are not dominated by the random initialisation
+        _update_ema(ema, model, decay=min(config.ema_decay, (1 + step) / (10 + step)))
+
+        # Log
+        if step % config.log_every == 0 or step == config.steps:
+            val_loss = float("nan")
+            if len(val_idx):
+                val_x0, val_cond = rows(val_idx)
+                val_loss = _loss_over(
+                    ema, val_x0, val_cond, schedule, config.seed + 1, config.batch_size
+                )
+            history["step"].append(step)
+            history["train_loss"].append(window.mean_and_reset())
+            history["val_loss"].append(val_loss)
+            bar.set_postfix(train=f"{history['train_loss'][-1]:.4f}", val=f"{val_loss:.4f}")
+
+    prior = DiffusionPrior(denoiser_config, normalizer, schedule, ema, device, cond_normalizer)
+    return prior, history
+
+
+def _checked_data(
+    trajectories: torch.Tensor | np.ndarray,
+    cond: torch.Tensor | np.ndarray | None,
+    denoiser_config: DenoiserConfig,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``trajectories (N, H, C)`` and ``cond (N, K)`` (None when the denoiser takes none) as
+    checked float32 CPU tensors of the denoiser's shapes."""
     shape = (denoiser_config.horizon, denoiser_config.channels)
     data = _as_data(trajectories, "trajectories", shape)
     if denoiser_config.cond_dim:
@@ -143,30 +227,29 @@ def train_prior(
             )
     elif cond is not None:
         raise ValueError("cond given but denoiser_config.cond_dim=0; set cond_dim=K or drop cond")
-    count = data.shape[0]
-    val_count = math.ceil(config.val_fraction * count) if config.val_fraction else 0
+    return data, cond
+
+
+def _split(
+    count: int, val_fraction: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training and validation indices of ``count`` trajectories, shuffled by
+    ``generator``; at least two are left for training."""
+    val_count = math.ceil(val_fraction * count) if val_fraction else 0
     if count - val_count < 2:
         raise ValueError(
             f"{count} trajectories leave {count - val_count} for training after the validation "
-            f"split (val_fraction={config.val_fraction}); provide more data or lower val_fraction"
+            f"split (val_fraction={val_fraction}); provide more data or lower val_fraction"
         )
-    device = torch.device(config.device)
-    schedule = NoiseSchedule(config.diffusion_steps)
-    generator = torch.Generator().manual_seed(config.seed)
-
-    # Split
     order = torch.randperm(count, generator=generator)
-    train_idx, val_idx = order[val_count:], order[:val_count]
-    normalizer = Normalizer.fit(data[train_idx], config.normalization)
-    cond_normalizer = None if cond is None else Normalizer.fit(cond[train_idx], "standard")
-    model_data = normalizer.normalize(data).to(device)
-    model_cond = None if cond is None else cond_normalizer.normalize(cond).to(device)
+    return order[val_count:], order[:val_count]
 
-    def rows(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        idx = idx.to(device)
-        return model_data[idx], None if model_cond is None else model_cond[idx]
 
-    # Model, EMA copy, optimiser (initialised from the seed without touching global RNG state)
+def _model_and_optimizer(
+    denoiser_config: DenoiserConfig, config: TrainingConfig, device: torch.device
+) -> tuple[nn.Module, nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """The denoiser (initialised from ``config.seed`` without touching the global RNG), its
+    EMA copy, AdamW and its learning-rate schedule: linear warm-up, then cosine decay to 0."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = build_denoiser(denoiser_config).to(device).train()
@@ -181,45 +264,11 @@ def train_prior(
         done = (step - config.warmup_steps) / (config.steps - config.warmup_steps)
         return 0.5 * (1 + math.cos(math.pi * done))
 
-    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    return model, ema, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 
-    history: dict[str, list[float]] = {"step": [], "train_loss": [], "val_loss": []}
-    window_sum, window_count = torch.zeros((), device=device), 0
-    bar = tqdm(range(1, config.steps + 1), desc="train prior", disable=not progress)
-    for step in bar:
-        # Step
-        x0, batch_cond = rows(
-            train_idx[torch.randint(len(train_idx), (config.batch_size,), generator=generator)]
-        )
-        loss = v_prediction_loss(model, x0, schedule, generator, batch_cond)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        lr_schedule.step()
-        window_sum += loss.detach()
-        window_count += 1
 
-        # EMA: ramp the decay so early averages are not dominated by the random initialisation
-        decay = min(config.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for averaged, current in zip(ema.parameters(), model.parameters(), strict=True):
-                averaged.lerp_(current, 1 - decay)
-
-        # Log
-        if step % config.log_every == 0 or step == config.steps:
-            val_loss = float("nan")
-            if val_count:
-                val_x0, val_cond = rows(val_idx)
-                val_loss = _loss_over(
-                    ema, val_x0, val_cond, schedule, config.seed + 1, config.batch_size
-                )
-            history["step"].append(step)
-            history["train_loss"].append(float(window_sum) / window_count)
-            history["val_loss"].append(val_loss)
-            window_sum, window_count = torch.zeros((), device=device), 0
-            bar.set_postfix(train=f"{history['train_loss'][-1]:.4f}", val=f"{val_loss:.4f}")
-
-    prior = DiffusionPrior(denoiser_config, normalizer, schedule, ema, device, cond_normalizer)
-    return prior, history
+def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """Move each of ``ema``'s weights ``1 - decay`` of the way to ``model``'s."""
+    with torch.no_grad():
+        for averaged, current in zip(ema.parameters(), model.parameters(), strict=True):
+            averaged.lerp_(current, 1 - decay)

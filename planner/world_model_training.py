@@ -77,18 +77,7 @@ def train_world_model(
         and ``initial_val_mse`` (before training), ``best_epoch``, ``best_val_mse``,
         ``stopped_early``.
     """
-    inputs = np.concatenate([observations, actions], axis=1).astype(np.float32)
-    targets = np.concatenate(
-        [next_observations - observations, np.asarray(rewards).reshape(-1, 1)], axis=1
-    ).astype(np.float32)
-    expected = config.obs_dim + config.action_dim
-    if inputs.shape[1] != expected or len(targets) != len(inputs) or len(inputs) < 2:
-        raise ValueError(
-            f"need M >= 2 transitions of O={config.obs_dim} observations and A="
-            f"{config.action_dim} actions; got inputs {inputs.shape}, targets {targets.shape}"
-        )
-    if not (np.isfinite(inputs).all() and np.isfinite(targets).all()):
-        raise ValueError("transitions must be finite; drop rows with NaN or inf first")
+    inputs, targets = _transitions(observations, actions, rewards, next_observations, config)
     device = torch.device(training.device)
     rng = np.random.default_rng(training.seed)
     order = rng.permutation(len(inputs))
@@ -107,38 +96,19 @@ def train_world_model(
     optimizer = torch.optim.AdamW(
         network.parameters(), lr=training.learning_rate, weight_decay=training.weight_decay
     )
-    members, m_train = config.ensemble_size, len(train_rows)
 
-    def val_mse() -> float:
-        network.eval()
-        with torch.no_grad():
-            mean, _ = network(x_val.expand(members, *x_val.shape))
-        network.train()
-        return float((mean - y_val).square().mean())
-
+    members = config.ensemble_size
     history: dict = {"epoch": [], "train_loss": [], "val_mse": []}
-    initial_val_mse = val_mse()
+    initial_val_mse = _validation_mse(network, members, x_val, y_val)
     best = (initial_val_mse, 0, copy.deepcopy(network.state_dict()))
     bar = tqdm(range(1, training.epochs + 1), desc="world model", disable=not progress)
     for epoch in bar:
-        # Each member its own shuffle of the training transitions
-        shuffles = torch.argsort(torch.rand(members, m_train, generator=generator), dim=1)
-        losses = []
-        for begin in range(0, m_train, training.batch_size):
-            rows = shuffles[:, begin : begin + training.batch_size].to(device)
-            mean, logvar = network(x_train[rows])
-            nll = ((mean - y_train[rows]).square() * torch.exp(-logvar) + logvar).mean()
-            bounds = network.max_logvar.sum() - network.min_logvar.sum()
-            loss = nll + training.logvar_bound_weight * bounds
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        score = val_mse()
+        loss = _train_epoch(network, members, optimizer, x_train, y_train, generator, training)
+        score = _validation_mse(network, members, x_val, y_val)
         history["epoch"].append(epoch)
-        history["train_loss"].append(float(np.mean(losses)))
+        history["train_loss"].append(loss)
         history["val_mse"].append(score)
-        bar.set_postfix(loss=f"{history['train_loss'][-1]:.3f}", val=f"{score:.4f}")
+        bar.set_postfix(loss=f"{loss:.3f}", val=f"{score:.4f}")
         if score < best[0]:
             best = (score, epoch, copy.deepcopy(network.state_dict()))
         elif epoch - best[1] >= training.patience:
@@ -152,3 +122,66 @@ def train_world_model(
     }
     model = WorldModel(config, input_normalizer, target_normalizer, network, task, device)
     return model, history
+
+
+def _transitions(
+    observations: np.ndarray,
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    next_observations: np.ndarray,
+    config: WorldModelConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The network's inputs ``(M, O + A)`` (observation, action) and targets ``(M, O + 1)``
+    (change of observation, reward), checked against ``config``'s sizes and for finiteness."""
+    inputs = np.concatenate([observations, actions], axis=1).astype(np.float32)
+    targets = np.concatenate(
+        [next_observations - observations, np.asarray(rewards).reshape(-1, 1)], axis=1
+    ).astype(np.float32)
+    expected = config.obs_dim + config.action_dim
+    if inputs.shape[1] != expected or len(targets) != len(inputs) or len(inputs) < 2:
+        raise ValueError(
+            f"need M >= 2 transitions of O={config.obs_dim} observations and A="
+            f"{config.action_dim} actions; got inputs {inputs.shape}, targets {targets.shape}"
+        )
+    if not (np.isfinite(inputs).all() and np.isfinite(targets).all()):
+        raise ValueError("transitions must be finite; drop rows with NaN or inf first")
+    return inputs, targets
+
+
+def _train_epoch(
+    network: GaussianEnsemble,
+    members: int,
+    optimizer: torch.optim.Optimizer,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    generator: torch.Generator,
+    training: WorldModelTraining,
+) -> float:
+    """One pass over the training transitions ``x_train (M, O + A)``, ``y_train (M, O + 1)``,
+    each of the E ``members`` in its own order drawn from ``generator``; the mean of the
+    batches' losses."""
+    shuffles = torch.argsort(torch.rand(members, len(x_train), generator=generator), dim=1)
+    losses = []
+    for begin in range(0, len(x_train), training.batch_size):
+        rows = shuffles[:, begin : begin + training.batch_size].to(x_train.device)
+        mean, logvar = network(x_train[rows])
+        nll = ((mean - y_train[rows]).square() * torch.exp(-logvar) + logvar).mean()
+        bounds = network.max_logvar.sum() - network.min_logvar.sum()
+        loss = nll + training.logvar_bound_weight * bounds
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def _validation_mse(
+    network: GaussianEnsemble, members: int, x_val: torch.Tensor, y_val: torch.Tensor
+) -> float:
+    """The squared error of each of the E ``members``' mean prediction on the held-out
+    transitions, averaged (normalised targets); the network is left in training mode."""
+    network.eval()
+    with torch.no_grad():
+        mean, _ = network(x_val.expand(members, *x_val.shape))
+    network.train()
+    return float((mean - y_val).square().mean())

@@ -103,7 +103,9 @@ def test_a_fall_ranks_below_surviving():
     state = task.snapshot()
     horizon = 40
     still = np.zeros((1, horizon, task.action_dim))
-    lunges = np.random.default_rng(0).uniform(-1, 1, (256, horizon, task.action_dim))
+    # seed 4: 30 of the 32 lunges fall, the best of them 12.1 above standing still (seed 0
+    # needed 256 lunges to find one that beats it)
+    lunges = np.random.default_rng(4).uniform(-1, 1, (32, horizon, task.action_dim))
     candidates = np.concatenate([still, lunges])
     _, fell = env_returns_and_falls(task, state, candidates)
     assert not fell[0] and fell[1:].any()

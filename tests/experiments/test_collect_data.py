@@ -2,8 +2,6 @@
 
 import importlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,13 +157,13 @@ def test_action_chunks_stride_and_padding():
     np.testing.assert_array_equal(chunks[6, :, 0], [6, 6, 6])
 
 
-def test_command_line_prints_a_summary(tmp_path):
+def test_command_line_prints_a_summary(tmp_path, run_script_here, capsys):
     out = tmp_path / "cli.npz"
-    command = [sys.executable, str(REPO / "experiments" / "collect_data.py"), "--env", "reacher"]
-    command += ["--source", "random", "--episodes", "1", "--max-steps", "20", "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "1 episodes, 20 transitions, 5 chunks of H=16" in done.stdout
+    run_script_here(
+        *("collect_data.py", "--env", "reacher", "--source", "random", "--episodes", "1"),
+        *("--max-steps", "20", "--out", str(out)),
+    )
+    assert "1 episodes, 20 transitions, 5 chunks of H=16" in capsys.readouterr().out
     assert out.exists() and not list(tmp_path.glob("*.tmp"))
 
 

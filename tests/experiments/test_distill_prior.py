@@ -1,13 +1,10 @@
 """distill_prior.py on a tiny teacher: writes the student, its record and plot, refuses to
-overwrite them without --overwrite and refuses a student as a teacher (subprocesses, a few optimizer
-steps)."""
+overwrite them without --overwrite and refuses a student as a teacher (run in this process,
+conftest.py; a few optimizer steps)."""
 
 import hashlib
 import importlib
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,13 +16,6 @@ from planner.distilled import DistilledPrior
 from planner.normalizer import Normalizer
 from planner.prior import DiffusionPrior
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(REPO / "experiments" / "distill_prior.py"), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
-
 
 @pytest.fixture()
 def teacher(tmp_path):
@@ -36,12 +26,13 @@ def teacher(tmp_path):
     return DiffusionPrior(config, Normalizer.fit(data), task="reacher").save(tmp_path / "t.pt")
 
 
-def test_the_script_writes_student_record_and_plot_and_refuses_to_overwrite(tmp_path, teacher):
+def test_the_script_writes_student_record_and_plot_and_refuses_to_overwrite(
+    tmp_path, teacher, run_script_here, refusal, capsys
+):
     out = tmp_path / "students" / "t-student.pt"
     flags = ("--prior", str(teacher), "--train-steps", "3", "--out", str(out))
-    done = run_script(*flags, "--steps", "3", "--seed", "7")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "student RMSE" in done.stdout
+    run_script_here("distill_prior.py", *flags, "--steps", "3", "--seed", "7")
+    assert "student RMSE" in capsys.readouterr().out
 
     student = DistilledPrior.load(out, task="reacher")
     sha256 = hashlib.sha256(teacher.read_bytes()).hexdigest()
@@ -55,15 +46,13 @@ def test_the_script_writes_student_record_and_plot_and_refuses_to_overwrite(tmp_
     assert out.with_suffix(".loss.png").stat().st_size > 0
 
     written = out.read_bytes()
-    refused = run_script(*flags)
-    assert refused.returncode == 2 and "--overwrite to replace it" in refused.stderr
-    assert "Traceback" not in refused.stderr and out.read_bytes() == written
-    forced = run_script(*flags, "--overwrite", "--seed", "8")
-    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert "--overwrite to replace it" in refusal("distill_prior.py", *flags)
+    assert out.read_bytes() == written
+    run_script_here("distill_prior.py", *flags, "--overwrite", "--seed", "8")
     assert out.read_bytes() != written
 
-    as_teacher = run_script("--prior", str(out), "--out", str(tmp_path / "again.pt"))
-    assert as_teacher.returncode == 2 and "holds a student, not a prior" in as_teacher.stderr
+    as_teacher = refusal("distill_prior.py", "--prior", str(out), "--out", str(tmp_path / "a.pt"))
+    assert "holds a student, not a prior" in as_teacher
 
 
 def test_a_missing_prior_is_refused_in_one_line(capsys):

@@ -1,37 +1,25 @@
 """collect_data -> train_world_model -> run_mpc / evaluate with --reward world-model, end to end
-on a tiny model (subprocesses, tiny budgets)."""
+on a tiny model (the scripts run in this process, conftest.py; tiny budgets)."""
 
 import csv
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(REPO / "experiments" / script), *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
-
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
+def tiny_model(tmp_path_factory, run_script_here):
     """A 2-member reacher world model trained for 2 epochs on 4 random episodes."""
     folder = tmp_path_factory.mktemp("wm")
     data = folder / "reacher.npz"
-    run_script(
+    run_script_here(
         "collect_data.py",
         *("--env", "reacher", "--source", "random", "--episodes", "4", "--max-steps", "25"),
         *("--horizon", "16", "--out", str(data)),
     )
     checkpoint = folder / "reacher-world-model.pt"
-    run_script(
+    run_script_here(
         "train_world_model.py",
         *("--env", "reacher", "--data", str(data), "--checkpoint", str(checkpoint)),
         *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--epochs", "2"),
@@ -53,10 +41,10 @@ def test_training_writes_the_checkpoint_record_plot_and_k_step_json(tiny_model):
     assert checkpoint.with_suffix(".kstep.png").stat().st_size > 0
 
 
-def test_run_mpc_plans_with_the_world_model(tiny_model, tmp_path):
+def test_run_mpc_plans_with_the_world_model(tiny_model, tmp_path, run_script_here):
     _, checkpoint = tiny_model
     out = tmp_path / "results.json"
-    run_script(
+    run_script_here(
         "run_mpc.py",
         *("--env", "reacher", "--reward", "world-model", "--world-model", str(checkpoint)),
         *("--episodes", "1", "--population", "8", "--iterations", "1", "--max-steps", "3"),
@@ -68,19 +56,20 @@ def test_run_mpc_plans_with_the_world_model(tiny_model, tmp_path):
     assert config["reward"] == "world-model"
 
 
-def test_a_world_model_of_another_task_is_refused(tiny_model, tmp_path):
+def test_a_world_model_of_another_task_is_refused(tiny_model, tmp_path, refusal):
     _, checkpoint = tiny_model
-    command = [sys.executable, str(REPO / "experiments" / "run_mpc.py"), "--env", "hopper"]
-    command += ["--reward", "world-model", "--world-model", str(checkpoint), "--no-render"]
-    command += ["--episodes", "1", "--max-steps", "1", "--runs-dir", str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert done.returncode != 0 and "trained for task 'reacher', not 'hopper'" in done.stderr
+    line = refusal(
+        *("run_mpc.py", "--env", "hopper", "--reward", "world-model"),
+        *("--world-model", str(checkpoint), "--no-render", "--episodes", "1"),
+        *("--max-steps", "1", "--runs-dir", str(tmp_path)),
+    )
+    assert "trained for task 'reacher', not 'hopper'" in line
 
 
-def test_evaluate_compares_simulator_and_world_model_rewards(tiny_model, tmp_path):
+def test_evaluate_compares_simulator_and_world_model_rewards(tiny_model, tmp_path, run_script_here):
     _, checkpoint = tiny_model
     out = tmp_path / "grid"
-    run_script(
+    run_script_here(
         "evaluate.py",
         *("--envs", "reacher", "--planners", "de", "--budgets", "8x1", "--episodes", "1"),
         *("--max-steps", "2", "--rewards", "simulator,world-model"),
@@ -93,10 +82,10 @@ def test_evaluate_compares_simulator_and_world_model_rewards(tiny_model, tmp_pat
     assert "world-model" in (out / "results.md").read_text()
 
 
-def test_collect_data_with_the_world_model_planner(tiny_model, tmp_path):
+def test_collect_data_with_the_world_model_planner(tiny_model, tmp_path, run_script_here):
     _, checkpoint = tiny_model
     out = tmp_path / "aggregate.npz"
-    run_script(
+    run_script_here(
         "collect_data.py",
         *("--env", "reacher", "--source", "de", "--reward", "world-model"),
         *("--world-model", str(checkpoint), "--population", "8", "--iterations", "1"),

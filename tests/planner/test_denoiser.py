@@ -1,4 +1,5 @@
-"""Denoiser networks: shapes for both kinds, conditioning, odd horizons, config checks, size."""
+"""Denoiser networks: shapes for both kinds, what reaches the output (input, timestep,
+conditioning, one row at a time), odd horizons, config checks, size."""
 
 import io
 
@@ -14,20 +15,34 @@ def make(**fields):
 
 
 def perturb_output_layer(model):
-    """Untrained models output exactly 0 (zero-init head); give the head weights to see inputs."""
+    """Untrained models output exactly 0 (zero-init head) whatever they are given, so nothing
+    about their inputs can be seen at the output; seeded random head weights let it show."""
+    generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for parameter in model.out[-1].parameters():
-            parameter.normal_(0, 0.1, generator=torch.Generator().manual_seed(1))
+            parameter.copy_(0.1 * torch.randn(parameter.shape, generator=generator))
     return model
 
 
 @pytest.mark.parametrize("kind", ["unet", "mlp"])
 @pytest.mark.parametrize("horizon", [1, 7, 16, 25])
-def test_output_shape_any_horizon(kind, horizon):
-    model = make(kind=kind, horizon=horizon, channels=3)
-    x = torch.randn(4, horizon, 3)
-    v = model(x, torch.tensor([0, 10, 500, 999]), None)
+def test_any_horizon_maps_every_step_of_the_input_and_the_timestep_to_the_output(kind, horizon):
+    """Odd horizons are padded and cropped back (UNet): every step of x_t must still reach the
+    output, every output step must answer a change of x_t, and each row its own timestep."""
+    model = perturb_output_layer(make(kind=kind, horizon=horizon, channels=3))
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(4, horizon, 3, generator=generator).requires_grad_()
+    t = torch.tensor([0, 10, 500, 999])
+    v = model(x, t, None)
     assert v.shape == (4, horizon, 3) and bool(torch.isfinite(v).all())
+    weights = torch.randn(v.shape, generator=generator)
+    (reach,) = torch.autograd.grad((weights * v).sum(), x)
+    assert bool((reach.abs().amax(dim=2) > 0).all()), "a step of x_t never reaches the output"
+    with torch.no_grad():
+        moved = model(x + torch.randn(x.shape, generator=generator), t)
+        later = model(x, (t + 250) % 1000)
+    assert bool(((moved - v).abs().amax(dim=2) > 1e-4).all()), "an output step ignores x_t"
+    assert bool(((later - v).abs().amax(dim=(1, 2)) > 1e-4).all()), "a row ignores t"
 
 
 @pytest.mark.parametrize("kind", ["unet", "mlp"])

@@ -17,13 +17,13 @@ N = 32
 
 
 def first_ask_after_warm_start(warm_start: str, k: int = 1) -> tuple[dict, dict]:
-    """Plan, then replan as if k cached actions had run. Returns the search's ``mean`` (H, A)
-    after the first plan, and the replan's first ``ask()``: the distribution's ``mean`` and
-    ``std`` (H, A), its ``rows`` (N, H, A) and the warm start's ``prior`` draws."""
+    """Plan, then replan as if k cached actions had run. Returns the first ``plan`` (H, A) and
+    the search's ``mean`` (H, A) after it, and the replan's first ``ask()``: the distribution's
+    ``mean`` and ``std`` (H, A), its ``rows`` (N, H, A) and the warm start's ``prior`` draws."""
     planner = make(PlannerConfig(population=N, iterations=2, warm_start=warm_start))
-    planner.plan(np.zeros(2))
+    plan = planner.plan(np.zeros(2)).plan
     elites = planner.elites
-    before = {"mean": elites.mean}
+    before = {"plan": plan, "mean": elites.mean}
     planner._steps_since_plan = k
     first = {"prior": []}
     ask, prior_samples = elites.ask, elites.prior_samples
@@ -62,6 +62,16 @@ def test_shift_mix_draws_the_first_half_of_the_first_population_from_the_prior()
 
 def test_shift_samples_the_whole_first_population_from_the_shifted_gaussian():
     assert first_ask_after_warm_start("shift")[1]["prior"] == []
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_inversion_centres_on_the_previous_plan_shifted_k_steps(k):
+    """The identity decoder inverts to itself: the mean is the plan moved k steps, its tail
+    the plan's last action (no fill action is set)."""
+    before, first = first_ask_after_warm_start("inversion", k)
+    plan = before["plan"]
+    expected = np.concatenate([plan[k:], np.repeat(plan[-1:], k, axis=0)])
+    np.testing.assert_allclose(first["mean"].numpy(), expected, atol=1e-6)
 
 
 def test_none_restarts_from_the_prior():
