@@ -204,6 +204,12 @@ def flag_entries(text: str) -> list[str]:
     return [" ".join(entry.split()) for entry in re.split(r"\n(?=  \S)", "\n" + listed)]
 
 
+def test_a_plain_default_is_shown_and_a_described_one_is_not_repeated():
+    entries = {e.split()[0]: e for e in flag_entries(script_help("run_mpc.py")) if e.strip()}
+    assert entries["--seed"].endswith("(default: 0)")
+    assert entries["--episodes"].endswith("(default: the task's)")
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_flag_of_every_script_shows_one_default(script):
     text = script_help(script)
@@ -211,9 +217,7 @@ def test_every_flag_of_every_script_shows_one_default(script):
     subcommands = re.search(r"^  \{([\w,-]+)\}$", text, re.MULTILINE)  # benchmark.py's
     if subcommands:
         texts += [script_help(script, name) for name in subcommands.group(1).split(",")]
-    entries = [entry for each in texts for entry in flag_entries(each)]
-    assert any("(default: " in entry for entry in entries)
-    for entry in entries:
+    for entry in (entry for each in texts for entry in flag_entries(each)):
         assert entry.count("default:") <= 1, entry
         assert "(default: None)" not in entry and "(default: False)" not in entry, entry
         assert "(default: )" not in entry, entry
