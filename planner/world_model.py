@@ -14,11 +14,12 @@ learns the env's own reward from the recorded transitions, one rule for every ta
 
 Termination is not learned: it is the task's own rule applied to predicted observations,
 injected as a plain function ``terminated (N,) bool = terminated_fn(observations (N, O))`` (the
-task-specific ones live in :mod:`envs.world_model_rules`), as in mbrl-lib. A candidate earns its
-terminal step's reward and nothing after it, as :class:`envs.mujoco_tasks.MujocoObjective`
-counts it.
+task-specific ones live in :mod:`envs.world_model_rules`), as in mbrl-lib. A rolled-out
+trajectory earns its terminal step's reward and nothing after it, as
+:class:`envs.mujoco_tasks.MujocoObjective` counts it.
 
-Shapes: E ensemble members, N candidates, H horizon, O observation dim, A action dim.
+Shapes: E ensemble members, N candidates, P particles per candidate, H horizon, O observation
+dim, A action dim.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ from planner.checkpoint import load_checkpoint, save_checkpoint
 from planner.normalizer import Normalizer
 from planner.validation import check_count
 
-PROPAGATIONS = ("mean", "ts1")
+PROPAGATIONS = ("mean", "ts1", "tsinf")
+"""How :class:`WorldModelObjective` rolls the ensemble out: the members' mean, or PETS'
+trajectory sampling TS-1 or TS-inf."""
+TS1_PARTICLES = 20
+"""Default particles per candidate of ``"ts1"``: PETS' P."""
 _CONTENTS = ("config", "state_dict", "input_normalizer", "target_normalizer")
 
 TerminationFn = Callable[[np.ndarray], np.ndarray]
@@ -155,16 +160,18 @@ class WorldModel:
     def step(
         self, observations: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every member's mean prediction of one env step.
+        """Each member's mean prediction of one env step, on shared rows or on its own rows.
 
         Args:
-            observations: (B, O) float32 on the model's device. actions: (B, A) in [-1, 1].
+            observations: (B, O) float32 on the model's device, the same B rows for every member,
+                or (E, B, O), member e predicting its own rows ``observations[e]``.
+            actions: (B, A) or (E, B, A), as ``observations``, in [-1, 1].
 
         Returns:
             next observations (E, B, O) and rewards (E, B); non-finite where a member is.
         """
         inputs = self.input_normalizer.normalize(torch.cat([observations, actions], dim=-1))
-        mean, _ = self.network(inputs.expand(self.ensemble_size, *inputs.shape))
+        mean, _ = self.network(inputs.expand(self.ensemble_size, *inputs.shape[-2:]))
         changes = self.target_normalizer.denormalize(mean)[..., :-1]
         normalizer = self.target_normalizer
         rewards = mean[..., -1] * normalizer.scale[-1] + normalizer.center[-1]
@@ -199,36 +206,78 @@ class WorldModel:
         )
 
 
+def check_particles(propagation: str, particles: int | None) -> None:
+    """Raise ValueError for an unknown ``propagation``, for ``particles`` below 1 (None: the
+    propagation's default), or for ``particles`` > 1 with ``"mean"``, whose one deterministic
+    trajectory per candidate P particles would only repeat."""
+    if propagation not in PROPAGATIONS:
+        raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {propagation!r}")
+    if particles is None:
+        return
+    check_count("particles", particles, hint="trajectories per candidate")
+    if propagation == "mean" and particles > 1:
+        raise ValueError(
+            f"particles={particles} needs a sampling propagation: 'mean' rolls one deterministic "
+            "trajectory per candidate; pass propagation 'ts1' or 'tsinf', or particles 1"
+        )
+
+
 class WorldModelObjective:
     """Planning reward from a learned model: ``rewards (N,) = objective(observation (O,),
     actions (N, H, A))``.
 
-    All N candidates roll forward together, one batched ensemble call per step. Propagation:
+    Each candidate rolls out as P particles; all N x P rows roll forward together, one batched
+    ensemble call per step. Propagation (PETS' names):
 
-    - ``"mean"``: each step's next observation and reward are the mean over the members whose
-      prediction for that candidate is finite (a diverging member is ignored); a candidate for
-      which no member is finite gets -inf.
-    - ``"ts1"``: at every step each candidate follows one member drawn uniformly at random
-      (trajectory sampling TS-1 of PETS, with each member's mean: no aleatoric sampling), from a
-      ``torch.Generator`` seeded with ``seed``; a candidate whose drawn member predicts a
-      non-finite value gets -inf.
+    - ``"mean"`` (P = 1): each step's next observation and reward are the mean over the members
+      whose prediction for that row is finite (a diverging member is ignored); a row for which
+      no member is finite gets -inf.
+    - ``"ts1"`` (TS-1): at every step each particle follows one member drawn uniformly at random,
+      anew for every particle and step. With P = 1 this is one draw per candidate and step, as
+      before particles existed.
+    - ``"tsinf"`` (TS-inf): each particle keeps one member for the whole horizon. Particle p of
+      every candidate follows member ``(o + p) mod E``, with one offset o drawn per call: with
+      P >= E every member carries floor(P/E) or ceil(P/E) of a candidate's particles (exactly
+      P/E when E divides P); all candidates of a call are scored by the same members, so their
+      scores differ by their actions alone, not by luck of the draw; and across calls no member
+      is favoured when E does not divide P (``p mod E`` would always leave out the last ones).
+
+    Every member contributes its mean prediction (no aleatoric noise is sampled), so the
+    particles of ``"tsinf"`` that share a member are identical: P = kE scores as P = E, which is
+    its default. TS-1's particles differ by their members' sequences; its default is PETS'
+    P = 20. Random draws come from a ``torch.Generator`` seeded with ``seed``: same seed, same
+    scores, bit for bit.
+
+    A particle's return counts rewards up to its own terminal step and nothing after it (what
+    is predicted there, finite or not, does not matter), minus ``termination_cost`` if it
+    terminates within the horizon; a particle through a non-finite prediction returns -inf. A
+    candidate's score is the mean of its P particles' returns (-inf if any is).
+
+    Budget: a candidate counts once in ``num_evaluated``, whatever P: one reward evaluation of
+    the N x T budget, as PETS counts a candidate action sequence (planners count evaluations
+    where they call the objective, one per candidate). Its model cost grows with P: member
+    predictions per step are N E (mean), N P E (ts1: every member for every particle, one
+    picked afterwards, as with P = 1) and N E ceil(P/E) (tsinf: each particle's own member
+    only).
 
     ``disagreement_penalty`` > 0 subtracts that weight times the members' disagreement (the std
     over members of the normalised next observation, averaged over dimensions) from every step's
-    reward. Steps after a candidate's terminal step add nothing, and what is predicted there
-    (finite or not) does not matter.
+    reward; it needs every member's prediction, so ``"tsinf"`` refuses it.
 
     Args:
         model: the trained :class:`WorldModel`.
         terminated_fn: ``observations (N, O) -> terminated (N,)``, the task's rule (None: never).
-        propagation: ``"mean"`` or ``"ts1"``.
-        seed: seeds the member draws of ``"ts1"``.
+        propagation: one of :data:`PROPAGATIONS`.
+        seed: seeds the member draws of ``"ts1"`` and ``"tsinf"``.
         disagreement_penalty: weight of the disagreement penalty (0: none).
-        termination_cost: charged once to a candidate that terminates within the horizon
+        termination_cost: charged once to a particle that terminates within the horizon
             (planning only: a fall ranks below surviving; see ``MujocoObjective``).
+        particles: P (None: 1 for ``"mean"``, E for ``"tsinf"``, :data:`TS1_PARTICLES` for
+            ``"ts1"``); ``"mean"`` takes only 1 (:func:`check_particles`).
 
     Attributes:
-        num_evaluated: candidates scored so far. num_invalid: of those, scored -inf.
+        particles: P, resolved. num_evaluated: candidates scored so far. num_invalid: of those,
+            scored -inf.
         plans_from_observation: True: its planning state is the env's observation, so a policy
             passes the observation rather than the simulator state.
     """
@@ -243,20 +292,37 @@ class WorldModelObjective:
         seed: int = 0,
         disagreement_penalty: float = 0.0,
         termination_cost: float = 0.0,
+        particles: int | None = None,
     ) -> None:
-        if propagation not in PROPAGATIONS:
-            raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {propagation!r}")
+        check_particles(propagation, particles)
         if not disagreement_penalty >= 0:
             raise ValueError(f"disagreement_penalty must be >= 0, got {disagreement_penalty}")
+        if disagreement_penalty and propagation == "tsinf":
+            raise ValueError(
+                "disagreement_penalty needs every member's prediction at each row, which "
+                "propagation 'tsinf' does not compute: use 'mean' or 'ts1', or no penalty"
+            )
         if not (math.isfinite(termination_cost) and termination_cost >= 0):
             raise ValueError(f"termination_cost must be finite and >= 0, got {termination_cost}")
+        members = model.ensemble_size
+        if particles is None:
+            particles = {"mean": 1, "ts1": TS1_PARTICLES, "tsinf": members}[propagation]
         self.termination_cost = float(termination_cost)
         self.model = model
         self.terminated_fn = terminated_fn
         self.propagation = propagation
+        self.particles = particles
         self.disagreement_penalty = float(disagreement_penalty)
         self.generator = torch.Generator(device=model.device).manual_seed(seed)
+        # Slots (rows per candidate): its P particles; for tsinf E blocks of ceil(P/E) slots,
+        # block e on member e, particle p in block (o + p) mod E at p // E; a slot holding no
+        # particle (at most E - 1 of them) is rolled out with the rest but not scored
+        self._slots = (
+            members * math.ceil(particles / members) if propagation == "tsinf" else particles
+        )
+        self._predict = self._own_member if propagation == "tsinf" else self._every_member
         self._combine = finite_mean if propagation == "mean" else self._sample_member
+        self._used = self._tsinf_slots if propagation == "tsinf" else self._all_slots
         self.num_evaluated = 0
         self.num_invalid = 0
 
@@ -265,17 +331,17 @@ class WorldModelObjective:
         device = self.model.device
         observation, actions = self._check(observation, actions)
         n, horizon, _ = actions.shape
-        obs = torch.as_tensor(observation, dtype=torch.float32, device=device).expand(n, -1)
-        plan = torch.as_tensor(actions, dtype=torch.float32, device=device)
-        total = torch.zeros(n, dtype=torch.float64, device=device)
-        alive = torch.ones(n, dtype=torch.bool, device=device)
-        invalid = torch.zeros(n, dtype=torch.bool, device=device)
+        rows = self._slots * n  # row s * N + i: slot s of candidate i
+        obs = torch.as_tensor(observation, dtype=torch.float32, device=device).expand(rows, -1)
+        plan = torch.as_tensor(actions, dtype=torch.float32, device=device).repeat(
+            self._slots, 1, 1
+        )
+        total = torch.zeros(rows, dtype=torch.float64, device=device)
+        alive = torch.ones(rows, dtype=torch.bool, device=device)
+        invalid = torch.zeros(rows, dtype=torch.bool, device=device)
+        used = self._used()
         for t in range(horizon):
-            next_all, reward_all = self.model.step(obs, plan[:, t])
-            finite = torch.isfinite(next_all).all(dim=-1) & torch.isfinite(reward_all)
-            next_obs, reward, valid = self._combine(next_all, reward_all, finite)
-            if self.disagreement_penalty:
-                reward = reward - self.disagreement_penalty * self._disagreement(next_all, finite)
+            next_obs, reward, valid = self._predict(obs, plan[:, t])
             invalid |= alive & ~valid
             total += torch.where(alive & valid, reward, 0.0).double()
             obs = torch.where(valid[:, None], next_obs, obs)
@@ -283,16 +349,49 @@ class WorldModelObjective:
                 ended = self.terminated_fn(obs.double().cpu().numpy())
                 alive &= ~torch.as_tensor(np.asarray(ended, dtype=bool), device=device)
         total -= self.termination_cost * (~alive).double()
-        total[invalid] = -math.inf
+        # Mean over each candidate's particles
+        total = torch.where(used[:, None], total.view(self._slots, n), 0.0)
+        scores = total.sum(dim=0) / self.particles
+        failed = (invalid.view(self._slots, n) & used[:, None]).any(dim=0)
+        scores[failed] = -math.inf
         self.num_evaluated += n
-        self.num_invalid += int(invalid.sum())
-        return total.cpu().numpy()
+        self.num_invalid += int(failed.sum())
+        return scores.cpu().numpy()
+
+    def _every_member(self, obs, action):
+        next_all, reward_all = self.model.step(obs, action)
+        finite = torch.isfinite(next_all).all(dim=-1) & torch.isfinite(reward_all)
+        next_obs, reward, valid = self._combine(next_all, reward_all, finite)
+        if self.disagreement_penalty:
+            reward = reward - self.disagreement_penalty * self._disagreement(next_all, finite)
+        return next_obs, reward, valid
+
+    def _own_member(self, obs, action):
+        members = self.model.ensemble_size
+        next_obs, reward = self.model.step(
+            obs.reshape(members, -1, obs.shape[-1]), action.reshape(members, -1, action.shape[-1])
+        )
+        next_obs, reward = next_obs.reshape(obs.shape), reward.reshape(-1)
+        return next_obs, reward, torch.isfinite(next_obs).all(dim=-1) & torch.isfinite(reward)
 
     def _sample_member(self, next_all, reward_all, finite):
         members, n = reward_all.shape
         pick = torch.randint(members, (n,), generator=self.generator, device=reward_all.device)
         rows = torch.arange(n, device=reward_all.device)
         return next_all[pick, rows], reward_all[pick, rows], finite[pick, rows]
+
+    def _all_slots(self) -> torch.Tensor:
+        return torch.ones(self._slots, dtype=torch.bool, device=self.model.device)
+
+    def _tsinf_slots(self) -> torch.Tensor:
+        """Which of the E x ceil(P/E) slots hold a particle this call: slot (e, q) holds
+        particle ``q E + (e - o) mod E`` for the call's offset o, if that is below P."""
+        device, members = self.model.device, self.model.ensemble_size
+        offset = torch.randint(members, (1,), generator=self.generator, device=device)
+        member = torch.arange(members, device=device)[:, None]
+        block = torch.arange(self._slots // members, device=device)[None, :]
+        particle = block * members + (member - offset) % members
+        return (particle < self.particles).reshape(-1)
 
     def _disagreement(self, next_all: torch.Tensor, finite: torch.Tensor) -> torch.Tensor:
         scale = self.model.target_normalizer.scale[:-1]

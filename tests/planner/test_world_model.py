@@ -1,4 +1,5 @@
-"""The world model: training, batched rollouts, shape checks, diverging members, checkpoints."""
+"""The world model: training, batched rollouts, propagations (mean, TS-1, TS-inf particles), shape
+checks, diverging members, checkpoints."""
 
 import math
 
@@ -7,8 +8,10 @@ import pytest
 import torch
 
 from planner.checkpoint import CheckpointError
+from planner.normalizer import Normalizer
 from planner.planning import Budget
 from planner.world_model import (
+    GaussianEnsemble,
     WorldModel,
     WorldModelConfig,
     WorldModelObjective,
@@ -108,11 +111,22 @@ def test_bad_shapes_are_refused_with_clear_messages(trained, observation, action
         WorldModelObjective(trained[0])(observation, actions)
 
 
-def test_bad_options_are_refused(trained):
-    with pytest.raises(ValueError, match="propagation"):
-        WorldModelObjective(trained[0], propagation="ts9")
-    with pytest.raises(ValueError, match="disagreement_penalty"):
-        WorldModelObjective(trained[0], disagreement_penalty=-1.0)
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"propagation": "ts9"}, r"propagation must be one of \('mean', 'ts1', 'tsinf'\)"),
+        ({"disagreement_penalty": -1.0}, "disagreement_penalty"),
+        ({"propagation": "tsinf", "particles": 0}, "particles must be an int >= 1"),
+        ({"propagation": "ts1", "particles": -2}, "particles must be an int >= 1"),
+        ({"propagation": "ts1", "particles": True}, "particles must be an int >= 1"),
+        ({"propagation": "tsinf", "particles": 2.5}, "particles must be an int >= 1"),
+        ({"particles": 4}, "particles=4 needs a sampling propagation.*'ts1' or 'tsinf'"),
+        ({"propagation": "tsinf", "disagreement_penalty": 1.0}, "every member's prediction"),
+    ],
+)
+def test_bad_options_are_refused(trained, options, message):
+    with pytest.raises(ValueError, match=message):
+        WorldModelObjective(trained[0], **options)
 
 
 def with_nan_member(model: WorldModel) -> WorldModel:
@@ -141,7 +155,7 @@ def test_the_mean_ignores_a_nan_member(trained):
 
 def test_ts1_gives_minus_inf_to_candidates_through_a_nan_member_and_planning_goes_on(trained):
     broken = with_nan_member(trained[0])
-    objective = WorldModelObjective(broken, propagation="ts1", seed=0)
+    objective = WorldModelObjective(broken, propagation="ts1", seed=0, particles=1)
     actions = np.random.default_rng(4).uniform(-1, 1, size=(64, 2, ACT))
     rewards = objective(np.zeros(OBS), actions)
     assert not np.isnan(rewards).any()
@@ -158,6 +172,191 @@ def test_ts1_is_seeded(trained):
         for _ in range(2)
     ]
     np.testing.assert_array_equal(*runs)
+
+
+# Particles: TS-1 and TS-inf
+
+
+def member_stub(members: int = 5) -> WorldModel:
+    """A world model whose member m, whatever it is given, moves observation dimension 0 by
+    m + 1 and earns 10**m per step: a trajectory's observations tell which member made each step,
+    a candidate's score counts its particles on each member in its decimal digits."""
+    config = WorldModelConfig(OBS, ACT, ensemble_size=members, hidden=4, depth=1)
+    network = GaussianEnsemble(config)
+    with torch.no_grad():
+        network.head.weight.zero_()
+        network.head.bias.zero_()
+        network.head.bias[:, 0, 0] = torch.arange(1.0, members + 1)
+        network.head.bias[:, 0, OBS] = 10.0 ** torch.arange(members)
+
+    def identity(channels: int) -> Normalizer:
+        infinity = torch.full((channels,), math.inf)
+        return Normalizer(torch.zeros(channels), torch.ones(channels), -infinity, infinity)
+
+    return WorldModel(config, identity(OBS + ACT), identity(OBS + 1), network)
+
+
+class StepRecorder:
+    """A terminated_fn that never ends a row and keeps every step's observations (rows, O)."""
+
+    def __init__(self) -> None:
+        self.steps: list[np.ndarray] = []
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        self.steps.append(observations.copy())
+        return np.zeros(len(observations), bool)
+
+    def members(self) -> np.ndarray:
+        """(rows, H): the member that made each row's each step (from dimension 0's moves)."""
+        positions = np.stack([np.zeros(len(self.steps[0]))] + [s[:, 0] for s in self.steps], 1)
+        return np.diff(positions, axis=1).round().astype(int) - 1
+
+
+def particle_counts(scores: np.ndarray, particles: int, horizon: int) -> np.ndarray:
+    """(N, E): how many of each candidate's particles each member of :func:`member_stub` carried
+    over the whole horizon, read from the digits of its score."""
+    digits = np.rint(scores * particles / horizon).astype(np.int64)
+    return np.stack([(digits // 10**m) % 10 for m in range(5)], axis=1)
+
+
+def test_tsinf_keeps_one_member_per_particle_for_the_whole_horizon():
+    n, horizon, particles = 3, 6, 10
+    recorder = StepRecorder()
+    objective = WorldModelObjective(member_stub(), recorder, "tsinf", seed=1, particles=particles)
+    scores = objective(np.zeros(OBS), np.zeros((n, horizon, ACT)))
+    members = recorder.members()  # (particles * N, H): row p' * N + i belongs to candidate i
+    assert members.shape == (particles * n, horizon)
+    assert (members == members[:, :1]).all()  # one member at every step
+    for i in range(n):
+        used = np.bincount(members[i::n, 0], minlength=5)
+        assert used.tolist() == [2] * 5  # P = 2E: every member twice
+    np.testing.assert_array_equal(particle_counts(scores, particles, horizon), 2)
+
+
+@pytest.mark.parametrize("particles", [1, 3, 5, 7, 12])
+def test_tsinf_shares_particles_equally_and_draws_the_remainder_seeded(particles):
+    horizon, members = 4, 5
+    objective = WorldModelObjective(member_stub(), propagation="tsinf", particles=particles)
+    actions = np.zeros((4, horizon, ACT))
+    calls = [
+        particle_counts(objective(np.zeros(OBS), actions), particles, horizon) for _ in range(40)
+    ]
+    low, high = particles // members, -(-particles // members)
+    for counts in calls:
+        assert (counts.sum(axis=1) == particles).all()
+        assert np.isin(counts, [low, high]).all()
+        assert (counts == counts[0]).all()  # a call's candidates share their members
+    # across calls every member carries a share of the remainder (p mod E would leave some out)
+    assert (np.stack(calls)[:, 0].sum(axis=0) > low * len(calls)).all() or low == high
+    again = WorldModelObjective(member_stub(), propagation="tsinf", particles=particles)
+    for counts in calls:
+        np.testing.assert_array_equal(
+            particle_counts(again(np.zeros(OBS), actions), particles, horizon), counts
+        )
+
+
+def test_tsinf_with_a_multiple_of_the_members_scores_as_one_particle_per_member(trained):
+    # members predict their mean, so particles on one member are copies: P = kE is P = E
+    model, _ = trained
+    actions = np.random.default_rng(7).uniform(-1, 1, size=(8, 5, ACT))
+    once, thrice = (
+        WorldModelObjective(model, propagation="tsinf", particles=k * model.ensemble_size)(
+            np.zeros(OBS), actions
+        )
+        for k in (1, 3)
+    )
+    np.testing.assert_allclose(thrice, once, rtol=1e-12)
+    assert WorldModelObjective(model, propagation="tsinf").particles == model.ensemble_size
+
+
+def test_tsinf_charges_the_termination_cost_per_particle():
+    horizon, cost = 4, 0.5
+
+    def ends(observations):  # member m ends at step ceil(8 / (m + 1))
+        return observations[:, 0] >= 8
+
+    objective = WorldModelObjective(member_stub(), ends, "tsinf", termination_cost=cost)
+    score = objective(np.zeros(OBS), np.zeros((1, horizon, ACT)))
+    steps = [4, 4, 3, 2, 2]  # member 0 never reaches 8 within the horizon; member 1 at step 4
+    returns = [k * 10.0**m - cost * (m > 0) for m, k in enumerate(steps)]
+    np.testing.assert_allclose(score, [np.mean(returns)])
+
+
+def test_ts1_draws_a_member_anew_for_every_particle_and_step():
+    n, horizon, particles = 4, 6, 8
+    recorder = StepRecorder()
+    objective = WorldModelObjective(member_stub(), recorder, "ts1", seed=2, particles=particles)
+    objective(np.zeros(OBS), np.zeros((n, horizon, ACT)))
+    members = recorder.members()  # (particles * N, H)
+    assert members.shape == (particles * n, horizon)
+    assert (members != members[:, :1]).any(axis=1).mean() > 0.9  # members change along a row
+    first = members[0::n]  # candidate 0's particles: each step, not all on one member
+    assert (first != first[:1]).any(axis=0).all()
+    assert np.bincount(members.ravel(), minlength=5).min() > 0.1 * members.size
+
+
+def test_ts1_with_one_particle_draws_as_before_particles(trained):
+    model, _ = trained
+    actions = np.random.default_rng(8).uniform(-1, 1, size=(16, 5, ACT))
+    objective = WorldModelObjective(model, propagation="ts1", seed=4, particles=1)
+    # ts1 as it was: one member per candidate and step, drawn in this order from the seed
+    generator = torch.Generator().manual_seed(4)
+    rows = torch.arange(16)
+    for _ in range(2):
+        obs, total = torch.zeros(16, OBS), torch.zeros(16, dtype=torch.float64)
+        for t in range(actions.shape[1]):
+            next_all, reward_all = model.step(obs, torch.tensor(actions[:, t], dtype=torch.float32))
+            pick = torch.randint(model.ensemble_size, (16,), generator=generator)
+            obs, total = next_all[pick, rows], total + reward_all[pick, rows].double()
+        np.testing.assert_array_equal(objective(np.zeros(OBS), actions), total.numpy())
+
+
+@pytest.mark.parametrize(("propagation", "particles"), [("ts1", 4), ("tsinf", 2)])
+def test_same_seed_same_scores_bit_for_bit(trained, propagation, particles):
+    actions = np.random.default_rng(9).uniform(-1, 1, size=(16, 4, ACT))
+
+    def scores(seed: int) -> list[np.ndarray]:
+        objective = WorldModelObjective(trained[0], None, propagation, seed, particles=particles)
+        return [objective(np.zeros(OBS), actions) for _ in range(6)]
+
+    first, again, other = scores(3), scores(3), scores(4)
+    for a, b in zip(first, again, strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert any(a.tobytes() != c.tobytes() for a, c in zip(first, other, strict=True))
+
+
+@pytest.mark.parametrize(("propagation", "particles"), [("mean", 1), ("ts1", 6), ("tsinf", 7)])
+def test_a_candidate_counts_once_in_the_budget_whatever_its_particles(
+    trained, propagation, particles
+):
+    objective = WorldModelObjective(trained[0], propagation=propagation, particles=particles)
+    objective(np.zeros(OBS), np.zeros((5, 3, ACT)))
+    assert objective.num_evaluated == 5
+    budget = Budget(horizon=3, action_dim=ACT, population=8, iterations=2)
+    result = build_planner("cem", objective, budget, 0).plan(np.zeros(OBS))
+    assert result.reward_evaluations == objective.num_evaluated - 5 <= 16
+
+
+def test_tsinf_gives_minus_inf_to_candidates_with_a_particle_on_a_nan_member(trained):
+    objective = WorldModelObjective(with_nan_member(trained[0]), propagation="tsinf")
+    rewards = objective(np.zeros(OBS), np.zeros((6, 2, ACT)))
+    assert np.isneginf(rewards).all() and objective.num_invalid == 6
+
+
+def test_a_member_predicts_its_own_rows_as_it_predicts_shared_ones(trained):
+    model, _ = trained
+    obs, act = torch.randn(4, OBS), torch.rand(4, ACT) * 2 - 1
+    shared = model.step(obs, act)
+    own = model.step(obs.expand(model.ensemble_size, -1, -1), act.expand(3, -1, -1))
+    for a, b in zip(shared, own, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # member e alone on rows of its own: its rows of the shared call
+    rows = torch.randn(model.ensemble_size, 4, OBS)
+    next_own, reward_own = model.step(rows, act.expand(3, -1, -1))
+    for member in range(model.ensemble_size):
+        next_all, reward_all = model.step(rows[member], act)
+        torch.testing.assert_close(next_own[member], next_all[member])
+        torch.testing.assert_close(reward_own[member], reward_all[member])
 
 
 def test_disagreement_penalty_lowers_rewards(trained):
