@@ -12,7 +12,9 @@ per warm-start mode.
 
 ``--rewards simulator,world-model`` adds one row per reward: candidates scored in the simulator
 or by the task's learned world model from the observation (``--world-model``, default
-checkpoints/<env>-world-model.pt); the return is always the env's own.
+checkpoints/<env>-world-model.pt); the return is always the env's own. ``--propagation`` and
+``--particles`` choose how every world-model row rolls the ensemble out (one grid per
+propagation; compare_runs.py pairs grids).
 
 ``--out DIR`` receives ``grid.json`` (the grid), ``episodes.csv`` (one line per episode, written
 as it ends), ``results.md`` (means and 95% intervals per row, DE against each baseline on the
@@ -68,6 +70,7 @@ from experiments.harness.grid import (
 )
 from experiments.harness.report import write_report
 from planner.mpc import WARM_STARTS
+from planner.world_model import PROPAGATIONS, check_particles
 from policies.planners import PLANNERS
 from policies.setup import AGENTS, CONTROLLERS, DECODERS, REWARDS, agent_path, load_agent
 
@@ -142,6 +145,12 @@ class EvalArgs(ScriptArgs):
     student: str | None = arg(None, "DE student checkpoint (default: each task's shipped one)")
     rewards: str = arg("simulator", "planning rewards, one row each: simulator, world-model")
     world_model: str | None = arg(None, "world model (default: each task's shipped one)")
+    propagation: str = arg("mean", "world model rows: mean, ts1 or tsinf", PROPAGATIONS)
+    particles: int | None = arg(
+        None,
+        "world model rows: particles per candidate of ts1/tsinf (default: the propagation's)",
+        minimum=1,
+    )
     horizon: int | None = arg(
         None, "H of planners without a prior (default: the task's; DE: its prior's)", minimum=1
     )
@@ -183,6 +192,7 @@ class EvalArgs(ScriptArgs):
                 raise ValueError(
                     f"--{name.replace('_', '-')}: unknown {unknown}; pick from {', '.join(known)}"
                 )
+        check_particles(self.propagation, self.particles)
         for block in self.blocks():
             if not block.envs or not block.planners:
                 raise ValueError("--envs and --planners each need at least one name")
@@ -211,6 +221,8 @@ class EvalArgs(ScriptArgs):
             force_prior=self.force_prior,
             student=self.student,
             world_model=self.world_model,
+            propagation=self.propagation,
+            particles=self.particles,
             horizon=self.horizon,
         )
 

@@ -6,7 +6,8 @@
 
 ``--reward world-model`` scores candidates with a learned world model from the current
 observation (checkpoints/<env>-world-model.pt, experiments/train_world_model.py) instead of the
-simulator; the reported return is still the env's own.
+simulator; the reported return is still the env's own. ``--propagation tsinf --particles P``
+rolls each candidate out as P particles, each on one ensemble member (PETS' TS-inf).
 
 Writes ``runs/<env>__<planner>__s<seed>__<time>/`` with ``config.json``, ``results.json``
 (``summary`` + per-episode list), ``trajectories.png`` (unicycle: each episode's path; MuJoCo:
@@ -81,7 +82,18 @@ class RunArgs(ScriptArgs):
     world_model: str | None = arg(
         None, "world model checkpoint (default: checkpoints/<env>-world-model.pt)"
     )
-    propagation: str = arg("mean", "world model: ensemble mean or TS-1 sampling", PROPAGATIONS)
+    propagation: str = arg(
+        "mean",
+        "world model: ensemble mean, or PETS' trajectory sampling TS-1 (a member drawn anew "
+        "every step) or TS-inf (one member per particle for the whole horizon)",
+        PROPAGATIONS,
+    )
+    particles: int | None = arg(
+        None,
+        "world model: particles per candidate of ts1/tsinf (default: 20 for ts1, the ensemble "
+        "size for tsinf); a candidate counts once in the budget whatever the particles",
+        minimum=1,
+    )
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
     max_steps: int | None = arg(
         None, "cut episodes after this many steps (default: the task's)", minimum=1

@@ -39,7 +39,7 @@ from planner.planning import Budget, Planner
 from planner.prior import DiffusionPrior
 from planner.safeguards import Safeguards
 from planner.validation import check_count
-from planner.world_model import PROPAGATIONS, WorldModel, WorldModelObjective
+from planner.world_model import PROPAGATIONS, WorldModel, WorldModelObjective, check_particles
 from policies.diffusion_elites import DiffusionElitesPolicy
 from policies.planners import PLANNERS, build_planner, sub_env_seed
 from policies.sb3_agents import load_sb3_agent
@@ -91,6 +91,9 @@ class PlanningSetup:
         reward: one of :data:`REWARDS`; ``world-model`` plans from the observation.
         world_model: its checkpoint (default: checkpoints/<task>-world-model.pt).
         propagation: how the world model's ensemble is rolled out (PROPAGATIONS).
+        particles: P, rollouts per candidate of a sampling propagation (None: its default,
+            :class:`~planner.world_model.WorldModelObjective`); a candidate counts once in the
+            budget whatever P.
         search_steps, final_steps, warm_start, execute: DE's settings
             (:class:`planner.mpc.PlannerConfig`; default: the task's).
         tuning: a baseline's settings replacing the task's tuned ones (a mapping or pairs).
@@ -114,6 +117,7 @@ class PlanningSetup:
     reward: str = "simulator"
     world_model: str | None = None
     propagation: str = "mean"
+    particles: int | None = None
     search_steps: int | None = None
     final_steps: int | None = None
     warm_start: str | None = None
@@ -148,6 +152,10 @@ class PlanningSetup:
         for name in ("population", "iterations", "horizon", "search_steps", "final_steps"):
             if getattr(self, name) is not None:
                 check_count(f"PlanningSetup.{name}", getattr(self, name))
+        try:
+            check_particles(self.propagation, self.particles)
+        except ValueError as exc:
+            raise SetupError(f"{exc} ({option('particles')}, {option('propagation')})") from None
         for name in DE_ONLY:
             if getattr(self, name) is not None and self.planner != "de":
                 raise SetupError(
@@ -251,7 +259,7 @@ class PlanningSetup:
         refused) and scores candidates from the current observation, with the task's
         termination rule on predicted observations (envs/world_model_rules.py) and its
         termination cost (as the simulator's objective charges it), rolling the ensemble out
-        by ``propagation``, seeded with ``seed``.
+        by ``propagation`` with ``particles`` per candidate, seeded with ``seed``.
         """
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
@@ -270,6 +278,7 @@ class PlanningSetup:
             self.propagation,
             seed=self.seed,
             termination_cost=termination_cost(env),
+            particles=self.particles,
         )
 
 

@@ -108,6 +108,13 @@ class GridSettings:
     """The student of ``student`` decoder rows (default: the task's shipped one)."""
     world_model: str | None = None
     """The world model of ``world-model`` rows (default: the task's shipped one)."""
+    propagation: str = "mean"
+    """How ``world-model`` rows roll the model's ensemble out (one of
+    :data:`~planner.world_model.PROPAGATIONS`); grid-wide like the model itself: to compare
+    propagations, run one grid each and pair them with experiments/compare_runs.py (a row field
+    would add a column to episodes.csv, which the results already written could not be read by)."""
+    particles: int | None = None
+    """Particles per candidate of ``world-model`` rows (None: the propagation's default)."""
     horizon: int | None = None
     """H of the planners without a prior (default: the task's); DE plans over its prior's."""
 
@@ -220,6 +227,8 @@ def row_setup(row: Row, settings: GridSettings) -> PlanningSetup:
         force_prior=settings.force_prior,
         reward=row.reward,
         world_model=settings.world_model,
+        propagation=settings.propagation,
+        particles=settings.particles,
         search_steps=settings.search_steps,
         final_steps=settings.final_steps,
         warm_start=row.warm_start or None,

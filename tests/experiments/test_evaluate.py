@@ -17,7 +17,7 @@ from experiments import evaluate as evaluate_module
 from experiments.evaluate import SUITES, EvalArgs, plan_episodes
 from experiments.evaluate import main as evaluate_main
 from experiments.harness.cli import UsageError, run_main
-from experiments.harness.grid import COLUMNS, TIMING_COLUMNS, EpisodeLog, episode_key
+from experiments.harness.grid import COLUMNS, TIMING_COLUMNS, EpisodeLog, episode_key, row_setup
 from experiments.harness.statistics import mean_interval, paired_difference, proportion_interval
 from experiments.results_to_readme import END, START, ReadmeArgs
 from experiments.results_to_readme import main as insert_results
@@ -199,6 +199,21 @@ def test_a_suite_fixes_its_grid():
     EvalArgs(suite="quick", max_steps=5, workers=2)  # settings still apply
 
 
+def test_the_propagation_and_particles_reach_every_world_model_row():
+    args = EvalArgs(
+        envs="half-cheetah", planners="de,cem", budgets="8x1", rewards="simulator,world-model",
+        propagation="tsinf", particles=10,
+    )  # fmt: skip
+    settings = args.settings()
+    for row, _ in plan_episodes(args):
+        setup = row_setup(row, settings)
+        assert (setup.propagation, setup.particles) == ("tsinf", 10)
+    with pytest.raises(ValueError, match="particles=3 needs a sampling propagation"):
+        EvalArgs(rewards="world-model", particles=3)
+    with pytest.raises(ValueError, match="--particles must be >= 1"):
+        EvalArgs(propagation="ts1", particles=0)
+
+
 def test_the_full_suite_has_enough_seeds_and_every_task():
     episodes = plan_episodes(EvalArgs(suite="full"))
     seeds: dict = {}
@@ -292,6 +307,8 @@ def test_a_setting_added_since_a_folder_was_written_reads_as_its_default():
         )
 
     older = grid(GridSettings(max_steps=3))
-    del older["settings"]["horizon"]  # written before GridSettings had it
+    for name in ("horizon", "propagation", "particles"):  # written before GridSettings had them
+        del older["settings"][name]
     assert grid_difference(older, grid(GridSettings(max_steps=3))) is None
+    assert "tsinf" in grid_difference(older, grid(GridSettings(max_steps=3, propagation="tsinf")))
     assert "horizon" in grid_difference(older, grid(GridSettings(max_steps=3, horizon=32)))

@@ -74,11 +74,15 @@ def test_evaluate_compares_simulator_and_world_model_rewards(tiny_model, tmp_pat
         *("--envs", "reacher", "--planners", "de", "--budgets", "8x1", "--episodes", "1"),
         *("--max-steps", "2", "--rewards", "simulator,world-model"),
         *("--world-model", str(checkpoint), "--out", str(out)),
+        *("--propagation", "tsinf", "--particles", "3"),
     )
     with open(out / "episodes.csv") as file:
         records = list(csv.DictReader(file))
     assert [record["reward"] for record in records] == ["simulator", "world-model"]
+    # a candidate is one evaluation whatever its particles
     assert all(record["reward_evals_per_step"] == "8.0" for record in records)
+    settings = json.loads((out / "grid.json").read_text())["settings"]
+    assert (settings["propagation"], settings["particles"]) == ("tsinf", 3)
     assert "world-model" in (out / "results.md").read_text()
 
 

@@ -50,6 +50,9 @@ def test_mujoco_tasks_default_to_their_budget_not_the_budget_classes():
         ({"reward": "oracle"}, "reward"),
         ({"decoder": "fast"}, r"decoder \(--decoder\) must be one of"),
         ({"warm_start": "rewind"}, "warm_start"),
+        ({"propagation": "ts2"}, r"propagation \(--propagation\) must be one of"),
+        ({"propagation": "tsinf", "particles": 0}, r"particles must be an int >= 1.*--particles"),
+        ({"reward": "world-model", "particles": 3}, r"sampling propagation.*--propagation"),
         (
             {"planner": "cem", "prior": "x.pt"},
             r"setting of Diffusion Elites.*planner=de \(--planner de\)",
@@ -72,6 +75,20 @@ def test_the_command_line_builds_the_same_setup_as_python():
     args = parse_args(RunArgs, "", ["--env", "hopper", "--population", "32"])
     from_cli = PlanningSetup.from_fields(args, task=args.env)
     assert from_cli == PlanningSetup("hopper", population=32)
+
+
+def test_the_world_model_rolls_out_by_the_setups_propagation_and_particles():
+    flags = ["--env", "half-cheetah", "--reward", "world-model", "--propagation", "tsinf"]
+    args = parse_args(RunArgs, "", [*flags, "--particles", "10", "--seed", "3"])
+    setup = PlanningSetup.from_fields(args, task=args.env)
+    assert setup == PlanningSetup(
+        "half-cheetah", reward="world-model", propagation="tsinf", particles=10, seed=3
+    )
+    env = make_env("half-cheetah")
+    objective = setup.objective(env)
+    assert (objective.propagation, objective.particles) == ("tsinf", 10)
+    default = PlanningSetup("half-cheetah", reward="world-model", propagation="tsinf")
+    assert default.objective(env).particles == objective.model.ensemble_size
 
 
 def test_tuning_is_kept_as_sorted_pairs_so_setups_compare_and_hash():
