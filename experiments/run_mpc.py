@@ -35,7 +35,7 @@ from experiments.harness.drawing import EpisodeRecorder, plot_episodes
 from experiments.harness.episodes import print_summary, run_episodes, summarise
 from planner.mpc import EXECUTE, WARM_STARTS
 from planner.threads import use_planning_threads
-from planner.world_model import PROPAGATIONS
+from planner.world_model import PROPAGATIONS, TS1_PARTICLES
 from policies.setup import CONTROLLERS, DECODERS, REWARDS, PlanningSetup
 
 
@@ -90,8 +90,9 @@ class RunArgs(ScriptArgs):
     )
     particles: int | None = arg(
         None,
-        "world model: particles per candidate of ts1/tsinf (default: 20 for ts1, the ensemble "
-        "size for tsinf); a candidate counts once in the budget whatever the particles",
+        f"world model: particles per candidate of ts1/tsinf (default: {TS1_PARTICLES} for ts1, "
+        "the ensemble size for tsinf); a candidate counts once in the budget whatever the "
+        "particles",
         minimum=1,
     )
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")

@@ -44,7 +44,9 @@ PROPAGATIONS = ("mean", "ts1", "tsinf")
 """How :class:`WorldModelObjective` rolls the ensemble out: the members' mean, or PETS'
 trajectory sampling TS-1 or TS-inf."""
 TS1_PARTICLES = 20
-"""Default particles per candidate of ``"ts1"``: PETS' P."""
+"""Default particles per candidate of ``"ts1"``: PETS' P. On half-cheetah (DE 64x3, 3 episodes of
+100 steps, a small sample) it planned best of mean, ts1 with 1, 5 or 20 particles and tsinf, at
+0.7 control steps/s against 10 for one particle; ``particles=1`` is the ts1 of before."""
 _CONTENTS = ("config", "state_dict", "input_normalizer", "target_normalizer")
 
 TerminationFn = Callable[[np.ndarray], np.ndarray]
