@@ -32,6 +32,7 @@ RUN_MPC_COUNTS = [
     "--search-steps",
     "--final-steps",
     "--max-steps",
+    "--particles",
     "--threads",
 ]
 """run_mpc.py's flags that count something: None takes the task's default, below 1 is refused."""
