@@ -14,7 +14,7 @@ import csv
 import dataclasses
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -242,11 +242,21 @@ def _row_planning(row: Row, settings: GridSettings) -> Planning:
     return row_setup(row, settings).resolve(make_env(row.env))
 
 
+def episode_planning(row: Row, seed: int, settings: GridSettings) -> Planning:
+    """What the episode of ``row`` with ``seed`` plans with: the row's planning (built once per
+    process) and, for a world model, its own objective seeded with ``seed``, so that a sampling
+    propagation scores an episode alike whatever episodes ran before it in the process."""
+    planning = _row_planning(row, settings)
+    if row.reward != "world-model":
+        return planning
+    return planning.with_objective(replace(planning.setup, seed=seed).objective(planning.env))
+
+
 def run_grid_episode(job: tuple[Row, int, GridSettings, int]) -> dict[str, Any]:
     """Run one episode of the grid; returns its ``episodes.csv`` record."""
     row, seed, settings, workers = job
     use_planning_threads(max(1, available_cores() // workers))  # episodes share the cores
-    planning = _row_planning(row, settings)
+    planning = episode_planning(row, seed, settings)
     policy = planning.policy(seed)
     env = planning.env
     max_steps = get_task(row.env).max_steps if settings.max_steps is None else settings.max_steps

@@ -312,3 +312,22 @@ def test_a_setting_added_since_a_folder_was_written_reads_as_its_default():
     assert grid_difference(older, grid(GridSettings(max_steps=3))) is None
     assert "tsinf" in grid_difference(older, grid(GridSettings(max_steps=3, propagation="tsinf")))
     assert "horizon" in grid_difference(older, grid(GridSettings(max_steps=3, horizon=32)))
+
+
+
+def test_a_sampled_world_model_scores_an_episode_alike_whatever_ran_before_it():
+    """A grid episode's world model is seeded with the episode's seed, not shared along a
+    process: TS-1 draws the same members for an episode whichever episodes came before it."""
+    from experiments.harness.grid import GridSettings, Row, episode_planning
+
+    settings = GridSettings(max_steps=3, propagation="ts1", particles=2)
+    row = Row("reacher", "cem", 8, 1, reward="world-model")
+    planning = episode_planning(row, 1, settings)
+    observation, _ = planning.env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1.0, 1.0, (16, 16, 2))
+    first = planning.objective(observation, actions)
+    episode_planning(row, 0, settings).objective(observation, actions)
+    again = episode_planning(row, 1, settings).objective(observation, actions)
+    np.testing.assert_array_equal(first, again)
+    other_seed = episode_planning(row, 2, settings).objective(observation, actions)
+    assert not np.array_equal(first, other_seed)
