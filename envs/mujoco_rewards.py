@@ -14,6 +14,11 @@ Every reward also states its ``alive_bonus``: the reward per step that an episod
 keeps earning, which a terminal step forfeits for the rest of the episode (0 where the env never
 terminates). Planning objectives price a fall with it (``MujocoTask.termination_cost``).
 
+Beside the env's reward, a task may declare planning-only cost terms (:data:`COST_TERMS`, in the
+MuJoCo MPC style: torso height, uprightness, a flip, speed toward a target, control), which
+:class:`PlanningCosts` sums per step for the objective to subtract. They shape what the planner
+prefers; the reported return is the env's own and never includes them.
+
 Shapes: N candidates, H env steps, A action dim. Every reward is called as
 ``reward(after, qpos_before, actions) -> (rewards (N, H) float64, terminated (N, H) bool)`` with
 
@@ -281,3 +286,171 @@ def reward_for(env: Any) -> TaskReward:
             f"supported Gymnasium envs: {', '.join(SUPPORTED_ENV_IDS)}"
         )
     return entry[1](env)
+
+
+COST_TERMS: dict[str, str] = {
+    "height": "weight * (torso z - TARGET)^2; TARGET: the env's initial torso height",
+    "upright": "weight * (pitch - TARGET)^2; TARGET: 0 rad",
+    "flip": "weight * max(0, |pitch wrapped to [-pi, pi]| - TARGET); TARGET: pi/2 rad",
+    "speed": "weight * (x velocity - TARGET)^2; TARGET (m/s) is required",
+    "forward": "weight * the env's forward reward (1: plan without it)",
+    "control": "weight * |action|^2 (env actions)",
+}
+"""Planning-only cost terms a task may declare or a run may ask for, per step; TARGET is the
+optional ``@TARGET`` of the syntax ``NAME=WEIGHT[@TARGET]`` (:func:`parse_costs`)."""
+BODY_TERMS = ("height", "upright", "flip")
+"""Terms reading the torso of a planar legged body: z = ``qpos[1]``, pitch = ``qpos[2]``."""
+_PLANAR_LEGGED = (HopperEnv, Walker2dEnv, HalfCheetahEnv)
+_NO_TARGET = ("forward", "control")
+COSTS_SYNTAX = (
+    "NAME=WEIGHT[@TARGET] pairs separated by commas (height=10@1.3,upright=3,speed=1.5@1), "
+    f"or none; NAME one of {', '.join(COST_TERMS)}, WEIGHT a number >= 0"
+)
+
+
+@dataclass(frozen=True)
+class CostTerm:
+    """One planning-only cost term: ``name`` (a key of :data:`COST_TERMS`), ``weight >= 0`` and
+    ``target`` (None: the term's default; refused for ``forward`` and ``control``)."""
+
+    name: str
+    weight: float
+    target: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in COST_TERMS:
+            raise ValueError(f"unknown cost term {self.name!r}; write {COSTS_SYNTAX}")
+        if not (np.isfinite(self.weight) and self.weight >= 0):
+            raise ValueError(
+                f"cost term {self.name}: weight must be a number >= 0, got {self.weight}"
+            )
+        if self.target is not None and self.name in _NO_TARGET:
+            raise ValueError(f"cost term {self.name} takes no @TARGET; write {self.name}=WEIGHT")
+        if self.target is not None and not np.isfinite(self.target):
+            raise ValueError(f"cost term {self.name}: TARGET must be finite, got {self.target}")
+        if self.name == "speed" and self.target is None:
+            raise ValueError("cost term speed needs a target speed: speed=WEIGHT@TARGET")
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.weight:g}" + ("" if self.target is None else f"@{self.target:g}")
+
+
+def parse_costs(text: str) -> tuple[CostTerm, ...]:
+    """``"height=10@1.3,upright=3"`` -> cost terms; ``"none"`` (or "") -> no terms. Raises
+    ValueError saying the syntax (:data:`COSTS_SYNTAX`)."""
+    if text.strip().lower() in ("none", ""):
+        return ()
+    terms = []
+    for part in text.split(","):
+        name, equals, value = part.strip().partition("=")
+        weight, at, target = value.partition("@")
+        try:
+            if not equals or (at and not target):
+                raise ValueError
+            numbers = float(weight), float(target) if at else None
+        except ValueError:
+            raise ValueError(f"cost term {part.strip()!r}: write {COSTS_SYNTAX}") from None
+        terms.append(CostTerm(name, *numbers))
+    return cost_terms(terms)
+
+
+def cost_terms(costs: Any) -> tuple[CostTerm, ...]:
+    """Cost terms from any spelling: :func:`parse_costs` text, :class:`CostTerm` s, or pairs
+    ``(name, weight)`` / ``(name, (weight, target))`` (or a mapping of them). Raises ValueError
+    for an unknown term, a bad number or a term named twice."""
+    if isinstance(costs, str):
+        return parse_costs(costs)
+    terms = []
+    for pair in costs.items() if isinstance(costs, dict) else costs:
+        if not isinstance(pair, CostTerm):
+            name, value = pair
+            weight, target = value if isinstance(value, tuple | list) else (value, None)
+            pair = CostTerm(name, float(weight), None if target is None else float(target))
+        terms.append(pair)
+    names = [term.name for term in terms]
+    if len(set(names)) != len(names):
+        raise ValueError(f"costs {format_costs(terms)} name a term twice; write {COSTS_SYNTAX}")
+    return tuple(terms)
+
+
+def format_costs(terms: tuple[CostTerm, ...]) -> str:
+    """The :func:`parse_costs` spelling of ``terms`` (``none`` for no terms)."""
+    return ",".join(map(str, terms)) or "none"
+
+
+def _wrapped(angle: np.ndarray) -> np.ndarray:
+    """``angle`` wrapped to [-pi, pi]: a full turn of an unlimited hinge is upright again."""
+    return np.angle(np.exp(1j * angle))
+
+
+_QUANTITIES = {
+    "height": lambda qpos, x_velocity, actions, target: np.square(qpos[..., 1] - target),
+    "upright": lambda qpos, x_velocity, actions, target: np.square(qpos[..., 2] - target),
+    "flip": lambda qpos, x_velocity, actions, target: np.maximum(
+        0.0, np.abs(_wrapped(qpos[..., 2])) - target
+    ),
+    "speed": lambda qpos, x_velocity, actions, target: np.square(x_velocity - target),
+    "forward": lambda qpos, x_velocity, actions, target: x_velocity,
+    "control": lambda qpos, x_velocity, actions, target: np.square(actions).sum(axis=-1),
+}
+"""Each term's per-step quantity ``(N, H)`` from ``qpos (N, H, nq)``, ``x_velocity (N, H)``,
+``actions (N, H, A)`` and its resolved target (see :data:`COST_TERMS`)."""
+
+
+@dataclass(frozen=True)
+class PlanningCosts:
+    """The per-step sum of planning-only cost terms, resolved for one env.
+
+    ``costs(after, qpos_before, actions) -> (N, H)`` float64, with the arguments of a
+    :class:`TaskReward` call; the objective subtracts it from the env's per-step rewards, so it
+    counts up to a candidate's terminal step as the reward does, never after (so a horizon's
+    costs must stay well below the termination cost, or falling early would pay). Built by
+    :meth:`from_env`, which drops zero-weight terms (they leave the rewards bit for bit
+    unchanged) and fills each term's default target.
+
+    Attributes:
+        terms: ``(name, weight, target)`` of each term, target resolved.
+        dt: the env step, for the x velocity as the env computes it.
+    """
+
+    terms: tuple[tuple[str, float, float | None], ...]
+    dt: float
+
+    @classmethod
+    def from_env(cls, env: Any, terms: tuple[CostTerm, ...]) -> PlanningCosts:
+        """The costs of ``terms`` on the unwrapped ``env``; ValueError for a term ``env`` lacks
+        what it reads (the body terms need a planar legged torso, speed and forward a
+        locomotion task)."""
+        locomotion = isinstance(env, (*_PLANAR_LEGGED, SwimmerEnv))
+        for term in terms:
+            if term.name in BODY_TERMS and not isinstance(env, _PLANAR_LEGGED):
+                raise ValueError(
+                    f"cost term {term.name} reads a planar legged torso (hopper, walker2d, "
+                    f"half-cheetah); {type(env).__name__} has none"
+                )
+            if term.name in ("speed", "forward") and not locomotion:
+                raise ValueError(
+                    f"cost term {term.name} reads forward motion (half-cheetah, hopper, "
+                    f"walker2d, swimmer); {type(env).__name__} has none"
+                )
+        defaults = {"height": float(env.init_qpos[1]), "upright": 0.0, "flip": np.pi / 2}
+        resolved = []
+        for term in terms:
+            weight = term.weight
+            if term.name == "forward":  # its quantity is the velocity; the env weighs it
+                weight *= float(env._forward_reward_weight)
+            target = defaults.get(term.name) if term.target is None else term.target
+            if weight != 0:
+                resolved.append((term.name, weight, target))
+        return cls(tuple(resolved), float(env.dt))
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def __call__(self, after: Records, qpos_before: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        qpos = after["qpos"]
+        x_velocity = (qpos[..., 0] - qpos_before[..., 0]) / self.dt
+        total = np.zeros(qpos.shape[:2])
+        for name, weight, target in self.terms:
+            total += weight * _QUANTITIES[name](qpos, x_velocity, actions, target)
+        return total

@@ -31,7 +31,7 @@ import mujoco
 import numpy as np
 from mujoco import batch as mj_batch
 
-from envs.mujoco_rewards import SUPPORTED_ENV_IDS, reward_for
+from envs.mujoco_rewards import SUPPORTED_ENV_IDS, CostTerm, PlanningCosts, reward_for
 from planner.action_scaling import ActionScaling
 from planner.threads import current_planning_threads
 from planner.validation import check_count
@@ -143,11 +143,15 @@ class MujocoTask:
         return self.action_scaling.to_env(actions)
 
     def objective(
-        self, threads: int | None = None, termination_cost: float | None = None
+        self,
+        threads: int | None = None,
+        termination_cost: float | None = None,
+        costs: tuple[CostTerm, ...] = (),
     ) -> MujocoObjective:
         """A batched planning reward on ``threads`` threads (default: the thread policy's) that
-        charges ``termination_cost`` for a fall (default: the task's)."""
-        return MujocoObjective(self, threads, termination_cost)
+        charges ``termination_cost`` for a fall (default: the task's) and the planning-only
+        cost terms ``costs`` at every step."""
+        return MujocoObjective(self, threads, termination_cost, costs)
 
 
 class MujocoObjective:
@@ -164,6 +168,9 @@ class MujocoObjective:
     MuJoCo warning: unstable qpos/qvel/qacc and the automatic reset that follows, full contact
     buffers, ...) at or before its terminal step gets reward -inf, never the score of a reset
     state; divergence after the terminal step does not matter, as the env would have stopped.
+    Planning-only cost terms (``costs``, :class:`envs.mujoco_rewards.PlanningCosts`) are
+    subtracted from each step's reward before the steps are summed, so they count up to the
+    terminal step too; like the termination cost they never enter an episode's return.
 
     Args:
         task: the task to score.
@@ -171,6 +178,8 @@ class MujocoObjective:
             thread policy's, :func:`planner.threads.current_planning_threads`).
         termination_cost: charged once per terminating candidate (None: the task's
             ``termination_cost``; 0: score with the env's reward alone).
+        costs: planning-only cost terms charged at every step (default: none); a term the
+            task's body lacks raises ValueError.
 
     Attributes:
         num_evaluated: candidates scored so far.
@@ -183,6 +192,7 @@ class MujocoObjective:
         task: MujocoTask,
         threads: int | None = None,
         termination_cost: float | None = None,
+        costs: tuple[CostTerm, ...] = (),
     ):
         threads = current_planning_threads().rollout_threads if threads is None else threads
         check_count("threads", threads, hint="or None for every core")
@@ -194,6 +204,7 @@ class MujocoObjective:
         self.task = task
         self.threads = threads
         self.termination_cost = float(cost)
+        self.costs = PlanningCosts.from_env(task.env.unwrapped, tuple(costs))
         self.num_evaluated = 0
         self.num_diverged = 0
         # qpos is always recorded: the state before each env step is the qpos after the last
@@ -238,6 +249,8 @@ class MujocoObjective:
             [np.broadcast_to(qpos0, (n, 1, task.model.nq)), after["qpos"][:, :-1]], axis=1
         )
         step_rewards, terminated = task.reward(after, qpos_before, env_actions)
+        if self.costs:
+            step_rewards = step_rewards - self.costs(after, qpos_before, env_actions)
         last_step = np.where(terminated.any(axis=1), terminated.argmax(axis=1), horizon - 1)
         counted = np.arange(horizon) <= last_step[:, None]
         rewards = np.where(counted, step_rewards, 0.0).sum(axis=1)

@@ -3,7 +3,7 @@
 ``make_env(name)`` returns a Gymnasium env that answers ``planning_state()`` (through its
 wrappers, and inside SB3 VecEnvs via ``env_method``): the full simulator state the task's
 objective restarts from (see :mod:`envs.planning_state`, which also reads it from a plain
-``gymnasium.make`` env). ``task.make_objective(env)`` gives the batched objective
+``gymnasium.make`` env). ``task.make_objective(env, costs)`` gives the batched objective
 ``rewards (N,) = objective(state, actions (N, H, A))`` for that env. Together they are all a
 planner needs.
 """
@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 
 from envs import mujoco_tasks
-from envs.mujoco_rewards import unsupported_reason
+from envs.mujoco_rewards import CostTerm, format_costs, unsupported_reason
 from envs.planning_state import PlanningState
 from envs.unicycle import register_unicycle_envs
 
@@ -35,7 +35,8 @@ class TaskSpec:
     Attributes:
         name: short name (``unicycle-goal``).
         env_id: Gymnasium id the env is made from.
-        make_objective: ``env -> objective`` scoring (N, H, A) normalised actions from a state.
+        make_objective: ``(env, costs) -> objective`` scoring (N, H, A) normalised actions from a
+            state, charging the planning-only cost terms ``costs`` (``()``: none).
         prior: file name in ``checkpoints/`` of the shipped action-chunk prior (None: none yet).
         student: file name in ``checkpoints/`` of the one-step student distilled from that
             prior (experiments/distill_prior.py; None: none), DE's default decoder where it
@@ -55,11 +56,14 @@ class TaskSpec:
         tuning: per baseline kind, its settings tuned on this task (``{"mppi": {"noise_std":
             ...}}``), chosen by ``experiments/tune_baselines.py`` (its tables: TUNING.md).
         env_kwargs: passed to ``gymnasium.make``.
+        costs: planning-only cost terms the task's objective charges by default
+            (:data:`envs.mujoco_rewards.COST_TERMS`); declared only where a measurement showed a
+            term helps (none so far: results/task-costs/README.md).
     """
 
     name: str
     env_id: str
-    make_objective: Callable[[gym.Env], Any]
+    make_objective: Callable[[gym.Env, tuple[CostTerm, ...]], Any]
     prior: str | None = None
     student: str | None = None
     horizon: int = 16
@@ -70,6 +74,7 @@ class TaskSpec:
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     family: str = ""
+    costs: tuple[CostTerm, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.family:
@@ -86,12 +91,17 @@ class TaskSpec:
         return None if self.student is None else CHECKPOINTS / self.student
 
 
-def _unicycle_objective(env: gym.Env) -> Any:
+def _unicycle_objective(env: gym.Env, costs: tuple[CostTerm, ...] = ()) -> Any:
+    if costs:
+        raise ValueError(
+            f"the unicycle tasks have no planning cost terms ({format_costs(costs)}): they are "
+            "written for the MuJoCo tasks (envs/mujoco_rewards.py)"
+        )
     return env.unwrapped.objective
 
 
-def _mujoco_objective(env: gym.Env) -> Any:
-    return mujoco_tasks.MujocoTask(env).objective()
+def _mujoco_objective(env: gym.Env, costs: tuple[CostTerm, ...] = ()) -> Any:
+    return mujoco_tasks.MujocoTask(env).objective(costs=costs)
 
 
 UNICYCLE_PLANNER = {

@@ -6,8 +6,11 @@
 
 ``--reward world-model`` scores candidates with a learned world model from the current
 observation (checkpoints/<env>-world-model.pt, experiments/train_world_model.py) instead of the
-simulator; the reported return is still the env's own. ``--propagation tsinf --particles P``
-rolls each candidate out as P particles, each on one ensemble member (PETS' TS-inf).
+simulator; the reported return is still the env's own. ``--costs height=10@1.3,upright=3`` adds
+planning-only cost terms (envs/mujoco_rewards.py) to the simulator's reward, which shape the
+search but not the reported return; ``--costs none`` drops the terms a task declares.
+``--propagation tsinf --particles P`` rolls each candidate out as P particles, each on one
+ensemble member (PETS' TS-inf).
 
 Writes ``runs/<env>__<planner>__s<seed>__<time>/`` with ``config.json``, ``results.json``
 (``summary`` + per-episode list), ``trajectories.png`` (unicycle: each episode's path; MuJoCo:
@@ -21,6 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from envs.mujoco_rewards import COST_TERMS, COSTS_SYNTAX, parse_costs
 from envs.registry import make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
@@ -94,6 +98,13 @@ class RunArgs(ScriptArgs):
         "the ensemble size for tsinf); a candidate counts once in the budget whatever the "
         "particles",
         minimum=1,
+    )
+    costs: str | None = arg(
+        None,
+        f"planning-only cost terms of the simulator's reward (default: the task's declared "
+        f"ones; none: no terms): {COSTS_SYNTAX}. Terms: "
+        + "; ".join(f"{name}: {meaning}" for name, meaning in COST_TERMS.items()),
+        check=parse_costs,
     )
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
     max_steps: int | None = arg(

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from envs.mujoco_rewards import CostTerm, cost_terms, format_costs
 from envs.mujoco_tasks import termination_cost
 from envs.registry import CHECKPOINTS, TaskSpec, get_task
 from envs.world_model_rules import termination_fn
@@ -97,6 +98,12 @@ class PlanningSetup:
         search_steps, final_steps, warm_start, execute: DE's settings
             (:class:`planner.mpc.PlannerConfig`; default: the task's).
         tuning: a baseline's settings replacing the task's tuned ones (a mapping or pairs).
+        costs: planning-only cost terms of the simulator's objective, replacing the task's
+            declared ones (``TaskSpec.costs``): pairs ``(name, weight)`` or ``(name, (weight,
+            target))``, a mapping of those, :class:`~envs.mujoco_rewards.CostTerm` s or the
+            command line's text (``"height=10@1.3,upright=3"``, :func:`parse_costs`); stored as
+            cost terms. None: the task's; empty or ``"none"``: no cost terms. They shape the
+            search only: the reported return is the env's own.
         agent: the SB3 agent zip (default: checkpoints/agents/<task>-<planner>.zip).
         device: torch device of the prior and world model.
         seed: seeds the planners (sub-env i of a VecEnv: :func:`sub_env_seed`) and the world
@@ -123,6 +130,7 @@ class PlanningSetup:
     warm_start: str | None = None
     execute: str = "best"
     tuning: tuple[tuple[str, Any], ...] = field(default=())
+    costs: tuple[CostTerm, ...] | None = None
     agent: str | None = None
     device: str = "cpu"
     seed: int = 0
@@ -136,6 +144,8 @@ class PlanningSetup:
         object.__setattr__(self, "task", spec.name)  # frozen: normalised once, here
         tuning = self.tuning.items() if isinstance(self.tuning, Mapping) else self.tuning
         object.__setattr__(self, "tuning", tuple(sorted(tuple(pair) for pair in tuning)))
+        if self.costs is not None:
+            object.__setattr__(self, "costs", _cost_terms(self.costs))
         choices = {
             "planner": CONTROLLERS,
             "reward": REWARDS,
@@ -263,8 +273,18 @@ class PlanningSetup:
         """
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
+        costs = spec.costs if self.costs is None else self.costs
         if self.reward == "simulator":
-            return spec.make_objective(env)
+            try:
+                return spec.make_objective(env, costs)
+            except ValueError as exc:
+                raise SetupError(f"{exc} ({option('costs')})") from None
+        if costs:
+            raise SetupError(
+                f"the cost terms {format_costs(costs)} are charged on simulator rollouts, not on "
+                f"a world model's predictions: pass {option('costs', 'none')} or plan with "
+                f"{option('reward', 'simulator')}"
+            )
         path = Path(self.world_model or CHECKPOINTS / f"{spec.name}-world-model.pt")
         if not path.is_file():
             raise SetupError(
@@ -342,6 +362,14 @@ class Planning:
     def with_objective(self, objective: Any) -> Planning:
         """The same planning, scoring candidates with ``objective``."""
         return replace(self, objective=objective)
+
+
+def _cost_terms(costs: Any) -> tuple[CostTerm, ...]:
+    """``PlanningSetup.costs`` in any of its spellings -> cost terms, or SetupError."""
+    try:
+        return cost_terms(costs)
+    except (ValueError, TypeError) as exc:
+        raise SetupError(f"{option('costs')}: {exc}") from None
 
 
 def _default(value: Any, defaults: Mapping[str, Any], name: str, fallback: Any) -> Any:
