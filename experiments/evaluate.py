@@ -47,6 +47,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from envs.mujoco_rewards import COSTS_SYNTAX, format_costs, parse_costs
 from envs.registry import get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
@@ -154,6 +155,12 @@ class EvalArgs(ScriptArgs):
     horizon: int | None = arg(
         None, "H of planners without a prior (default: the task's; DE: its prior's)", minimum=1
     )
+    costs: str | None = arg(
+        None,
+        "planning-only cost terms of every simulator row (default: each task's declared ones; "
+        f"none: no terms): {COSTS_SYNTAX} (terms: run_mpc.py --help)",
+        check=parse_costs,
+    )
     workers: int = arg(
         1, "parallel processes (control rates are only comparable with 1)", minimum=1
     )
@@ -224,6 +231,7 @@ class EvalArgs(ScriptArgs):
             propagation=self.propagation,
             particles=self.particles,
             horizon=self.horizon,
+            costs=None if self.costs is None else parse_costs(self.costs),
         )
 
 
@@ -268,6 +276,26 @@ def check_files(rows: list[Row], settings: GridSettings) -> None:
             agent_env = make_env(env)
             load_agent(spec, agent_env, planner)
             agent_env.close()
+    check_costs(rows, settings)
+
+
+def check_costs(rows: list[Row], settings: GridSettings) -> None:
+    """Refuse cost terms that a row's task or reward cannot charge now, not mid-grid."""
+    if not settings.costs:
+        return
+    for env, reward in dict.fromkeys((r.env, r.reward) for r in rows if r.planner not in AGENTS):
+        if reward != "simulator":
+            raise UsageError(
+                f"--costs {format_costs(settings.costs)} are charged on simulator rollouts: "
+                f"drop --costs or {reward} from --rewards"
+            )
+        task_env = make_env(env)
+        try:
+            get_task(env).make_objective(task_env, settings.costs)
+        except ValueError as exc:
+            raise UsageError(f"--costs: {exc}; drop {env} from --envs") from None
+        finally:
+            task_env.close()
 
 
 def claim_folder(folder: Path, grid: dict) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from envs.mujoco_rewards import CostTerm
 from envs.registry import get_task, make_env
 from experiments.harness.cli import UsageError
 from experiments.harness.distributed import map_unordered, ray_session
@@ -117,6 +118,9 @@ class GridSettings:
     """Particles per candidate of ``world-model`` rows (None: the propagation's default)."""
     horizon: int | None = None
     """H of the planners without a prior (default: the task's); DE plans over its prior's."""
+    costs: tuple[CostTerm, ...] | None = None
+    """Planning-only cost terms of every simulator row (None: each task's declared ones; empty:
+    none); grid-wide, like the world model: to compare terms, run one grid each and pair them."""
 
 
 def _optional_int(text: str) -> int | None:
@@ -233,6 +237,7 @@ def row_setup(row: Row, settings: GridSettings) -> PlanningSetup:
         final_steps=settings.final_steps,
         warm_start=row.warm_start or None,
         tuning=row.tuning,
+        costs=settings.costs,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs.mujoco_rewards import parse_costs
 from experiments import evaluate as evaluate_module
 from experiments.evaluate import SUITES, EvalArgs, plan_episodes
 from experiments.evaluate import main as evaluate_main
@@ -214,6 +215,24 @@ def test_the_propagation_and_particles_reach_every_world_model_row():
         EvalArgs(propagation="ts1", particles=0)
 
 
+def test_the_costs_reach_every_row_and_rows_that_cannot_charge_them_are_refused_first():
+    args = EvalArgs(envs="hopper", planners="de,cem", budgets="8x1", costs="upright=3")
+    settings = args.settings()
+    for row, _ in plan_episodes(args):
+        assert row_setup(row, settings).costs == parse_costs("upright=3")
+    assert EvalArgs(envs="hopper").settings().costs is None  # each task's declared ones
+    with pytest.raises(ValueError, match="--costs tilt=1: unknown cost term"):
+        EvalArgs(costs="tilt=1")
+    for flags, mentions in [
+        ({"envs": "unicycle-goal", "planners": "cem"}, "drop unicycle-goal from --envs"),
+        ({"envs": "hopper", "planners": "cem", "rewards": "world-model"}, "world-model from"),
+    ]:
+        args = EvalArgs(budgets="8x1", costs="upright=3", **flags)
+        rows = list(dict.fromkeys(row for row, _ in plan_episodes(args)))
+        with pytest.raises(UsageError, match=mentions):
+            evaluate_module.check_costs(rows, args.settings())
+
+
 def test_the_full_suite_has_enough_seeds_and_every_task():
     episodes = plan_episodes(EvalArgs(suite="full"))
     seeds: dict = {}
@@ -312,7 +331,6 @@ def test_a_setting_added_since_a_folder_was_written_reads_as_its_default():
     assert grid_difference(older, grid(GridSettings(max_steps=3))) is None
     assert "tsinf" in grid_difference(older, grid(GridSettings(max_steps=3, propagation="tsinf")))
     assert "horizon" in grid_difference(older, grid(GridSettings(max_steps=3, horizon=32)))
-
 
 
 def test_a_sampled_world_model_scores_an_episode_alike_whatever_ran_before_it():

@@ -97,6 +97,37 @@ def test_tuning_is_kept_as_sorted_pairs_so_setups_compare_and_hash():
     assert a == b and hash(a) == hash(b)
 
 
+def test_costs_reach_the_objective_from_the_command_line_or_python():
+    args = parse_args(RunArgs, "", ["--env", "hopper", "--costs", "upright=3,speed=1@0.5"])
+    setup = PlanningSetup.from_fields(args, task=args.env)
+    pairs = PlanningSetup("hopper", costs={"upright": 3, "speed": (1, 0.5)})
+    assert setup == pairs and hash(setup) == hash(pairs)
+    assert setup.objective(make_env("hopper")).costs.terms == (
+        ("upright", 3.0, 0.0),
+        ("speed", 1.0, 0.5),
+    )
+    assert not PlanningSetup("hopper").objective(make_env("hopper")).costs  # the task's: none
+    assert PlanningSetup("hopper", costs="none").costs == ()
+
+
+@pytest.mark.parametrize(
+    ("settings", "mentions"),
+    [
+        ({"task": "hopper", "costs": "tilt=1"}, "costs \\(--costs\\): unknown cost term"),
+        ({"task": "unicycle-goal", "costs": "control=1"}, "unicycle tasks have no planning cost"),
+        ({"task": "reacher", "costs": "upright=1"}, "planar legged torso"),
+        (
+            {"task": "half-cheetah", "costs": "flip=1", "reward": "world-model"},
+            "costs=none \\(--costs none\\)",
+        ),
+    ],
+)
+def test_costs_a_setup_cannot_charge_are_refused(settings, mentions):
+    with pytest.raises(SetupError, match=mentions):
+        setup = PlanningSetup(**settings)
+        setup.objective(make_env(setup.task))
+
+
 # Horizons
 
 
