@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 
 from envs import mujoco_tasks
-from envs.mujoco_rewards import CostTerm, format_costs, unsupported_reason
+from envs.mujoco_rewards import CostTerm, format_costs, parse_costs, unsupported_reason
 from envs.planning_state import PlanningState
 from envs.unicycle import register_unicycle_envs
 
@@ -58,7 +58,7 @@ class TaskSpec:
         env_kwargs: passed to ``gymnasium.make``.
         costs: planning-only cost terms the task's objective charges by default
             (:data:`envs.mujoco_rewards.COST_TERMS`); declared only where a measurement showed a
-            term helps (none so far: results/task-costs/README.md).
+            term helps (results/task-costs/README.md).
     """
 
     name: str
@@ -128,6 +128,11 @@ MUJOCO_PLANNER = {
     # shift-mix are within noise of each other on half-cheetah and reacher.
     "warm_start": "shift",
 }
+MUJOCO_COSTS = {"half-cheetah": parse_costs("flip=100")}
+"""Declared planning cost terms (results/task-costs/README.md, seeds 100-101, 400 steps, 64x3).
+Half-cheetah: charging a flip (pitch past pi/2) stopped CEM and iCEM flipping onto the back and
+never righting (return 859 -> 2799 and 1556 -> 2731, means of 2 seeds); DE, which does not flip,
+lost 38 (4492 -> 4454). Hopper: no term kept it up while it moved forward (results/task-costs)."""
 MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
 """Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
 MUJOCO_PRIORS = {
@@ -205,6 +210,7 @@ TASKS: dict[str, TaskSpec] = {
             max_steps=MUJOCO_EPISODES.get(info.short_name, (3, 200))[1],
             planner=MUJOCO_PLANNER,
             tuning=TUNED.get(info.short_name, {}),
+            costs=MUJOCO_COSTS.get(info.short_name, ()),
         )
         for info in mujoco_tasks.TASKS.values()
     ]

@@ -269,7 +269,9 @@ class PlanningSetup:
         refused) and scores candidates from the current observation, with the task's
         termination rule on predicted observations (envs/world_model_rules.py) and its
         termination cost (as the simulator's objective charges it), rolling the ensemble out
-        by ``propagation`` with ``particles`` per candidate, seeded with ``seed``.
+        by ``propagation`` with ``particles`` per candidate, seeded with ``seed``. The task's
+        cost terms are charged on simulator rollouts only; ``costs`` given with a world model
+        are refused.
         """
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
@@ -279,7 +281,7 @@ class PlanningSetup:
                 return spec.make_objective(env, costs)
             except ValueError as exc:
                 raise SetupError(f"{exc} ({option('costs')})") from None
-        if costs:
+        if self.costs:  # the task's declared ones are charged where they can be: in simulation
             raise SetupError(
                 f"the cost terms {format_costs(costs)} are charged on simulator rollouts, not on "
                 f"a world model's predictions: pass {option('costs', 'none')} or plan with "

@@ -121,8 +121,11 @@ def test_zero_weights_leave_the_objective_bit_for_bit():
     assert not task.objective(threads=1, costs=parse_costs(zero)).costs
 
 
-def test_no_task_declares_costs_without_a_measurement():
-    assert all(spec.costs == () for spec in TASKS.values())
+def test_only_half_cheetah_declares_a_term_its_flip_measured_to_help():
+    declared = {name: spec.costs for name, spec in TASKS.items() if spec.costs}
+    assert declared == {"half-cheetah": (CostTerm("flip", 100.0),)}
+    assert PlanningSetup("half-cheetah").objective(make_env("half-cheetah")).costs
+    assert not PlanningSetup("half-cheetah", costs="none").objective(make_env("half-cheetah")).costs
 
 
 def test_terms_a_task_lacks_are_refused_naming_it():
