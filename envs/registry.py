@@ -130,8 +130,8 @@ MUJOCO_PLANNER = {
 }
 MUJOCO_COSTS = {"half-cheetah": parse_costs("flip=100")}
 """Declared planning cost terms (results/task-costs/README.md, seeds 100-101, 400 steps, 64x3).
-Half-cheetah: charging a flip (pitch past pi/2) stopped CEM and iCEM flipping onto the back and
-never righting (return 859 -> 2799 and 1556 -> 2731, means of 2 seeds); DE, which does not flip,
+Half-cheetah: charging a flip (pitch past pi/2) stopped CEM and iCEM flipping onto the back
+(return 859 -> 2799 and 1556 -> 2731, means of 2 seeds); DE, which does not flip,
 lost 38 (4492 -> 4454). Hopper: no term kept it up while it moved forward (results/task-costs)."""
 MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
 """Episodes and step cut of run_mpc.py per MuJoCo task; the rest: 3 episodes of 200 steps."""
