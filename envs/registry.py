@@ -55,6 +55,10 @@ class TaskSpec:
         tuning: per baseline kind, its settings tuned on this task (``{"mppi": {"noise_std":
             ...}}``), chosen by ``experiments/tune_baselines.py`` (its tables: TUNING.md).
         env_kwargs: passed to ``gymnasium.make``.
+        world_model_reward: the reward a learned world model plans with unless told
+            (``policies.setup.WORLD_MODEL_REWARDS``): ``"computed"``, the task's rule on
+            predicted observations (:func:`envs.world_model_rules.reward_fn`), where it planned
+            at least as well as the model's reward head, else ``"learned"``.
     """
 
     name: str
@@ -70,6 +74,7 @@ class TaskSpec:
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     family: str = ""
+    world_model_reward: str = "learned"
 
     def __post_init__(self) -> None:
         if not self.family:
@@ -140,6 +145,16 @@ chosen on validation seeds 1000-1009, 64x3, 200 steps (runs kept in results/stud
 return +214 +- 108 over the DDIM decode, reacher level. Hopper's student lost (-55 +- 45) and
 does not ship."""
 
+MUJOCO_COMPUTED_REWARDS = ("reacher", "hopper")
+"""Tasks whose world model plans by default with the reward computed from predicted
+observations (results/world-model-reward/, DE 64x3 with the shipped world model, seeds 0-2):
+reacher's rule is the env's reward exactly, where the reward head errs by 0.021 per step (28% of
+the mean |reward|), and it planned as well as the simulator (-3.7, head -4.1); hopper's planned
+level with the head (363 against 358). Half-cheetah keeps the head: computed from the predicted
+end-of-step velocity, its reward errs more than the head's (1.60 against 1.32 per step on the
+planner's own states) and it planned worse (97 against 251). The other tasks ship no world
+model, so nothing was measured: they keep the head."""
+
 
 TUNED: dict[str, dict[str, dict[str, Any]]] = (
     json.loads(TUNING_FILE.read_text()) if TUNING_FILE.exists() else {}
@@ -195,6 +210,9 @@ TASKS: dict[str, TaskSpec] = {
             max_steps=MUJOCO_EPISODES.get(info.short_name, (3, 200))[1],
             planner=MUJOCO_PLANNER,
             tuning=TUNED.get(info.short_name, {}),
+            world_model_reward="computed"
+            if info.short_name in MUJOCO_COMPUTED_REWARDS
+            else "learned",
         )
         for info in mujoco_tasks.TASKS.values()
     ]

@@ -98,7 +98,7 @@ class RunArgs(ScriptArgs):
     world_model_reward: str | None = arg(
         None,
         "world model: the task's reward rule on predicted observations, or the model's learned "
-        "reward head (default: computed where the task has a rule, else learned)",
+        "reward head (default: the task's, envs/registry.py)",
         WORLD_MODEL_REWARDS,
     )
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")

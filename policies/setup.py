@@ -97,8 +97,8 @@ class PlanningSetup:
             :class:`~planner.world_model.WorldModelObjective`); a candidate counts once in the
             budget whatever P.
         world_model_reward: the world model's reward, one of :data:`WORLD_MODEL_REWARDS`:
-            the task's rule on predicted observations or the model's reward head (None:
-            computed where the task has a rule, else learned; see :meth:`objective`).
+            the task's rule on predicted observations or the model's reward head (None: the
+            task's default, :attr:`~envs.registry.TaskSpec.world_model_reward`).
         search_steps, final_steps, warm_start, execute: DE's settings
             (:class:`planner.mpc.PlannerConfig`; default: the task's).
         tuning: a baseline's settings replacing the task's tuned ones (a mapping or pairs).
@@ -269,14 +269,15 @@ class PlanningSetup:
         by ``propagation`` with ``particles`` per candidate, seeded with ``seed``. Its reward is
         ``world_model_reward``: ``"computed"`` (the task's rule on predicted observations,
         :func:`envs.world_model_rules.reward_fn`) or ``"learned"`` (the model's reward head);
-        None: computed where the task has a rule, else learned.
+        None: the task's default.
         """
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
         if self.reward == "simulator":
             return spec.make_objective(env)
-        rule = reward_fn(env)
-        if self.world_model_reward == "computed" and rule is None:
+        computed = (self.world_model_reward or spec.world_model_reward) == "computed"
+        rule = reward_fn(env) if computed else None
+        if computed and rule is None:
             raise SetupError(
                 f"task {spec.name} has no reward rule on observations (its observation does not "
                 f"hold what its reward reads): pass {option('world_model_reward', 'learned')} "
@@ -296,7 +297,7 @@ class PlanningSetup:
             seed=self.seed,
             termination_cost=termination_cost(env),
             particles=self.particles,
-            reward_fn=None if self.world_model_reward == "learned" else rule,
+            reward_fn=rule,
         )
 
 

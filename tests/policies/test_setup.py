@@ -8,7 +8,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from envs.registry import CHECKPOINTS, get_task, make_env
+from envs.registry import CHECKPOINTS, get_task, make_env, task_names
+from envs.world_model_rules import reward_fn
 from experiments.harness.cli import parse_args
 from experiments.run_mpc import RunArgs
 from planner.distilled import DistilledPrior
@@ -92,7 +93,7 @@ def test_the_world_model_rolls_out_by_the_setups_propagation_and_particles():
     assert default.objective(env).particles == objective.model.ensemble_size
 
 
-def test_the_world_model_reward_is_the_tasks_rule_unless_told_to_learn_it():
+def test_the_world_model_reward_is_the_tasks_default_unless_told():
     args = parse_args(RunArgs, "", ["--env", "hopper", "--world-model-reward", "learned"])
     assert PlanningSetup.from_fields(args, task=args.env).world_model_reward == "learned"
     env = make_env("hopper")
@@ -103,7 +104,16 @@ def test_the_world_model_reward_is_the_tasks_rule_unless_told_to_learn_it():
         for choice in (None, "computed", "learned")
     }
     assert chosen["computed"] is not None and chosen["learned"] is None
-    assert isinstance(chosen[None], type(chosen["computed"]))
+    assert isinstance(chosen[None], type(chosen["computed"]))  # hopper's default: computed
+    cheetah = PlanningSetup("half-cheetah", reward="world-model")
+    assert cheetah.objective(make_env("half-cheetah")).reward_fn is None  # its default: learned
+
+
+@pytest.mark.parametrize(
+    "task", [n for n in task_names() if get_task(n).world_model_reward == "computed"]
+)
+def test_a_task_defaults_to_a_computed_reward_only_where_it_has_a_rule(task):
+    assert reward_fn(make_env(task)) is not None
 
 
 def test_a_computed_reward_is_refused_for_a_task_without_a_rule():
