@@ -149,7 +149,7 @@ MUJOCO_COMPUTED_REWARDS = ("reacher", "hopper")
 """Tasks whose world model plans by default with the reward computed from predicted
 observations (results/world-model-reward/: DE 64x3, the shipped world models, 200 steps).
 Reacher's rule is the env's reward exactly, where the reward head errs by 0.021 per step (28% of
-the mean |reward|); it planned as well as the simulator, better than the head on every seed.
+the mean |reward|); it planned as well as the simulator, better than the head on all 10 seeds.
 Hopper's planned level with the head (+6.8 +- 5.8 over 8 seeds) and is exact in its healthy and
 control terms, where the head errs most on the step of a fall. Half-cheetah keeps the head:
 computed from the predicted end-of-step velocity its reward errs more (1.60 against 1.32 per
