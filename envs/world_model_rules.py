@@ -1,14 +1,34 @@
-"""The MuJoCo tasks' termination rules on observations, for planning with a learned world model.
+"""The MuJoCo tasks' termination and reward rules on observations, for planning with a learned
+world model.
 
 :class:`planner.world_model.WorldModelObjective` predicts observations, not simulator states; it
 takes the task's termination as a plain function ``terminated (N,) = fn(observations (N, O))``
-(mbrl-lib style). Each rule here applies the env's own check, with the env's own ranges, to an
-observation: Hopper and Walker2d rebuild ``qpos`` and ``qvel`` from the observation and call the
-same :class:`envs.mujoco_rewards.HealthyRange` the simulator objective uses.
+and its reward as ``rewards (N,) = fn(observations (N, O), actions (N, A), next_observations
+(N, O))`` (mbrl-lib style). Each rule here applies the env's own terms, with the env's own
+weights and ranges (read as :mod:`envs.mujoco_rewards` reads them), to observations: Hopper and
+Walker2d rebuild ``qpos`` and ``qvel`` from the observation and call the same
+:class:`envs.mujoco_rewards.HealthyRange` the simulator objective uses.
 
-One approximation: Hopper's observation clips joint velocities to [-10, 10] while its healthy
-state range is (-100, 100), so a velocity above 100 (never seen in practice) cannot end an
-episode in the model. A non-finite observation always terminates.
+Rewards, per task (``reward_fn``); actions are the planner's, normalised to [-1, 1], and
+scaled to the env's bounds for the control cost:
+
+- HalfCheetah, Hopper, Walker2d, Swimmer: ``forward_weight * next_obs[i]`` with ``i`` the
+  observed root x velocity ``qvel[0]`` (the first velocity after the observed ``qpos``:
+  HalfCheetah 8, Hopper 5, Walker2d 8, Swimmer 3), plus ``healthy_reward`` times the health of
+  ``next_obs`` (Hopper, Walker2d), minus ``control_weight * sum(action**2)``. Control cost and
+  health are the env's exactly. The forward term is not: the env pays the x displacement over
+  the step divided by dt, the mean velocity over its ``frame_skip`` substeps, which x (not
+  observed) would give; the observation holds only the velocity at the step's end. Hopper and
+  Walker2d also clip observed velocities to [-10, 10].
+- Reacher: ``-dist_weight * |next_obs[8:10]|`` (fingertip minus target, x and y, read after the
+  step as the env's reward reads it; z is 0 for both bodies) minus the control cost: exact.
+- InvertedPendulum: 1 while the pole stands (the termination rule on ``next_obs``): exact.
+- InvertedDoublePendulum: none; its reward reads the pole tip's site position, which the
+  observation does not hold, so a world model must learn it.
+
+One approximation of termination: Hopper's observation clips joint velocities to [-10, 10] while
+its healthy state range is (-100, 100), so a velocity above 100 (never seen in practice) cannot
+end an episode in the model. A non-finite observation always terminates.
 """
 
 from __future__ import annotations
@@ -20,7 +40,8 @@ import numpy as np
 from gymnasium.envs.mujoco.inverted_double_pendulum_v5 import InvertedDoublePendulumEnv
 from gymnasium.envs.mujoco.inverted_pendulum_v5 import InvertedPendulumEnv
 
-from envs.mujoco_rewards import HealthyRange, LocomotionReward, reward_for
+from envs.mujoco_rewards import HealthyRange, LocomotionReward, ReacherReward, reward_for
+from planner.action_scaling import ActionScaling
 
 
 @dataclass(frozen=True)
@@ -72,3 +93,102 @@ def termination_fn(env: gym.Env):
         x_observed = not base._exclude_current_positions_from_observation
         return ObservedHealth(reward.healthy, int(base.model.nq), x_observed)
     return None
+
+
+@dataclass(frozen=True)
+class ObservedLocomotionReward:
+    """HalfCheetah, Hopper, Walker2d, Swimmer: the env's reward terms on observations.
+
+    ``forward``: ``forward_weight * next_obs[velocity_index]``, the observed root x velocity at
+    the step's end (the env divides the step's x displacement by dt instead); ``healthy``:
+    ``healthy_reward`` where ``health`` (the termination rule's check) passes on ``next_obs``;
+    ``control``: ``control_weight * sum(env action**2)``.
+    """
+
+    velocity_index: int
+    forward_weight: float
+    control_weight: float
+    scaling: ActionScaling
+    health: ObservedHealth | None = None
+    healthy_reward: float = 0.0
+
+    def terms(self, observations, actions, next_observations) -> dict[str, np.ndarray]:
+        """The named terms ``(N,)`` each; the reward is ``forward + healthy - control``."""
+        next_obs = np.asarray(next_observations, dtype=np.float64)
+        terms = {
+            "forward": self.forward_weight * next_obs[:, self.velocity_index],
+            "healthy": np.zeros(len(next_obs)),
+            "control": _control_cost(self.control_weight, self.scaling, actions),
+        }
+        if self.health is not None:
+            terms["healthy"] = self.healthy_reward * ~self.health(next_obs)
+        return terms
+
+    def __call__(self, observations, actions, next_observations) -> np.ndarray:
+        """``rewards (N,)`` from ``observations, next_observations (N, O)``, ``actions (N, A)``."""
+        terms = self.terms(observations, actions, next_observations)
+        return terms["forward"] + terms["healthy"] - terms["control"]
+
+
+@dataclass(frozen=True)
+class ObservedReacherReward:
+    """Reacher: ``distance``, ``dist_weight`` times the norm of ``next_obs[8:10]`` (fingertip
+    minus target, after the step, as the env's reward reads it), and the control cost."""
+
+    dist_weight: float
+    control_weight: float
+    scaling: ActionScaling
+
+    def terms(self, observations, actions, next_observations) -> dict[str, np.ndarray]:
+        """The named terms ``(N,)`` each; the reward is ``-distance - control``."""
+        vec = np.asarray(next_observations, dtype=np.float64)[:, 8:10]
+        return {
+            "distance": self.dist_weight * np.linalg.norm(vec, axis=-1),
+            "control": _control_cost(self.control_weight, self.scaling, actions),
+        }
+
+    def __call__(self, observations, actions, next_observations) -> np.ndarray:
+        """``rewards (N,)`` from ``observations, next_observations (N, O)``, ``actions (N, A)``."""
+        terms = self.terms(observations, actions, next_observations)
+        return -terms["distance"] - terms["control"]
+
+
+def pole_standing_reward(observations, actions, next_observations) -> np.ndarray:
+    """InvertedPendulum: 1 where the pole still stands after the step, else 0, ``(N,)``."""
+    return (~pole_fallen(next_observations)).astype(np.float64)
+
+
+def _control_cost(weight: float, scaling: ActionScaling, actions) -> np.ndarray:
+    """``weight * sum(env action**2)`` ``(N,)`` of normalised ``actions (N, A)``."""
+    return weight * np.square(scaling.to_env(actions)).sum(axis=-1)
+
+
+def reward_fn(env: gym.Env):
+    """The reward rule on observations of a supported MuJoCo env, or None where its observation
+    cannot give the reward (InvertedDoublePendulum: the pole tip's site position is not
+    observed) and a world model must learn it.
+
+    Raises:
+        NotImplementedError: an env with no planning reward at all (:func:`reward_for`).
+    """
+    base = env.unwrapped
+    if isinstance(base, InvertedPendulumEnv):
+        return pole_standing_reward
+    if isinstance(base, InvertedDoublePendulumEnv):
+        return None
+    reward = reward_for(base)
+    scaling = ActionScaling(base.action_space.low, base.action_space.high)
+    if isinstance(reward, ReacherReward):
+        return ObservedReacherReward(reward.dist_weight, reward.control_weight, scaling)
+    health = None
+    if reward.healthy is not None:
+        x_observed = not base._exclude_current_positions_from_observation
+        health = ObservedHealth(reward.healthy, int(base.model.nq), x_observed)
+    return ObservedLocomotionReward(
+        velocity_index=base.observation_structure["qpos"],
+        forward_weight=reward.forward_weight,
+        control_weight=reward.control_weight,
+        scaling=scaling,
+        health=health,
+        healthy_reward=reward.healthy_reward,
+    )

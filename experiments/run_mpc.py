@@ -40,7 +40,7 @@ from experiments.harness.episodes import print_summary, run_episodes, summarise
 from planner.mpc import EXECUTE, WARM_STARTS
 from planner.threads import use_planning_threads
 from planner.world_model import PROPAGATIONS, TS1_PARTICLES
-from policies.setup import CONTROLLERS, DECODERS, REWARDS, PlanningSetup
+from policies.setup import CONTROLLERS, DECODERS, REWARDS, WORLD_MODEL_REWARDS, PlanningSetup
 
 
 @dataclass
@@ -105,6 +105,12 @@ class RunArgs(ScriptArgs):
         f"ones; none: no terms): {COSTS_SYNTAX}. Terms: "
         + "; ".join(f"{name}: {meaning}" for name, meaning in COST_TERMS.items()),
         check=parse_costs,
+    )
+    world_model_reward: str | None = arg(
+        None,
+        "world model: the task's reward rule on predicted observations, or the model's learned "
+        "reward head (default: the task's, envs/registry.py)",
+        WORLD_MODEL_REWARDS,
     )
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
     max_steps: int | None = arg(

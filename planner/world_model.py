@@ -5,12 +5,14 @@ The model reads only observations. Each of E members is an MLP mapping the norma
 ``(next_observation - observation (O,), reward (1,))``; its log-variance is soft-clamped
 between learned bounds (Chua et al. 2018, PETS), so no member can claim zero or infinite noise.
 
-The reward is learned, not computed from predicted observations. Half-cheetah's and hopper's
-forward reward is the x displacement over one env step divided by dt, and x is not observed:
-the observation holds only the instantaneous x velocity at the end of the step, which differs
-from the step's mean velocity. Reacher's distance term reads a body position that the
-observation rounds through the integrator's last stage. A reward head sees the same inputs and
-learns the env's own reward from the recorded transitions, one rule for every task.
+The reward of each step is the model's reward head, or, given ``reward_fn``, the task's own
+reward computed from the (predicted) observations: ``rewards (M,) = reward_fn(observations
+(M, O), actions (M, A), next_observations (M, O))`` (the task-specific ones live in
+:mod:`envs.world_model_rules`). The head is needed where the observation cannot give the reward
+(InvertedDoublePendulum's reads a site position it does not hold); where it can, the computed
+reward is the env's up to what the observation leaves out (half-cheetah's and hopper's forward
+reward is the x displacement over one step divided by dt, and x is not observed: the rule reads
+the end-of-step x velocity instead).
 
 Termination is not learned: it is the task's own rule applied to predicted observations,
 injected as a plain function ``terminated (N,) bool = terminated_fn(observations (N, O))`` (the
@@ -51,6 +53,9 @@ _CONTENTS = ("config", "state_dict", "input_normalizer", "target_normalizer")
 
 TerminationFn = Callable[[np.ndarray], np.ndarray]
 """``terminated (N,) bool = terminated_fn(observations (N, O) float64)``."""
+RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""``rewards (M,) float64 = reward_fn(observations (M, O), actions (M, A), next_observations (M,
+O))``, float64 arrays, actions normalised to [-1, 1]."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,10 @@ class WorldModelObjective:
     picked afterwards, as with P = 1) and N E ceil(P/E) (tsinf: each particle's own member
     only).
 
+    Each step's reward is the model's reward head (of the member, or the members' mean, that the
+    propagation follows), or with ``reward_fn`` the task's reward computed from that step's
+    observation, action and predicted next observation, whatever the propagation.
+
     ``disagreement_penalty`` > 0 subtracts that weight times the members' disagreement (the std
     over members of the normalised next observation, averaged over dimensions) from every step's
     reward; it needs every member's prediction, so ``"tsinf"`` refuses it.
@@ -269,6 +278,7 @@ class WorldModelObjective:
     Args:
         model: the trained :class:`WorldModel`.
         terminated_fn: ``observations (N, O) -> terminated (N,)``, the task's rule (None: never).
+        reward_fn: the task's reward on observations (:data:`RewardFn`; None: the reward head).
         propagation: one of :data:`PROPAGATIONS`.
         seed: seeds the member draws of ``"ts1"`` and ``"tsinf"``.
         disagreement_penalty: weight of the disagreement penalty (0: none).
@@ -295,6 +305,7 @@ class WorldModelObjective:
         disagreement_penalty: float = 0.0,
         termination_cost: float = 0.0,
         particles: int | None = None,
+        reward_fn: RewardFn | None = None,
     ) -> None:
         check_particles(propagation, particles)
         if not disagreement_penalty >= 0:
@@ -312,6 +323,8 @@ class WorldModelObjective:
         self.termination_cost = float(termination_cost)
         self.model = model
         self.terminated_fn = terminated_fn
+        self.reward_fn = reward_fn
+        self._step_reward = _head_reward if reward_fn is None else self._computed_reward
         self.propagation = propagation
         self.particles = particles
         self.disagreement_penalty = float(disagreement_penalty)
@@ -364,6 +377,7 @@ class WorldModelObjective:
         next_all, reward_all = self.model.step(obs, action)
         finite = torch.isfinite(next_all).all(dim=-1) & torch.isfinite(reward_all)
         next_obs, reward, valid = self._combine(next_all, reward_all, finite)
+        reward, valid = self._step_reward(obs, action, next_obs, reward, valid)
         if self.disagreement_penalty:
             reward = reward - self.disagreement_penalty * self._disagreement(next_all, finite)
         return next_obs, reward, valid
@@ -374,7 +388,15 @@ class WorldModelObjective:
             obs.reshape(members, -1, obs.shape[-1]), action.reshape(members, -1, action.shape[-1])
         )
         next_obs, reward = next_obs.reshape(obs.shape), reward.reshape(-1)
-        return next_obs, reward, torch.isfinite(next_obs).all(dim=-1) & torch.isfinite(reward)
+        valid = torch.isfinite(next_obs).all(dim=-1) & torch.isfinite(reward)
+        return next_obs, *self._step_reward(obs, action, next_obs, reward, valid)
+
+    def _computed_reward(self, obs, action, next_obs, head_reward, valid):
+        """``reward_fn`` on the rows, in place of the head's ``head_reward``; a row whose
+        computed reward is not finite is invalid."""
+        reward = self.reward_fn(*(x.double().cpu().numpy() for x in (obs, action, next_obs)))
+        reward = torch.as_tensor(np.asarray(reward, dtype=np.float64), device=obs.device)
+        return reward, valid & torch.isfinite(reward)
 
     def _sample_member(self, next_all, reward_all, finite):
         members, n = reward_all.shape
@@ -419,6 +441,11 @@ class WorldModelObjective:
         if not np.isfinite(actions).all():
             raise ValueError("actions must be finite; got NaN or inf entries")
         return observation, np.clip(actions, -1.0, 1.0)
+
+
+def _head_reward(obs, action, next_obs, head_reward, valid):
+    """The reward head's prediction, as it is."""
+    return head_reward, valid
 
 
 def finite_mean(

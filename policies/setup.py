@@ -31,7 +31,7 @@ from typing import Any
 from envs.mujoco_rewards import CostTerm, cost_terms, format_costs
 from envs.mujoco_tasks import termination_cost
 from envs.registry import CHECKPOINTS, TaskSpec, get_task
-from envs.world_model_rules import termination_fn
+from envs.world_model_rules import reward_fn, termination_fn
 from planner.checkpoint import TaskMismatchError
 from planner.distilled import DistilledPrior
 from planner.files import file_sha256
@@ -50,6 +50,8 @@ AGENTS = ("sac", "ppo")
 CONTROLLERS = PLANNERS + AGENTS
 REWARDS = ("simulator", "world-model")
 """What candidates are scored with: the task's simulator, or a learned world model."""
+WORLD_MODEL_REWARDS = ("computed", "learned")
+"""A world model's reward: the task's rule on predicted observations, or the model's reward head."""
 DECODERS = ("ddim", "student")
 """How Diffusion Elites decodes a latent: the prior's DDIM decode, or its one-call student."""
 DE_ONLY = ("prior", "decoder", "final_decoder", "student")
@@ -95,6 +97,9 @@ class PlanningSetup:
         particles: P, rollouts per candidate of a sampling propagation (None: its default,
             :class:`~planner.world_model.WorldModelObjective`); a candidate counts once in the
             budget whatever P.
+        world_model_reward: the world model's reward, one of :data:`WORLD_MODEL_REWARDS`:
+            the task's rule on predicted observations or the model's reward head (None: the
+            task's default, :attr:`~envs.registry.TaskSpec.world_model_reward`).
         search_steps, final_steps, warm_start, execute: DE's settings
             (:class:`planner.mpc.PlannerConfig`; default: the task's).
         tuning: a baseline's settings replacing the task's tuned ones (a mapping or pairs).
@@ -125,6 +130,7 @@ class PlanningSetup:
     world_model: str | None = None
     propagation: str = "mean"
     particles: int | None = None
+    world_model_reward: str | None = None
     search_steps: int | None = None
     final_steps: int | None = None
     warm_start: str | None = None
@@ -150,6 +156,7 @@ class PlanningSetup:
             "planner": CONTROLLERS,
             "reward": REWARDS,
             "propagation": PROPAGATIONS,
+            "world_model_reward": WORLD_MODEL_REWARDS,
             "execute": EXECUTE,
             "decoder": DECODERS,
             "final_decoder": DECODERS,
@@ -269,9 +276,11 @@ class PlanningSetup:
         refused) and scores candidates from the current observation, with the task's
         termination rule on predicted observations (envs/world_model_rules.py) and its
         termination cost (as the simulator's objective charges it), rolling the ensemble out
-        by ``propagation`` with ``particles`` per candidate, seeded with ``seed``. The task's
-        cost terms are charged on simulator rollouts only; ``costs`` given with a world model
-        are refused.
+        by ``propagation`` with ``particles`` per candidate, seeded with ``seed``. Its reward is
+        ``world_model_reward``: ``"computed"`` (the task's rule on predicted observations,
+        :func:`envs.world_model_rules.reward_fn`) or ``"learned"`` (the model's reward head);
+        None: the task's default. The task's cost terms are charged on simulator rollouts only;
+        ``costs`` given with a world model are refused.
         """
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
@@ -287,6 +296,14 @@ class PlanningSetup:
                 f"a world model's predictions: pass {option('costs', 'none')} or plan with "
                 f"{option('reward', 'simulator')}"
             )
+        computed = (self.world_model_reward or spec.world_model_reward) == "computed"
+        rule = reward_fn(env) if computed else None
+        if computed and rule is None:
+            raise SetupError(
+                f"task {spec.name} has no reward rule on observations (its observation does not "
+                f"hold what its reward reads): pass {option('world_model_reward', 'learned')} "
+                "to plan with the world model's reward head"
+            )
         path = Path(self.world_model or CHECKPOINTS / f"{spec.name}-world-model.pt")
         if not path.is_file():
             raise SetupError(
@@ -301,6 +318,7 @@ class PlanningSetup:
             seed=self.seed,
             termination_cost=termination_cost(env),
             particles=self.particles,
+            reward_fn=rule,
         )
 
 

@@ -410,3 +410,41 @@ def test_changes_are_clamped_to_the_data_range_but_rewards_are_not(trained):
     expected = 10 * normalizer.scale[-1] + normalizer.center[-1]
     assert expected > normalizer.high[-1]
     torch.testing.assert_close(reward_all, expected.expand_as(reward_all))
+
+
+# A reward computed from observations
+
+
+@pytest.mark.parametrize(("propagation", "particles"), [("mean", 1), ("ts1", 4), ("tsinf", 5)])
+def test_a_reward_fn_replaces_the_reward_head_in_every_propagation(propagation, particles):
+    calls = []
+
+    def moved_and_pushed(obs, action, next_obs):  # dimension 0's move, plus 100 x action 0
+        calls.append((obs.shape, action.shape, next_obs.shape, obs.dtype))
+        return next_obs[:, 0] - obs[:, 0] + 100 * action[:, 0]
+
+    n, horizon = 3, 4
+    actions = np.zeros((n, horizon, ACT))
+    actions[:, :, 0] = [[-0.5], [0.0], [2.0]]  # the last is clipped to 1
+    recorder = StepRecorder()
+    objective = WorldModelObjective(
+        member_stub(), recorder, propagation, particles=particles, reward_fn=moved_and_pushed
+    )
+    scores = objective(np.zeros(OBS), actions)
+    rows = particles * n  # every slot holds a particle here
+    assert calls == [((rows, OBS), (rows, ACT), (rows, OBS), np.float64)] * horizon
+    # a particle earns where dimension 0 ended, whichever members moved it, and none of the
+    # head's 10**m rewards
+    final = recorder.steps[-1][:, 0].reshape(particles, n)
+    pushed = 100 * horizon * np.array([-0.5, 0.0, 1.0])
+    np.testing.assert_allclose(scores, final.mean(axis=0) + pushed, rtol=1e-6)
+
+
+def test_a_non_finite_computed_reward_scores_minus_inf():
+    def nan_for_the_first(obs, action, next_obs):
+        return np.where(np.arange(len(obs)) % 2 == 0, np.nan, 1.0)
+
+    scores = WorldModelObjective(member_stub(), reward_fn=nan_for_the_first)(
+        np.zeros(OBS), np.zeros((2, 3, ACT))
+    )
+    assert scores[0] == -math.inf and scores[1] == pytest.approx(3.0)

@@ -8,7 +8,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from envs.registry import CHECKPOINTS, get_task, make_env
+from envs.registry import CHECKPOINTS, get_task, make_env, task_names
+from envs.world_model_rules import reward_fn
 from experiments.harness.cli import parse_args
 from experiments.run_mpc import RunArgs
 from planner.distilled import DistilledPrior
@@ -51,6 +52,7 @@ def test_mujoco_tasks_default_to_their_budget_not_the_budget_classes():
         ({"decoder": "fast"}, r"decoder \(--decoder\) must be one of"),
         ({"warm_start": "rewind"}, "warm_start"),
         ({"propagation": "ts2"}, r"propagation \(--propagation\) must be one of"),
+        ({"world_model_reward": "oracle"}, r"world_model_reward \(--world-model-reward\)"),
         ({"propagation": "tsinf", "particles": 0}, r"particles must be an int >= 1.*--particles"),
         ({"reward": "world-model", "particles": 3}, r"sampling propagation.*--propagation"),
         (
@@ -89,6 +91,37 @@ def test_the_world_model_rolls_out_by_the_setups_propagation_and_particles():
     assert (objective.propagation, objective.particles) == ("tsinf", 10)
     default = PlanningSetup("half-cheetah", reward="world-model", propagation="tsinf")
     assert default.objective(env).particles == objective.model.ensemble_size
+
+
+def test_the_world_model_reward_is_the_tasks_default_unless_told():
+    args = parse_args(RunArgs, "", ["--env", "hopper", "--world-model-reward", "learned"])
+    assert PlanningSetup.from_fields(args, task=args.env).world_model_reward == "learned"
+    env = make_env("hopper")
+    chosen = {
+        choice: PlanningSetup("hopper", reward="world-model", world_model_reward=choice)
+        .objective(env)
+        .reward_fn
+        for choice in (None, "computed", "learned")
+    }
+    assert chosen["computed"] is not None and chosen["learned"] is None
+    assert isinstance(chosen[None], type(chosen["computed"]))  # hopper's default: computed
+    cheetah = PlanningSetup("half-cheetah", reward="world-model")
+    assert cheetah.objective(make_env("half-cheetah")).reward_fn is None  # its default: learned
+
+
+@pytest.mark.parametrize(
+    "task", [n for n in task_names() if get_task(n).world_model_reward == "computed"]
+)
+def test_a_task_defaults_to_a_computed_reward_only_where_it_has_a_rule(task):
+    assert reward_fn(make_env(task)) is not None
+
+
+def test_a_computed_reward_is_refused_for_a_task_without_a_rule():
+    setup = PlanningSetup(
+        "inverted-double-pendulum", reward="world-model", world_model_reward="computed"
+    )
+    with pytest.raises(SetupError, match=r"no reward rule.*--world-model-reward learned"):
+        setup.objective(make_env("inverted-double-pendulum"))
 
 
 def test_tuning_is_kept_as_sorted_pairs_so_setups_compare_and_hash():
