@@ -94,17 +94,17 @@ def test_the_world_model_rolls_out_by_the_setups_propagation_and_particles():
 
 
 def test_the_world_model_reward_is_the_tasks_default_unless_told():
-    args = parse_args(RunArgs, "", ["--env", "hopper", "--world-model-reward", "learned"])
+    args = parse_args(RunArgs, "", ["--env", "reacher", "--world-model-reward", "learned"])
     assert PlanningSetup.from_fields(args, task=args.env).world_model_reward == "learned"
-    env = make_env("hopper")
+    env = make_env("reacher")
     chosen = {
-        choice: PlanningSetup("hopper", reward="world-model", world_model_reward=choice)
+        choice: PlanningSetup("reacher", reward="world-model", world_model_reward=choice)
         .objective(env)
         .reward_fn
         for choice in (None, "computed", "learned")
     }
     assert chosen["computed"] is not None and chosen["learned"] is None
-    assert isinstance(chosen[None], type(chosen["computed"]))  # hopper's default: computed
+    assert isinstance(chosen[None], type(chosen["computed"]))  # reacher's default: computed
     cheetah = PlanningSetup("half-cheetah", reward="world-model")
     assert cheetah.objective(make_env("half-cheetah")).reward_fn is None  # its default: learned
 
