@@ -156,7 +156,7 @@ def run(args: RunArgs) -> dict:
     if args.out:
         write_json(Path(args.out), results)
     if render:
-        plot_episodes(env, episodes, folder / "trajectories.png", budget.horizon)
+        plot_episodes(env, episodes, folder / "trajectories.png", budget and budget.horizon)
         recorder.save_gif(folder / "episode.gif")
     print_summary(spec.name, summary)
     print(f"run folder: {folder}")

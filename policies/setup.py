@@ -199,7 +199,7 @@ class PlanningSetup:
             self,
             env,
             self.objective(env),
-            self.budget(env, decoder),
+            None if self.planner in AGENTS else self.budget(env, decoder),
             self.planner_config(),
             decoder,
             final_decoder,
@@ -333,7 +333,8 @@ class Planning:
         setup: what it was resolved from.
         env: the env (or VecEnv) it plans for.
         objective: ``rewards (N,) = objective(state, actions (N, H, A))``.
-        budget: N x T evaluations over H steps per control step.
+        budget: N x T evaluations over H steps per control step (None for an SB3 agent, which
+            plans nothing).
         config: DE's and CEM's :class:`~planner.mpc.PlannerConfig`.
         decoder, final_decoder: DE's search and final decoders (None for other planners).
     """
@@ -341,7 +342,7 @@ class Planning:
     setup: PlanningSetup
     env: Any
     objective: Any
-    budget: Budget
+    budget: Budget | None
     config: PlannerConfig
     decoder: Any
     final_decoder: Any

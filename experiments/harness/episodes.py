@@ -126,10 +126,14 @@ def run_episodes(
     return episodes
 
 
-def summarise(env: str, episodes: list[dict], budget: Budget) -> dict:
+NO_BUDGET = "-"
+"""The budget shown for an agent: it acts without planning, so N x T does not apply."""
+
+
+def summarise(env: str, episodes: list[dict], budget: Budget | None) -> dict:
     """The summary block of results.json: on a goal task (:func:`has_goal`) success, collision
     and steps to success first; then return, steps (survived, on a task that can end early),
-    control rate, planning time and budget."""
+    control rate, planning time and budget (:data:`NO_BUDGET` for an agent, which plans nothing)."""
     plan_ms = np.concatenate([e["plan_ms"] for e in episodes])
     steps = sum(e["steps"] for e in episodes)
     outcome = {}
@@ -154,10 +158,10 @@ def summarise(env: str, episodes: list[dict], budget: Budget) -> dict:
             np.mean(np.concatenate([e["reward_evaluations"] for e in episodes]))
         ),
         "mean_abs_action_change": float(np.mean([e["mean_abs_action_change"] for e in episodes])),
-        "budget": f"{budget.population}x{budget.iterations}",
-        "population": budget.population,
-        "iterations": budget.iterations,
-        "horizon": budget.horizon,
+        "budget": NO_BUDGET if budget is None else f"{budget.population}x{budget.iterations}",
+        "population": None if budget is None else budget.population,
+        "iterations": None if budget is None else budget.iterations,
+        "horizon": None if budget is None else budget.horizon,
     }
 
 

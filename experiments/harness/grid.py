@@ -25,12 +25,9 @@ from envs.mujoco_rewards import CostTerm
 from envs.registry import get_task, make_env
 from experiments.harness.cli import UsageError
 from experiments.harness.distributed import map_unordered, ray_session
-from experiments.harness.episodes import run_episode
+from experiments.harness.episodes import NO_BUDGET, run_episode
 from planner.threads import available_cores, use_planning_threads
 from policies.setup import AGENTS, Planning, PlanningSetup
-
-NO_BUDGET = "-"
-"""The budget shown for an agent: it acts without planning, so N x T does not apply."""
 
 
 @dataclass(frozen=True)

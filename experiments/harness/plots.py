@@ -18,7 +18,8 @@ from matplotlib.ticker import (
     StrMethodFormatter,
 )
 
-from experiments.harness.grid import NO_BUDGET, Row
+from experiments.harness.episodes import NO_BUDGET
+from experiments.harness.grid import Row
 from experiments.harness.statistics import Interval
 from experiments.harness.summary import (
     GOAL_METRICS,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.harness.episodes import has_goal
-from experiments.harness.grid import NO_BUDGET, Row
+from experiments.harness.episodes import NO_BUDGET, has_goal
+from experiments.harness.grid import Row
 from experiments.harness.statistics import (
     Interval,
     mean_interval,

@@ -108,3 +108,15 @@ def test_run_mpc_on_a_mujoco_task_without_a_renderer(tmp_path):
     assert "episode.gif" in {p.name for p in next((tmp_path / "runs").iterdir()).iterdir()} or (
         "no video" in done.stdout
     )
+
+
+def test_an_agent_run_shows_no_budget(tmp_path):
+    """An SB3 agent plans nothing: its summary says so instead of a budget it never used."""
+    from experiments.run_mpc import RunArgs, run
+
+    args = RunArgs(
+        env="reacher", planner="sac", episodes=1, max_steps=3, no_render=True,
+        runs_dir=str(tmp_path),
+    )  # fmt: skip
+    summary = run(args)["summary"]
+    assert summary["budget"] == "-" and summary["horizon"] is None
