@@ -61,6 +61,11 @@ class UnicycleEnv(gym.Env):
         self._figure = None
         self._render_limits = None
 
+    @property
+    def dt(self) -> float:
+        """Seconds of one step (as MuJoCo envs' ``dt``)."""
+        return self.config.dt
+
     def get_state(self) -> np.ndarray:
         """Planning state ``(D,)`` float64: pose, goal, obstacles (a copy)."""
         return self._state.copy()

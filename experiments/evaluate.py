@@ -70,6 +70,7 @@ from experiments.harness.grid import (
     run_grid,
 )
 from experiments.harness.report import write_report
+from planner.knots import INTERPOLATIONS
 from planner.mpc import WARM_STARTS
 from planner.world_model import PROPAGATIONS, check_particles
 from policies.planners import PLANNERS
@@ -155,6 +156,19 @@ class EvalArgs(ScriptArgs):
     horizon: int | None = arg(
         None, "H of planners without a prior (default: the task's; DE: its prior's)", minimum=1
     )
+    horizon_seconds: float | None = arg(
+        None, "H in seconds instead of steps (default: the task's; DE: its prior's)"
+    )
+    knots: int | None = arg(
+        None,
+        "K knots per plan, every planner alike (default: the task's; DE: its prior's)",
+        minimum=1,
+    )
+    interpolation: str | None = arg(
+        None,
+        "how K knots become H actions (default: the task's; DE: its prior's)",
+        INTERPOLATIONS,
+    )
     costs: str | None = arg(
         None,
         "planning-only cost terms of every simulator row (default: each task's declared ones; "
@@ -231,6 +245,9 @@ class EvalArgs(ScriptArgs):
             propagation=self.propagation,
             particles=self.particles,
             horizon=self.horizon,
+            horizon_seconds=self.horizon_seconds,
+            knots=self.knots,
+            interpolation=self.interpolation,
             costs=None if self.costs is None else parse_costs(self.costs),
         )
 

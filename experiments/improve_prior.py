@@ -47,6 +47,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from envs.datasets import smooth_random_actions
+from envs.mujoco_rewards import COSTS_SYNTAX, parse_costs
 from envs.registry import get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
@@ -74,8 +75,9 @@ from experiments.harness.outputs import claim_run_folder
 from experiments.harness.plots import plot_losses
 from experiments.harness.statistics import mean_interval
 from planner.denoiser import DenoiserConfig
+from planner.knots import INTERPOLATIONS, KnotSchedule
 from planner.training import TrainingConfig, train_prior
-from policies.setup import read_prior
+from policies.setup import PlanningSetup, SetupError, read_prior
 
 TEACHER_SEED = 10_000
 """Teacher episodes of round r use seeds TEACHER_SEED + 1000 r + i: never an evaluation seed."""
@@ -100,7 +102,24 @@ class ImproveArgs(ScriptArgs):
     eval_budget: str = arg("64x3", "N x T of the evaluation (DE and CEM)")
     eval_episodes: int = arg(5, "held-out evaluation episodes per round", minimum=1)
     eval_seed: int = arg(500, "first held-out evaluation seed")
-    horizon: int | None = arg(None, "H of a random start prior (default: the task's)", minimum=1)
+    horizon: int | None = arg(
+        None, "H env steps of a random start prior (default: the task's)", minimum=1
+    )
+    horizon_seconds: float | None = arg(None, "H of a random start prior in seconds instead")
+    knots: int | None = arg(
+        None, "K knots of a random start prior (default: the task's, else one per step)", minimum=1
+    )
+    interpolation: str | None = arg(
+        None,
+        "how a random start prior's K knots become H actions (default: the task's)",
+        INTERPOLATIONS,
+    )
+    costs: str | None = arg(
+        None,
+        f"planning cost terms of teachers and evaluations (default: the task's; none: no "
+        f"terms): {COSTS_SYNTAX}",
+        check=parse_costs,
+    )
     random_samples: int = arg(20000, "smooth random action chunks of a random start", minimum=2)
     train_steps: int = arg(6000, "optimizer steps per prior", minimum=1)
     denoiser: str = arg("mlp", "denoiser network of the trained priors", ("mlp", "unet"))
@@ -122,6 +141,10 @@ class ImproveArgs(ScriptArgs):
         for name in ("teacher_budget", "eval_budget"):
             parse_budget(getattr(self, name), "--" + name.replace("_", "-"))
 
+    def planning(self, **fields: Any) -> PlanningSetup:
+        """The run's horizon, knots, interpolation and costs as a setup of its task."""
+        return PlanningSetup.from_fields(self, **{"task": self.env, "planner": "cem", **fields})
+
 
 class Run:
     """The run folder of one improvement run: paths, config check, and the records."""
@@ -141,32 +164,50 @@ class Run:
 
 
 def start_prior(run: Run) -> Path:
-    """Round 0's prior, made (random start) or copied into the folder once."""
+    """Round 0's prior, made (random start) or copied into the folder once.
+
+    A random start is trained on smooth random actions of H steps fitted to the run's K knots
+    (``--horizon`` / ``--horizon-seconds``, ``--knots``, ``--interpolation``, else the task's).
+    """
     args, path = run.args, run.prior_path(0)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     if args.start == "random":
         env = make_env(run.spec.name)
-        action_dim = env.action_space.shape[0]
+        budget = args.planning().budget(env)
         env.close()
-        horizon = args.horizon or run.spec.horizon
-        data = smooth_random_actions(args.random_samples, horizon, action_dim, seed=args.seed)
-        train(run, data, path, {"source": "smooth random actions", "samples": len(data)})
+        schedule = budget.schedule
+        actions = smooth_random_actions(
+            args.random_samples, schedule.horizon, budget.action_dim, seed=args.seed
+        )
+        data = schedule.fit(actions)
+        source = {"source": "smooth random actions fitted to knots", "samples": len(data)}
+        train(run, data, path, source, schedule)
         return path
     source = run.spec.prior_path if args.start == "shipped" else Path(args.start)
     if source is None or not source.is_file():
         raise UsageError(f"--start {args.start}: no prior file at {source}")
     prior = read_prior(source, run.spec.family)  # refuses a prior of another task
-    if args.horizon not in (None, prior.horizon):
-        raise UsageError(f"--horizon {args.horizon} but {source} has H={prior.horizon}")
+    try:  # refuses a horizon, knots or interpolation other than the prior's
+        args.planning(planner="de", prior=str(source)).budget(make_env(run.spec.name), prior)
+    except SetupError as exc:
+        raise UsageError(f"--start {source}: {exc}") from None
     shutil.copyfile(source, path.with_suffix(".tmp"))
     path.with_suffix(".tmp").replace(path)
     return path
 
 
-def train(run: Run, data: np.ndarray, path: Path, source: dict, seed_offset: int = 0) -> None:
-    """Train a prior on ``data (K, H, A)``; write it, its loss plot and its record."""
+def train(
+    run: Run,
+    data: np.ndarray,
+    path: Path,
+    source: dict,
+    schedule: KnotSchedule,
+    seed_offset: int = 0,
+) -> None:
+    """Train a prior on plans ``data (M, K, A)`` of ``schedule``'s knots; write it, its loss plot
+    and its record."""
     args = run.args
     denoiser = DenoiserConfig(kind=args.denoiser, horizon=data.shape[1], channels=data.shape[2])
     training = TrainingConfig(
@@ -177,6 +218,7 @@ def train(run: Run, data: np.ndarray, path: Path, source: dict, seed_offset: int
     )
     prior, history = train_prior(data, denoiser, training)
     prior.task = run.spec.family
+    prior.knot_schedule = schedule
     prior.save(path)
     plot_losses(history, path.with_suffix(".loss.png"))
     record = {
@@ -188,14 +230,15 @@ def train(run: Run, data: np.ndarray, path: Path, source: dict, seed_offset: int
         "training": asdict(training),
         "final_val_loss": history["val_loss"][-1],
         "task": run.spec.family,
+        "knot_schedule": asdict(schedule),
     }
     write_json(path.with_suffix(".json"), record)
 
 
-def teach(run: Run, index: int, horizon: int) -> list[dict[str, Any]]:
+def teach(run: Run, index: int, schedule: KnotSchedule) -> list[dict[str, Any]]:
     """Round ``index``'s teacher episodes: those not yet saved are run (in parallel with
     ``--workers`` or on Ray) and each is saved as it ends; returns them all, in seed order.
-    ``horizon``: H of the run's priors, over which every teacher plans."""
+    ``schedule``: the knots of the run's priors, which every teacher plans with."""
     args = run.args
     folder = run.round_dir(index) / "teacher"
     folder.mkdir(parents=True, exist_ok=True)
@@ -211,10 +254,11 @@ def teach(run: Run, index: int, horizon: int) -> list[dict[str, Any]]:
             str(prior_path) if planner == "de" else None,
             population,
             iterations,
-            horizon,
+            schedule,
             seed,
             args.max_steps,
             args.device,
+            args.costs,
         )
         for seed in seeds
         if not paths[seed].exists()
@@ -238,13 +282,23 @@ def kept_episodes(run: Run, index: int) -> list[dict[str, Any]]:
     return kept
 
 
-def evaluate(run: Run, planner: str, log_path: Path, prior: Path | None) -> np.ndarray:
-    """Held-out returns of ``planner`` at the evaluation budget (episodes logged, resumable)."""
+def evaluate(
+    run: Run, planner: str, log_path: Path, prior: Path | None, schedule: KnotSchedule
+) -> np.ndarray:
+    """Held-out returns of ``planner`` at the evaluation budget, planning with ``schedule``'s
+    knots (episodes logged, resumable)."""
     args = run.args
     population, iterations = parse_budget(args.eval_budget, "--eval-budget")
     row = Row(run.spec.name, planner, population, iterations)
     seeds = range(args.eval_seed, args.eval_seed + args.eval_episodes)
-    settings = GridSettings(max_steps=args.max_steps, prior=None if prior is None else str(prior))
+    settings = GridSettings(
+        max_steps=args.max_steps,
+        prior=None if prior is None else str(prior),
+        horizon=schedule.horizon,
+        knots=schedule.knots,
+        interpolation=schedule.interpolation,
+        costs=None if args.costs is None else parse_costs(args.costs),
+    )
     log = EpisodeLog(log_path)
     episodes = [(row, seed) for seed in seeds]
     records = run_grid(episodes, settings, log, args.workers, args.ray_address)
@@ -296,18 +350,18 @@ def run_rounds(run: Run) -> list[dict]:
     """Round 0 and every teaching round not yet done; returns the round-by-round records."""
     args = run.args
     records = []
-    cem = summary(evaluate(run, "cem", run.folder / "cem-eval.csv", None))
+    # Every round plans with round 0's knots, and CEM is evaluated with them too.
+    schedule = read_prior(start_prior(run), run.spec.family).knot_schedule
+    cem = summary(evaluate(run, "cem", run.folder / "cem-eval.csv", None, schedule))
     for index in tqdm(range(args.rounds + 1), desc="rounds", unit="round"):
         teacher = None
-        if index == 0:
-            horizon = read_prior(start_prior(run), run.spec.family).horizon  # every round's H
-        else:
-            episodes = teach(run, index, horizon)  # runs the missing ones, loads the saved ones
+        if index > 0:
+            episodes = teach(run, index, schedule)  # runs the missing ones, loads the saved ones
             if not run.prior_path(index).exists():
                 kept = kept_episodes(run, index)
-                data = imitation_set(kept, horizon)
+                data = imitation_set(kept, schedule)
                 source = {"kept_episodes": len(kept), "rounds": list(range(1, index + 1))}
-                train(run, data, run.prior_path(index), source, seed_offset=index)
+                train(run, data, run.prior_path(index), source, schedule, seed_offset=index)
             returns = [e["return"] for e in episodes]
             teacher = {
                 "planner": args.first_teacher if index == 1 else "de",
@@ -317,7 +371,7 @@ def run_rounds(run: Run) -> list[dict]:
                 "kept": len(keep_best(returns, args.keep)),
             }
         prior = run.prior_path(index)
-        de = evaluate(run, "de", run.round_dir(index) / "eval.csv", prior)
+        de = evaluate(run, "de", run.round_dir(index) / "eval.csv", prior, schedule)
         dataset = json.loads(prior.with_suffix(".json").read_text())["dataset_shape"][0]
         records.append(
             {

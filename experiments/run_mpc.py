@@ -37,6 +37,7 @@ from experiments.harness.cli import (
 )
 from experiments.harness.drawing import EpisodeRecorder, plot_episodes
 from experiments.harness.episodes import print_summary, run_episodes, summarise
+from planner.knots import INTERPOLATIONS
 from planner.mpc import EXECUTE, WARM_STARTS
 from planner.threads import use_planning_threads
 from planner.world_model import PROPAGATIONS, TS1_PARTICLES
@@ -60,6 +61,25 @@ class RunArgs(ScriptArgs):
     )
     iterations: int | None = arg(
         None, "T iterations per control step (default: the task's)", minimum=1
+    )
+    horizon: int | None = arg(
+        None,
+        "H env steps of planners without a prior (default: the task's; de: its prior's)",
+        minimum=1,
+    )
+    horizon_seconds: float | None = arg(
+        None, "H in seconds instead of steps: round(seconds / env dt) steps"
+    )
+    knots: int | None = arg(
+        None,
+        "K knots per plan, interpolated to H actions, every planner alike (default: the "
+        "task's, else one per step; de: its prior's)",
+        minimum=1,
+    )
+    interpolation: str | None = arg(
+        None,
+        "how K knots become H actions (default: the task's; de: its prior's)",
+        INTERPOLATIONS,
     )
     search_steps: int | None = arg(
         None, "DDIM steps while searching (de; default: the task's)", minimum=1

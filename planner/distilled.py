@@ -117,7 +117,7 @@ class DistilledPrior(TrajectoryShape):
             raise TypeError(f"teacher must be a DiffusionPrior, got {type(teacher).__name__}")
         # A copy, not build_denoiser + load_state_dict: building draws from torch's global RNG.
         model = copy.deepcopy(teacher.model)
-        return cls(
+        student = cls(
             teacher.config,
             teacher.normalizer,
             teacher_steps,
@@ -126,6 +126,8 @@ class DistilledPrior(TrajectoryShape):
             device=teacher.device,
             task=teacher.task,
         )
+        student.knot_schedule = teacher.knot_schedule
+        return student
 
     @property
     def teacher_steps(self) -> int:
@@ -263,6 +265,7 @@ class DistilledPrior(TrajectoryShape):
                 "cpu",
                 payload["task"],
             )
+            student._read_knot_schedule(payload)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: inconsistent checkpoint contents: {exc}") from exc
         return student.to(device)

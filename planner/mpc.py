@@ -5,17 +5,19 @@ current simulator state, executes the first action of the chosen plan, and warm-
 search from the previous one (see ARCHITECTURE.md, "Data flow of one control step")::
 
     decode = decoder.decoding(S_search, cond);  score = bind_state(objective, state)
-    repeat T times:  z = elites.ask()     (N, H, A) latents
-                     a = decode(z)        (N, H, A) actions in [-1, 1]
-                     r = score(a)         (N,)
+    repeat T times:  z = elites.ask()     (N, K, A) latents
+                     k = decode(z)        (N, K, A) knots in [-1, 1]
+                     r = score(k)         (N,)     the objective over the H actions k become
                      elites.tell(z, r)
-    plan = final_decoder.decoding(S_final, cond)(chosen latent);  action = plan[0]
+    plan = final_decoder.decoding(S_final, cond)(chosen latent);  action = plan's first action
 
 Arguments are checked once per control step (state, conditioning, DDIM steps); inside the loop
 the planner calls the decoder and the objective unchecked, on latents and actions it made.
 The decoder is a :class:`~planner.prior.DiffusionPrior` over action chunks, its distilled
 one-call student, or any object with the same ``latent_shape`` / ``decoding`` / ``encode``
-(an identity decoder turns the same loop into action-space CEM).
+(an identity decoder turns the same loop into action-space CEM). A plan is K knots that a
+:class:`~planner.knots.KnotSchedule` turns into H actions (K = H by default: the plan is its
+actions).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 
 from planner.elites import DiffusionElites, ElitesConfig
+from planner.knots import KnotClock, KnotSchedule, over_knots
 from planner.objective import Objective, Score, bind_state, score_candidates, top_indices
 from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
@@ -40,14 +43,14 @@ EXECUTE = ("best", "mean")
 
 
 class TrajectoryDecoder(Protocol):
-    """What the planner needs of a prior: latents (N, H, A) <-> action trajectories (N, H, A)."""
+    """What the planner needs of a prior: latents (N, K, A) <-> plans of K knots (N, K, A)."""
 
     latent_shape: tuple[int, int]
     decodes_in_one_call: bool
     """True when ``steps`` changes nothing (a distilled student, the identity of CEM)."""
 
     def decode(self, latents: torch.Tensor, steps: int, cond: Any = None) -> torch.Tensor:
-        """Latents (N, H, A) -> normalised actions (N, H, A) in [-1, 1], deterministically."""
+        """Latents (N, K, A) -> normalised knots (N, K, A) in [-1, 1], deterministically."""
         ...
 
     def decoding(self, steps: int, cond: Any = None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -56,7 +59,7 @@ class TrajectoryDecoder(Protocol):
         ...
 
     def encode(self, trajectories: torch.Tensor, steps: int, cond: Any = None) -> torch.Tensor:
-        """Actions (N, H, A) -> latents (N, H, A) that decode back to them (DDIM inversion)."""
+        """Knots (N, K, A) -> latents (N, K, A) that decode back to them (DDIM inversion)."""
         ...
 
 
@@ -76,7 +79,7 @@ class PlannerConfig:
             (k <= H, checked by the planner, which knows H).
         warm_start: where each replan's search begins, one of ``WARM_STARTS``
             (:mod:`planner.warm_start`): ``"none"`` restarts from the prior; ``"shift"`` moves
-            the latent mean k steps along time and refills the tail from the prior;
+            the latent mean k steps along time (whole knots) and refills the tail from the prior;
             ``"shift-mix"`` is ``"shift"`` with half of the first population from the prior;
             ``"inversion"`` DDIM-inverts the previous plan shifted k steps. Which wins depends
             on the task (see the module).
@@ -151,7 +154,7 @@ class RecedingHorizonPlanner:
     """Model-predictive control by Diffusion Elites over action-trajectory latents.
 
     Args:
-        decoder: a prior with ``latent_shape == (H, A)``, ``decoding`` and ``encode``; the
+        decoder: a prior with ``latent_shape == (K, A)``, ``decoding`` and ``encode``; the
             search decodes with it.
         objective: ``rewards (N,) = objective(state, actions (N, H, A))``; higher is better.
         config: :class:`PlannerConfig`.
@@ -161,6 +164,7 @@ class RecedingHorizonPlanner:
             shares (:mod:`planner.safeguards`).
         final_decoder: decodes the chosen latent into the executed plan (None: ``decoder``),
             e.g. the teacher of a distilled student that searched; same latent shape.
+        schedule: how the decoder's K knots become H actions (None: K = H, the identity).
     """
 
     def __init__(
@@ -172,6 +176,7 @@ class RecedingHorizonPlanner:
         device: str | torch.device = "cpu",
         safeguards: Safeguards = Safeguards(),
         final_decoder: TrajectoryDecoder | None = None,
+        schedule: KnotSchedule | None = None,
     ) -> None:
         if not callable(objective):
             raise TypeError(
@@ -185,18 +190,29 @@ class RecedingHorizonPlanner:
                 f"final_decoder decodes latents {tuple(self.final_decoder.latent_shape)} but the "
                 f"search decoder {tuple(decoder.latent_shape)}; pass decoders of the same prior"
             )
-        self.objective = objective
+        knots, self.action_dim = (int(n) for n in decoder.latent_shape)
+        self.schedule = KnotSchedule(knots) if schedule is None else schedule
+        if self.schedule.knots != knots:
+            raise ValueError(
+                f"the decoder plans K={knots} knots but the schedule interpolates "
+                f"{self.schedule.knots}: pass a schedule of {knots} knots, or a prior over "
+                f"{self.schedule.knots}"
+            )
+        self.horizon = self.schedule.horizon
+        self.objective = over_knots(objective, self.schedule)
         self.config = config
         self.device = torch.device(device)
-        self.horizon, self.action_dim = (int(n) for n in decoder.latent_shape)
         if config.replan_every > self.horizon:
             raise ValueError(
                 f"PlannerConfig.replan_every={config.replan_every} exceeds the decoder's horizon "
                 f"H={self.horizon}: the cached plan would run out before the next search. Pass "
                 f"replan_every <= {self.horizon}, or a decoder with a longer horizon."
             )
-        self.budget = Budget(self.horizon, self.action_dim, config.population, config.iterations)
-        self.memory = PlanMemory(self.horizon, self.action_dim, safeguards)
+        self.budget = Budget.of(
+            self.schedule, self.action_dim, config.population, config.iterations
+        )
+        self.memory = PlanMemory(self.schedule, self.action_dim, safeguards)
+        self._clock = KnotClock(self.schedule)
         # The executed plan is re-scored unless it is exactly a candidate scored by the search:
         # the best latent decoded as the search decoded it.
         self._rescore_final = (
@@ -212,7 +228,7 @@ class RecedingHorizonPlanner:
                 f"the safeguards' candidates; use a population > {reserved}"
             )
         self.elites = DiffusionElites(
-            (self.horizon, self.action_dim), config.elites_config(), seed=seed, device=self.device
+            (knots, self.action_dim), config.elites_config(), seed=seed, device=self.device
         )
         # Warm starts are resolved once; the planning loop calls one function.
         self._warm_start = WARM_START_FUNCTIONS[config.warm_start]
@@ -225,6 +241,7 @@ class RecedingHorizonPlanner:
         """Forget the previous plan and restart the search from the prior (new episode)."""
         self.elites.reset()
         self.memory.reset()
+        self._clock.reset()
         self._steps_since_plan = 0
 
     def plan(self, state: Any, cond: Any = None) -> PlanResult:
@@ -243,9 +260,10 @@ class RecedingHorizonPlanner:
             return self._reuse_plan(timer)
         cond = self._cond(cond)
         if planned:
+            steps = self._steps_since_plan
             self._warm_start(
                 self.elites, self.memory, self.decoder, self._warm_start_settings,
-                self._steps_since_plan, None if cond is None else cond[None],
+                steps, self._clock.advance(steps), None if cond is None else cond[None],
             )  # fmt: skip
         result = self._search(bind_state(self.objective, state), state, cond, timer)
         self._steps_since_plan = 1
@@ -310,12 +328,14 @@ class RecedingHorizonPlanner:
         )  # fmt: skip
         if result.fallback:
             self.elites.reset()
+            self._clock.reset()
         return result
 
     def _reuse_plan(self, timer: PhaseTimer) -> PlanResult:
         step = self._steps_since_plan
         self._steps_since_plan += 1
-        plan = self.memory.plan
+        knots = self.memory.plan
+        plan = self.schedule.actions(knots)
         return PlanResult(
             action=plan[step].copy(),
             plan=plan,
@@ -323,10 +343,11 @@ class RecedingHorizonPlanner:
             iterations=0,
             reward_evaluations=0,
             timing=timer.finish(),
+            knots=knots,
         )
 
     def _score(self, score: Score, actions: np.ndarray) -> np.ndarray:
-        """Rewards of ``actions (M, H, A)``; every evaluation of this step is counted here."""
+        """Rewards of plans ``(M, K, A)``; every evaluation of this step is counted here."""
         self._evaluations += len(actions)
         return score_candidates(score, actions)
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from planner.knots import KnotSchedule
 from planner.objective import top_indices
 from planner.safeguards import PlanMemory
 from planner.validation import check_count
@@ -26,25 +27,50 @@ from planner.validation import check_count
 
 @dataclass(frozen=True)
 class Budget:
-    """What every planner gets per control step: N candidates x T iterations over horizon H.
+    """What every planner gets per control step: N candidates x T iterations over horizon H,
+    each plan K knots interpolated alike (:mod:`planner.knots`).
 
     A planner spends at most N * T reward evaluations per control step (its safeguards'
-    candidates and any re-scored plan included), each a rollout of H steps of A actions.
+    candidates and any re-scored plan included), each a rollout of H steps of A actions,
+    whatever K: N * T * H env steps per control step.
     """
 
     horizon: int
     action_dim: int
     population: int = 64
     iterations: int = 4
+    knots: int | None = None
+    """K knots per plan (None: H, a knot per env step)."""
+    interpolation: str = "hold"
+    """How K knots become H actions, one of :data:`planner.knots.INTERPOLATIONS`."""
 
     def __post_init__(self) -> None:
         for name in ("horizon", "action_dim", "population", "iterations"):
             check_count(f"Budget.{name}", getattr(self, name))
+        object.__setattr__(self, "knots", self.schedule.knots)  # checked there; frozen
+
+    @property
+    def schedule(self) -> KnotSchedule:
+        """How every planner at this budget turns its K knots into H actions."""
+        return KnotSchedule(self.horizon, self.knots, self.interpolation)
 
     @property
     def evaluations(self) -> int:
         """N * T: the most reward evaluations a control step may spend."""
         return self.population * self.iterations
+
+    @property
+    def env_steps(self) -> int:
+        """N * T * H: env steps simulated per control step at the full budget."""
+        return self.evaluations * self.horizon
+
+    @classmethod
+    def of(cls, schedule: KnotSchedule, action_dim: int, population: int, iterations: int):
+        """The budget of a planner searching ``schedule``'s knots, N x T per control step."""
+        return cls(
+            schedule.horizon, action_dim, population, iterations, schedule.knots,
+            schedule.interpolation,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -53,7 +79,8 @@ class PlanResult:
 
     Attributes:
         action: (A,) normalised action to execute now.
-        plan: (H, A) the chosen plan (the executed action is ``plan[0]`` when just replanned).
+        plan: (H, A) the chosen plan's actions (the executed action is ``plan[0]`` when just
+            replanned).
         predicted_reward: the objective's reward of ``plan`` from the planning state (NaN on a
             step that reused a cached plan or fell back).
         iterations: search iterations run (0 when a cached plan was reused or the step fell back).
@@ -62,6 +89,7 @@ class PlanResult:
         fallback: True when every candidate was invalid and the previous plan was executed.
         candidates: (N, H, A) last scored population, only with ``record=True``.
         elite_indices: (E,) rows of ``candidates`` that were elites, only with ``record=True``.
+        knots: (K, A) the chosen plan as the planner searched it (``plan`` itself when K = H).
     """
 
     action: np.ndarray
@@ -73,6 +101,7 @@ class PlanResult:
     fallback: bool = False
     candidates: np.ndarray | None = None
     elite_indices: np.ndarray | None = None
+    knots: np.ndarray | None = None
 
 
 class Planner(Protocol):
@@ -127,7 +156,7 @@ def commit_best(
     candidates: np.ndarray | None = None,
     elite_indices: np.ndarray | None = None,
 ) -> PlanResult:
-    """End a control step: execute the best of ``options (M, H, A)`` by ``rewards (M,)``.
+    """End a control step: execute the best of ``options (M, K, A)`` by ``rewards (M,)``.
 
     The best option with a finite reward becomes the plan in ``memory`` (its fill rule applied).
     When no reward is finite the step falls back: ``memory``'s previous plan, shifted by
@@ -137,7 +166,9 @@ def commit_best(
         iterations: search iterations that learned something this step.
         evaluations: reward evaluations spent this step (all of them, options included).
         timer: the call's timer; the result's ``timing`` is :meth:`PhaseTimer.finish`.
-        candidates, elite_indices: the last population and its elites, for recording.
+        candidates, elite_indices: the last population (knots) and its elites, for recording.
+
+    The result's plan and candidates are actions ``(H, A)``, interpolated from the knots.
     """
     best = top_indices(np.asarray(rewards, dtype=np.float64), 1)
     if len(best) == 0:
@@ -147,14 +178,17 @@ def commit_best(
     else:
         plan = memory.commit(options[best[0]])
         predicted, fallback = float(rewards[best[0]]), False
+    actions = memory.schedule.actions
+    dense = actions(plan)
     return PlanResult(
-        action=plan[0].copy(),
-        plan=plan,
+        action=dense[0].copy(),
+        plan=dense,
         predicted_reward=predicted,
         iterations=iterations,
         reward_evaluations=evaluations,
         timing=timer.finish(),
         fallback=fallback,
-        candidates=candidates,
+        candidates=None if candidates is None else actions(candidates),
         elite_indices=elite_indices,
+        knots=plan,
     )

@@ -20,6 +20,7 @@ from torch import nn
 from planner.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule, ddim_decode, ddim_invert, ddim_levels
+from planner.knots import KnotSchedule
 from planner.normalizer import Normalizer
 
 _CONTENTS = ("denoiser_config", "schedule", "state_dict", "normalizer", "cond_normalizer")
@@ -35,6 +36,7 @@ class TrajectoryShape:
     model: nn.Module
     schedule: NoiseSchedule
     normalizer: Normalizer
+    _knot_schedule: KnotSchedule | None = None
 
     @property
     def config(self) -> DenoiserConfig:
@@ -43,8 +45,23 @@ class TrajectoryShape:
 
     @property
     def horizon(self) -> int:
-        """H, trajectory length."""
+        """Trajectory length: K knots of a plan (H env steps when a knot per step)."""
         return self._config.horizon
+
+    @property
+    def knot_schedule(self) -> KnotSchedule:
+        """How a decoded trajectory's K knots become H env actions: what the prior was trained
+        for, saved with it (a file that records none has a knot per env step)."""
+        return self._knot_schedule or KnotSchedule(self.horizon)
+
+    @knot_schedule.setter
+    def knot_schedule(self, schedule: KnotSchedule) -> None:
+        if schedule.knots != self.horizon:
+            raise ValueError(
+                f"the prior decodes {self.horizon} knots, the schedule interpolates "
+                f"{schedule.knots}: train the prior on knots of that schedule"
+            )
+        self._knot_schedule = schedule
 
     @property
     def channels(self) -> int:
@@ -87,7 +104,19 @@ class TrajectoryShape:
             "schedule": {"name": self.schedule.name, "train_steps": self.schedule.train_steps},
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "normalizer": self.normalizer.state_dict(),
+            "knot_schedule": {
+                "horizon": self.knot_schedule.horizon,
+                "interpolation": self.knot_schedule.interpolation,
+            },
         }
+
+    def _read_knot_schedule(self, payload: dict) -> None:
+        """Set :attr:`knot_schedule` from a checkpoint's payload (older files record none)."""
+        recorded = payload.get("knot_schedule")
+        if recorded is not None:
+            self.knot_schedule = KnotSchedule(
+                recorded["horizon"], self.horizon, recorded["interpolation"]
+            )
 
 
 def read_network(payload: dict) -> tuple[DenoiserConfig, NoiseSchedule, nn.Module, Normalizer]:
@@ -310,6 +339,7 @@ class DiffusionPrior(TrajectoryShape):
             cond_state = payload["cond_normalizer"]
             cond_normalizer = None if cond_state is None else Normalizer(**cond_state)
             prior = cls(config, normalizer, schedule, model, "cpu", cond_normalizer)
+            prior._read_knot_schedule(payload)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: inconsistent checkpoint contents: {exc}") from exc
         prior.task = payload["task"]

@@ -4,10 +4,10 @@ Each planner (Diffusion Elites, action-space CEM, iCEM, MPPI, random shooting) k
 it executed and, through :class:`PlanMemory`, applies the same three rules with the same
 settings (:class:`Safeguards`), all inside its budget of reward evaluations:
 
-- **fill action**: when a plan is moved k steps earlier in time (to execute its next action,
-  warm-start the next search, or be scored again), the k new last steps get the task's fill
-  action, e.g. standing still, so a collision-free plan stays collision-free; None repeats the
-  plan's last action.
+- **fill action**: when a plan is moved k env steps earlier in time (to execute its next action,
+  warm-start the next search, or be scored again), the new last steps (knots) get the task's
+  fill action, e.g. standing still, so a collision-free plan stays collision-free; None repeats
+  the plan's last action.
 - **keep the previous plan**: the previous plan, shifted to now, is scored again as a candidate,
   so a replan never swaps a good plan for a worse one found by a noisy search.
 - **safe plan**: the fill action held for the whole horizon is scored as a candidate, so the
@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from planner.knots import KnotSchedule, as_schedule
 
 
 @dataclass(frozen=True)
@@ -55,26 +57,29 @@ class Safeguards:
 
 
 class PlanMemory:
-    """The executed plan of a planner and the shared rules around it, for plans ``(H, A)``.
+    """The executed plan of a planner and the shared rules around it, for plans of K knots
+    ``(K, A)`` (K = H: the actions themselves).
 
     Args:
-        horizon: H.
+        horizon: H env steps, or the :class:`~planner.knots.KnotSchedule` of K knots over H.
         action_dim: A.
         safeguards: the shared settings.
     """
 
-    def __init__(self, horizon: int, action_dim: int, safeguards: Safeguards = Safeguards()):
+    def __init__(
+        self, horizon: int | KnotSchedule, action_dim: int, safeguards: Safeguards = Safeguards()
+    ):
         fill = safeguards.fill_action
         if fill is not None and len(fill) != action_dim:
             raise ValueError(
                 f"the fill action {fill} has {len(fill)} entries but the planner plans "
                 f"{action_dim}-dimensional actions"
             )
-        self.horizon, self.action_dim = horizon, action_dim
+        self.schedule = as_schedule(horizon)
+        self.knots, self.action_dim = self.schedule.knots, action_dim
         self.safeguards = safeguards
-        self._safe = (
-            None if fill is None else np.tile(np.asarray(fill, dtype=np.float64), (horizon, 1))
-        )
+        self._fill = None if fill is None else np.asarray(fill, dtype=np.float64)
+        self._safe = None if fill is None else np.tile(self._fill, (self.knots, 1))
         self.reset()
 
     def reset(self) -> None:
@@ -82,20 +87,14 @@ class PlanMemory:
         self.plan: np.ndarray | None = None
 
     def commit(self, plan: np.ndarray) -> np.ndarray:
-        """Remember ``plan (H, A)`` as the one being executed from now; returns it."""
+        """Remember ``plan (K, A)`` as the one being executed from now; returns it."""
         self.plan = np.asarray(plan, dtype=np.float64)
         return self.plan
 
     def shift(self, plan: np.ndarray, k: int) -> np.ndarray:
-        """``plan (..., H, A)`` moved k steps earlier along time; the tail is the fill action."""
-        plan = np.asarray(plan, dtype=np.float64)
-        if self.safeguards.fill_action is None:
-            tail = np.repeat(plan[..., -1:, :], k, axis=-2)
-        else:
-            tail = np.broadcast_to(
-                self.safeguards.fill_action, (*plan.shape[:-2], k, plan.shape[-1])
-            )
-        return np.concatenate([plan[..., k:, :], tail], axis=-2)
+        """``plan (..., K, A)`` moved k env steps earlier along time; the tail is the fill
+        action (:meth:`planner.knots.KnotSchedule.shift`)."""
+        return self.schedule.shift(plan, k, self._fill)
 
     def previous(self, k: int) -> np.ndarray | None:
         """The previous plan shifted k steps to now, or None before the first plan."""
@@ -107,14 +106,14 @@ class PlanMemory:
         return int(keep) + int(self.safeguards.safe_plan and self._safe is not None)
 
     def candidates(self, k: int) -> np.ndarray:
-        """The extra candidates to score this step, ``(count(), H, A)``: the previous plan
+        """The extra candidates to score this step, ``(count(), K, A)``: the previous plan
         shifted k steps (if kept and there is one), then the safe plan (if on)."""
         rows = []
         if self.safeguards.keep_previous_plan and self.plan is not None:
             rows.append(self.previous(k))
         if self.safeguards.safe_plan and self._safe is not None:
             rows.append(self._safe)
-        return np.stack(rows) if rows else np.zeros((0, self.horizon, self.action_dim))
+        return np.stack(rows) if rows else np.zeros((0, self.knots, self.action_dim))
 
     def fallback(self, k: int, state: object) -> np.ndarray:
         """Every reward was invalid: commit and return the previous plan shifted k steps.

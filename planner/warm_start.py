@@ -4,14 +4,16 @@ The previous search ended ``k`` control steps ago; its plan, latents and search 
 made for a state k steps back. Each warm start is one function run before the first ``ask()``
 of a replan, given what it uses: the search (:class:`~planner.elites.DiffusionElites`), the
 kept plans (:class:`~planner.safeguards.PlanMemory`), the decoder (for its ``encode``), the
-:class:`WarmStartSettings`, ``k`` and ``cond`` (the decoder's conditioning, ``(1, K)``, or None):
+:class:`WarmStartSettings`, ``k``, ``knots`` (the whole knots the search distribution moves,
+:class:`~planner.knots.KnotClock`; k when a plan has a knot per step) and ``cond`` (the
+decoder's conditioning, ``(1, C)``, or None):
 
 - ``"none"``: restart from the prior N(0, init_std^2 I). The previous plan shifted k steps is
   still scored as a candidate (:class:`planner.safeguards.PlanMemory`), so a restart keeps the
   previous solution without searching around it.
-- ``"shift"``: the design's warm start: the latent mean moves k steps along time, its tail from
-  the prior (zero); the std resets to init_std (or, with ``shift_std_scale``, is shifted and
-  scaled).
+- ``"shift"``: the design's warm start: the latent mean moves ``knots`` knots along time, its
+  tail from the prior (zero); the std resets to init_std (or, with ``shift_std_scale``, is
+  shifted and scaled).
 - ``"shift-mix"``: the shifted Gaussian of ``"shift"`` for the first iteration's last N - N//2
   rows, the prior for its first N//2 rows.
 - ``"inversion"``: DDIM-invert the previous plan shifted k steps in action space and centre the
@@ -55,7 +57,7 @@ class WarmStartSettings:
 
 def restart(
     elites: DiffusionElites, memory: PlanMemory, decoder: Any, settings: WarmStartSettings,
-    k: int, cond: Tensor | None,
+    k: int, knots: int, cond: Tensor | None,
 ) -> None:  # fmt: skip
     """``"none"``: back to the prior."""
     elites.reset()
@@ -63,24 +65,24 @@ def restart(
 
 def shift_mean(
     elites: DiffusionElites, memory: PlanMemory, decoder: Any, settings: WarmStartSettings,
-    k: int, cond: Tensor | None,
+    k: int, knots: int, cond: Tensor | None,
 ) -> None:  # fmt: skip
-    """``"shift"``: the search distribution moved k steps along time."""
-    elites.shift(k, std_scale=settings.shift_std_scale)
+    """``"shift"``: the search distribution moved ``knots`` knots along time (k steps)."""
+    elites.shift(knots, std_scale=settings.shift_std_scale)
 
 
 def shift_mix(
     elites: DiffusionElites, memory: PlanMemory, decoder: Any, settings: WarmStartSettings,
-    k: int, cond: Tensor | None,
+    k: int, knots: int, cond: Tensor | None,
 ) -> None:  # fmt: skip
     """``"shift-mix"``: the shifted Gaussian, half of the first population from the prior."""
-    shift_mean(elites, memory, decoder, settings, k, cond)
+    shift_mean(elites, memory, decoder, settings, k, knots, cond)
     elites.inject(elites.prior_samples(settings.population // 2))
 
 
 def invert_shifted_plan(
     elites: DiffusionElites, memory: PlanMemory, decoder: Any, settings: WarmStartSettings,
-    k: int, cond: Tensor | None,
+    k: int, knots: int, cond: Tensor | None,
 ) -> None:  # fmt: skip
     """``"inversion"``: centred on the DDIM inversion of the previous plan shifted k steps."""
     previous = memory.previous(k)
@@ -90,7 +92,7 @@ def invert_shifted_plan(
 
 
 WarmStart = Callable[
-    [DiffusionElites, PlanMemory, Any, WarmStartSettings, int, Tensor | None], None
+    [DiffusionElites, PlanMemory, Any, WarmStartSettings, int, int, Tensor | None], None
 ]
 WARM_START_FUNCTIONS: dict[str, WarmStart] = {
     "none": restart,

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from planner.knots import KnotSchedule, as_schedule
 from planner.mpc import PlannerConfig, RecedingHorizonPlanner
 from planner.objective import Objective
 from planner.safeguards import Safeguards
@@ -30,7 +31,7 @@ class ActionSpaceDecoder:
         self.latent_shape = (horizon, action_dim)
 
     def decode(self, latents: torch.Tensor, steps: int = 1, cond: Any = None) -> torch.Tensor:
-        """Latents (N, H, A) -> actions (N, H, A) clipped to [-1, 1]."""
+        """Latents (N, K, A) -> knots (N, K, A) clipped to [-1, 1]."""
         return latents.clamp(-1.0, 1.0)
 
     def decoding(self, steps: int = 1, cond: Any = None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -38,23 +39,27 @@ class ActionSpaceDecoder:
         return self.decode
 
     def encode(self, trajectories: torch.Tensor, steps: int = 1, cond: Any = None) -> torch.Tensor:
-        """Actions (N, H, A) -> the same tensor (the inverse of the identity)."""
+        """Knots (N, K, A) -> the same tensor (the inverse of the identity)."""
         return trajectories
 
 
 def make_cem(
     objective: Objective,
-    horizon: int,
+    horizon: int | KnotSchedule,
     action_dim: int,
     config: PlannerConfig = PlannerConfig(init_std=0.5),
     seed: int | None = 0,
     safeguards: Safeguards = Safeguards(),
 ) -> RecedingHorizonPlanner:
-    """Action-space CEM: the Diffusion Elites loop over actions (N, H, A) instead of latents.
+    """Action-space CEM: the Diffusion Elites loop over actions (N, H, A) instead of latents
+    (over knots (N, K, A) when ``horizon`` is a :class:`~planner.knots.KnotSchedule`).
 
     Samples are clipped to [-1, 1] before they are scored (``latent_bounds``), so the Gaussian
     is refitted to exactly the actions it scored and its mean stays inside the action box.
     """
     config = replace(config, latent_bounds=(-1.0, 1.0))
-    decoder = ActionSpaceDecoder(horizon, action_dim)
-    return RecedingHorizonPlanner(decoder, objective, config, seed, "cpu", safeguards)
+    schedule = as_schedule(horizon)
+    decoder = ActionSpaceDecoder(schedule.knots, action_dim)
+    return RecedingHorizonPlanner(
+        decoder, objective, config, seed, "cpu", safeguards, schedule=schedule
+    )

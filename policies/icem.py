@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from planner.knots import KnotSchedule, as_schedule, over_knots
 from planner.objective import Objective, bind_state, score_candidates, top_indices
 from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
@@ -80,25 +81,30 @@ class ICEMConfig:
 
 
 class ICEMPlanner:
-    """Improved CEM (Pinneri et al., 2020) in normalised action space, executing the best sample."""
+    """Improved CEM (Pinneri et al., 2020) in normalised action space, executing the best sample.
+
+    ``horizon`` is H env steps, or the :class:`~planner.knots.KnotSchedule` of the K knots it
+    searches (coloured noise along the knots).
+    """
 
     def __init__(
         self,
         objective: Objective,
-        horizon: int,
+        horizon: int | KnotSchedule,
         action_dim: int,
         config: ICEMConfig = ICEMConfig(),
         seed: int | None = 0,
         record: bool = False,
         safeguards: Safeguards = Safeguards(),
     ) -> None:
-        self.objective = objective
-        self.horizon, self.action_dim = horizon, action_dim
+        self.schedule = as_schedule(horizon)
+        self.objective = over_knots(objective, self.schedule)
+        self.knots, self.action_dim = self.schedule.knots, action_dim
         self.config = config
-        self.budget = Budget(horizon, action_dim, config.population, config.iterations)
+        self.budget = Budget.of(self.schedule, action_dim, config.population, config.iterations)
         self.record = record
         self.rng = np.random.default_rng(seed)
-        self.memory = PlanMemory(horizon, action_dim, safeguards)
+        self.memory = PlanMemory(self.schedule, action_dim, safeguards)
         self._num_kept = int(config.keep_elites * config.num_elites)
         # The last iteration's population also holds the mean and the safeguards' candidates.
         reserved = self._num_kept + 1 + safeguards.max_candidates
@@ -112,7 +118,7 @@ class ICEMPlanner:
 
     def reset(self) -> None:
         """New episode: zero mean, no carried elites, no previous plan."""
-        self._mean = np.zeros((self.horizon, self.action_dim))
+        self._mean = np.zeros((self.knots, self.action_dim))
         self._kept: np.ndarray | None = None
         self.memory.reset()
 
@@ -160,6 +166,6 @@ class ICEMPlanner:
             # Shift initialisation for the next control step: the mean moves one step and
             # restarts its tail at 0 (as CEM's does); the kept elites are plans, shifted like
             # every plan.
-            self._mean = np.concatenate([mean[1:], np.zeros((1, self.action_dim))])
+            self._mean = self.schedule.shift(mean, 1, np.zeros(self.action_dim))
             self._kept = self.memory.shift(self._kept, 1)
         return result

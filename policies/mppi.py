@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from planner.knots import KnotSchedule, as_schedule, over_knots
 from planner.objective import Objective, bind_state, score_candidates, top_indices
 from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
@@ -60,13 +61,15 @@ class MPPIPlanner:
     whole sequences (N, H, A) in one batched call. So the per-step hooks are a do-nothing state
     and a zero cost, and the whole cost comes from its public ``terminal_state_cost(states,
     actions)`` hook, which receives every sampled sequence: one objective call per MPPI update.
-    Its global-RNG sampling is isolated: each planner keeps its own RNG state.
+    Its global-RNG sampling is isolated: each planner keeps its own RNG state. ``horizon`` is H
+    env steps, or the :class:`~planner.knots.KnotSchedule` of the K knots it samples (MPPI's
+    own horizon is then K).
     """
 
     def __init__(
         self,
         objective: Objective,
-        horizon: int,
+        horizon: int | KnotSchedule,
         action_dim: int,
         config: MPPIConfig = MPPIConfig(),
         seed: int | None = 0,
@@ -75,12 +78,13 @@ class MPPIPlanner:
     ) -> None:
         from pytorch_mppi import MPPI
 
-        self.objective = objective
+        self.schedule = as_schedule(horizon)
+        self.objective = over_knots(objective, self.schedule)
         self.config = config
-        self.budget = Budget(horizon, action_dim, config.population, config.iterations)
+        self.budget = Budget.of(self.schedule, action_dim, config.population, config.iterations)
         self.record = record
-        self.horizon, self.action_dim = horizon, action_dim
-        self.memory = PlanMemory(horizon, action_dim, safeguards)
+        self.knots, self.action_dim = self.schedule.knots, action_dim
+        self.memory = PlanMemory(self.schedule, action_dim, safeguards)
         # The last update samples fewer sequences: the executed nominal sequence is scored too,
         # with the safeguards' candidates, inside the same N*T budget.
         reserved = 1 + safeguards.max_candidates
@@ -98,11 +102,11 @@ class MPPIPlanner:
             nx=1,
             noise_sigma=sigma,
             num_samples=config.population,
-            horizon=horizon,
+            horizon=self.knots,
             lambda_=config.temperature,
             u_min=-torch.ones(action_dim, dtype=torch.float64),
             u_max=torch.ones(action_dim, dtype=torch.float64),
-            U_init=torch.zeros(horizon, action_dim, dtype=torch.float64),
+            U_init=torch.zeros(self.knots, action_dim, dtype=torch.float64),
             terminal_state_cost=self._sequence_costs,
         )
         with torch.random.fork_rng(devices=[]):
@@ -114,7 +118,7 @@ class MPPIPlanner:
 
     def reset(self) -> None:
         """New episode: zero nominal action sequence, no previous plan."""
-        self._mppi.U = torch.zeros(self.horizon, self.action_dim, dtype=torch.float64)
+        self._mppi.U = torch.zeros(self.knots, self.action_dim, dtype=torch.float64)
         self.memory.reset()
 
     def _score(self, candidates: np.ndarray) -> np.ndarray:
@@ -125,7 +129,7 @@ class MPPIPlanner:
         return rewards
 
     def _sequence_costs(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Costs ``(K,)`` of the sampled sequences ``actions (1, K, H, A)`` (M = 1 rollout)."""
+        """Costs ``(N,)`` of the sampled knots ``actions (1, N, K, A)`` (M = 1 rollout)."""
         candidates = actions[0].numpy()
         rewards = self._score(candidates)
         self._last = (candidates.copy(), rewards) if self.record else None
@@ -164,5 +168,5 @@ class MPPIPlanner:
             self._timer, self._last[0] if self._last else None, shown,
         )  # fmt: skip
         # The next step's nominal sequence: the executed plan, shifted like every plan.
-        self._mppi.U = torch.as_tensor(self.memory.shift(result.plan, 1))
+        self._mppi.U = torch.as_tensor(self.memory.shift(self.memory.plan, 1))
         return result

@@ -43,8 +43,10 @@ def build_planner(
     Args:
         kind: one of ``PLANNERS``: ``de`` (Diffusion Elites over ``prior``), ``cem``, ``icem``,
             ``mppi``, ``random`` (action-space baselines).
-        budget: population, iterations and horizon shared by all kinds.
-        prior: the action-chunk prior, required for ``de``; its horizon must equal the budget's.
+        budget: population, iterations, horizon and knots shared by all kinds: each searches K
+            knots that the budget's schedule interpolates to H actions.
+        prior: the action-chunk prior, required for ``de``; it must be trained over the
+            budget's knots and interpolation (:attr:`~planner.prior.DiffusionPrior.knot_schedule`).
             DE searches with it: a :class:`~planner.prior.DiffusionPrior` (DDIM) or its
             one-call student (:class:`~planner.distilled.DistilledPrior`).
         final_decoder: what decodes DE's executed plan (None: ``prior``), e.g. the teacher of
@@ -62,19 +64,15 @@ def build_planner(
     n, t = budget.population, budget.iterations
     settings = planner_config or PlannerConfig()
     tuning = dict(tuning or {})
-    shape = (objective, budget.horizon, budget.action_dim)
+    schedule = budget.schedule
+    shape = (objective, schedule, budget.action_dim)
     if kind == "de":
         if prior is None:
             raise ValueError("planner 'de' needs a prior: pass prior=DiffusionPrior.load(path)")
-        if tuple(prior.latent_shape) != (budget.horizon, budget.action_dim):
-            raise ValueError(
-                f"the prior plans (H, A) = {tuple(prior.latent_shape)} but the task needs "
-                f"{(budget.horizon, budget.action_dim)}: train a prior for this task's horizon "
-                "and action size (experiments/train_prior.py)"
-            )
+        check_prior_fits(prior, budget)
         config = replace(settings, population=n, iterations=t, record=record)
         return RecedingHorizonPlanner(
-            prior, objective, config, seed, device, safeguards, final_decoder
+            prior, objective, config, seed, device, safeguards, final_decoder, schedule
         )
     if kind == "cem":
         config = replace(
@@ -98,6 +96,22 @@ def build_planner(
     if kind == "random":
         return RandomShootingPlanner(*shape, n, t, seed, record, safeguards)
     raise ValueError(f"unknown planner {kind!r}; choose one of {PLANNERS}")
+
+
+def check_prior_fits(prior: DiffusionPrior, budget: Budget) -> None:
+    """Raise ValueError unless ``prior`` decodes the budget's plans: K knots of A actions,
+    interpolated to H steps as the budget's schedule says."""
+    planned = (prior.knot_schedule, prior.latent_shape[1])
+    if planned != (budget.schedule, budget.action_dim):
+        theirs, ours = prior.knot_schedule, budget.schedule
+        raise ValueError(
+            f"the prior plans {theirs.knots} knots of {prior.latent_shape[1]} actions over "
+            f"H={theirs.horizon} steps ({theirs.interpolation}) but the planner needs "
+            f"{ours.knots} knots of {budget.action_dim} over H={ours.horizon} "
+            f"({ours.interpolation}): train a prior for this task's horizon, knots, "
+            "interpolation and action size (experiments/train_prior.py), or plan with the "
+            "prior's"
+        )
 
 
 def sub_env_seed(seed: int, index: int) -> int:

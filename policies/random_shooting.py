@@ -6,18 +6,23 @@ from typing import Any
 
 import numpy as np
 
+from planner.knots import KnotSchedule, as_schedule, over_knots
 from planner.objective import Objective, bind_state, score_candidates, top_indices
 from planner.planning import Budget, PhaseTimer, PlanResult, commit_best
 from planner.safeguards import PlanMemory, Safeguards
 
 
 class RandomShootingPlanner:
-    """N*T uniform random action sequences in one batch; execute the best one's first action."""
+    """N*T uniform random action sequences in one batch; execute the best one's first action.
+
+    ``horizon`` is H env steps, or the :class:`~planner.knots.KnotSchedule` of the K knots it
+    samples uniformly.
+    """
 
     def __init__(
         self,
         objective: Objective,
-        horizon: int,
+        horizon: int | KnotSchedule,
         action_dim: int,
         population: int = 64,
         iterations: int = 4,
@@ -25,13 +30,14 @@ class RandomShootingPlanner:
         record: bool = False,
         safeguards: Safeguards = Safeguards(),
     ) -> None:
-        self.objective = objective
-        self.budget = Budget(horizon, action_dim, population, iterations)
-        self.shape = (population * iterations, horizon, action_dim)
+        schedule = as_schedule(horizon)
+        self.objective = over_knots(objective, schedule)
+        self.budget = Budget.of(schedule, action_dim, population, iterations)
+        self.shape = (population * iterations, schedule.knots, action_dim)
         self.num_shown = max(1, population // 10)
         self.record = record
         self.rng = np.random.default_rng(seed)
-        self.memory = PlanMemory(horizon, action_dim, safeguards)
+        self.memory = PlanMemory(schedule, action_dim, safeguards)
         if self.shape[0] <= safeguards.max_candidates:
             raise ValueError(
                 f"random shooting needs more than {safeguards.max_candidates} candidates per "

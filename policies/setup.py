@@ -35,6 +35,7 @@ from envs.world_model_rules import reward_fn, termination_fn
 from planner.checkpoint import TaskMismatchError
 from planner.distilled import DistilledPrior
 from planner.files import file_sha256
+from planner.knots import INTERPOLATIONS
 from planner.mpc import EXECUTE, WARM_STARTS, PlannerConfig
 from planner.planning import Budget, Planner
 from planner.prior import DiffusionPrior
@@ -83,8 +84,12 @@ class PlanningSetup:
         planner: one of :data:`CONTROLLERS`: ``de`` (Diffusion Elites), an action-space
             baseline (``cem``, ``icem``, ``mppi``, ``random``) or a trained SB3 agent.
         population, iterations: N and T per control step (default: the task's).
-        horizon: H of planners without a prior (default: the task's); DE plans over its
-            prior's, and refuses another.
+        horizon: H env steps of planners without a prior (default: the task's); DE plans over
+            its prior's, and refuses another.
+        horizon_seconds: H in seconds instead of steps, ``round(seconds / env dt)`` steps.
+        knots, interpolation: K knots per plan and how they become H actions
+            (:mod:`planner.knots`; default: the task's, else a knot per step), the same for
+            every planner; DE plans with its prior's, and refuses others.
         prior: DE's prior checkpoint (default: the task's shipped one).
         decoder, final_decoder: what DE searches with and what decodes its executed plan, each
             one of :data:`DECODERS` (default: the student where the task ships one for its
@@ -121,6 +126,9 @@ class PlanningSetup:
     population: int | None = None
     iterations: int | None = None
     horizon: int | None = None
+    horizon_seconds: float | None = None
+    knots: int | None = None
+    interpolation: str | None = None
     prior: str | None = None
     decoder: str | None = None
     final_decoder: str | None = None
@@ -161,14 +169,23 @@ class PlanningSetup:
             "decoder": DECODERS,
             "final_decoder": DECODERS,
             "warm_start": WARM_STARTS,
+            "interpolation": INTERPOLATIONS,
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
             if value is not None and value not in allowed:
                 raise SetupError(f"{option(name)} must be one of {allowed}, got {value!r}")
-        for name in ("population", "iterations", "horizon", "search_steps", "final_steps"):
+        counts = ("population", "iterations", "horizon", "knots", "search_steps", "final_steps")
+        for name in counts:
             if getattr(self, name) is not None:
                 check_count(f"PlanningSetup.{name}", getattr(self, name))
+        if self.horizon_seconds is not None and not self.horizon_seconds > 0:
+            raise SetupError(f"{option('horizon_seconds')} must be > 0, got {self.horizon_seconds}")
+        if self.horizon is not None and self.horizon_seconds is not None:
+            raise SetupError(
+                f"pass the horizon once: {option('horizon')} in env steps or "
+                f"{option('horizon_seconds')}, not both"
+            )
         try:
             check_particles(self.propagation, self.particles)
         except ValueError as exc:
@@ -240,24 +257,40 @@ class PlanningSetup:
         return chosen[decoder], chosen[final_decoder]
 
     def budget(self, env: Any, decoder: Any = None) -> Budget:
-        """N x T over H for ``env``: H is DE's ``decoder``'s (else ``horizon``, else the task's);
-        N and T are ``population`` and ``iterations``, else the task's."""
+        """N x T over H, plans of K knots, for ``env``: H, K and the interpolation are DE's
+        ``decoder``'s (refusing others), else the set ones, else the task's; N and T are
+        ``population`` and ``iterations``, else the task's."""
+        spec, defaults = self.spec, self.spec.planner
         horizon = self.horizon
-        if decoder is not None:
-            if horizon not in (None, decoder.horizon):
-                raise SetupError(
-                    f"Diffusion Elites plans over its prior's horizon H={decoder.horizon}, not "
-                    f"{horizon}: pass a prior trained with that horizon, or drop "
-                    f"{option('horizon')}"
+        if self.horizon_seconds is not None:
+            horizon = max(1, round(self.horizon_seconds / _env_dt(env)))
+        if decoder is None:
+            if horizon is None:
+                horizon = (
+                    spec.horizon
+                    if spec.horizon_seconds is None
+                    else spec.default_horizon(_env_dt(env))
                 )
-            horizon = decoder.horizon
-        defaults = self.spec.planner
-        return Budget(
-            horizon=self.spec.horizon if horizon is None else horizon,
-            action_dim=env.action_space.shape[0],
-            population=_default(self.population, defaults, "population", 64),
-            iterations=_default(self.iterations, defaults, "iterations", 4),
-        )
+            # The task's knots hold for its horizon; a shorter one has at most a knot per step.
+            knots = self.knots or (spec.knots and min(spec.knots, horizon))
+            interpolation = self.interpolation or spec.interpolation
+        else:
+            schedule = decoder.knot_schedule
+            _check_prior_plans(schedule, horizon, self.knots, self.interpolation)
+            horizon, knots, interpolation = schedule.horizon, schedule.knots, schedule.interpolation
+        try:
+            return Budget(
+                horizon=horizon,
+                action_dim=env.action_space.shape[0],
+                population=_default(self.population, defaults, "population", 64),
+                iterations=_default(self.iterations, defaults, "iterations", 4),
+                knots=knots,
+                interpolation=interpolation,
+            )
+        except ValueError as exc:
+            raise SetupError(
+                f"{exc} ({option('horizon')}, {option('knots')}, {option('interpolation')})"
+            ) from None
 
     def planner_config(self) -> PlannerConfig:
         """DE's and CEM's :class:`~planner.mpc.PlannerConfig`: the set fields, else the task's."""
@@ -391,6 +424,27 @@ def _cost_terms(costs: Any) -> tuple[CostTerm, ...]:
         return cost_terms(costs)
     except (ValueError, TypeError) as exc:
         raise SetupError(f"{option('costs')}: {exc}") from None
+
+
+def _env_dt(env: Any) -> float:
+    """Seconds of one step of ``env`` (a Gymnasium env or an SB3 VecEnv)."""
+    env = env.envs[0] if hasattr(env, "envs") else env
+    return float(env.unwrapped.dt)
+
+
+def _check_prior_plans(
+    schedule: Any, horizon: int | None, knots: int | None, interpolation: str | None
+) -> None:
+    """Refuse a horizon, knot count or interpolation other than the prior's ``schedule``."""
+    asked = {"horizon": horizon, "knots": knots, "interpolation": interpolation}
+    for name, value in asked.items():
+        if value is not None and value != getattr(schedule, name):
+            raise SetupError(
+                f"Diffusion Elites plans as its prior was trained: H={schedule.horizon} steps, "
+                f"{schedule.knots} knots, {schedule.interpolation} interpolation; not "
+                f"{name}={value}: pass a prior trained for it (experiments/train_prior.py, "
+                f"experiments/improve_prior.py), or drop {option(name)}"
+            )
 
 
 def _default(value: Any, defaults: Mapping[str, Any], name: str, fallback: Any) -> Any:

@@ -115,6 +115,12 @@ class GridSettings:
     """Particles per candidate of ``world-model`` rows (None: the propagation's default)."""
     horizon: int | None = None
     """H of the planners without a prior (default: the task's); DE plans over its prior's."""
+    horizon_seconds: float | None = None
+    """H in seconds instead of steps (planners without a prior)."""
+    knots: int | None = None
+    """K knots per plan of the planners without a prior (None: the task's); DE: its prior's."""
+    interpolation: str | None = None
+    """How K knots become H actions (None: the task's); DE: its prior's."""
     costs: tuple[CostTerm, ...] | None = None
     """Planning-only cost terms of every simulator row (None: each task's declared ones; empty:
     none); grid-wide, like the world model: to compare terms, run one grid each and pair them."""
@@ -221,6 +227,9 @@ def row_setup(row: Row, settings: GridSettings) -> PlanningSetup:
         population=row.population,
         iterations=row.iterations,
         horizon=settings.horizon,
+        horizon_seconds=settings.horizon_seconds,
+        knots=settings.knots,
+        interpolation=settings.interpolation,
         prior=settings.prior if row.planner == "de" else None,
         decoder=search or None,
         final_decoder=final or None,

@@ -4,7 +4,8 @@ the training set they make (used by experiments/improve_prior.py).
 A teacher episode is a planner acting in the true simulator; it records, at every control step,
 the normalised action it executed and the plan it chose (with the plan's predicted return).
 Filtered imitation keeps the best episodes by return; the prior is then trained on the kept
-episodes' executed action windows and their plans, which are both H steps of actions.
+episodes' plans and their executed action windows of H steps, both as the K knots the prior
+decodes (a window is fitted by :meth:`planner.knots.KnotSchedule.fit`; K = H: the actions).
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ from envs.datasets import action_chunks
 from envs.registry import make_env
 from experiments.harness.episodes import run_episode
 from planner.files import atomic_write
+from planner.knots import KnotSchedule
 from planner.threads import use_planning_threads
 from policies.setup import PlanningSetup
 
 TEACHER_FIELDS = ("actions", "plans", "predicted", "rewards")
 """What a teacher episode file holds besides its scalars: executed normalised actions (L, A),
-chosen plans (L, H, A), their predicted returns (L,) and the env's rewards (L,)."""
+chosen plans as the K knots the planner searched (L, K, A), their predicted returns (L,) and
+the env's rewards (L,)."""
 
 
 class PlanRecorder:
     """The ``recorder`` of :func:`~experiments.harness.episodes.run_episode` that keeps each
-    control step's executed action and chosen plan."""
+    control step's executed action and chosen plan (its knots)."""
 
     def __init__(self) -> None:
         self.actions: list[np.ndarray] = []
@@ -40,24 +43,27 @@ class PlanRecorder:
     def add(self, env: Any, state: Any, result: Any) -> None:
         """Record one control step's :class:`~planner.planning.PlanResult`."""
         self.actions.append(np.asarray(result.action, dtype=np.float32))
-        self.plans.append(np.asarray(result.plan, dtype=np.float32))
+        self.plans.append(np.asarray(result.knots, dtype=np.float32))
         self.predicted.append(float(result.predicted_reward))
 
 
 @dataclass(frozen=True)
 class TeacherJob:
     """One teacher episode: ``planner`` (``"de"`` over the prior at ``prior_path``, or an
-    action-space baseline planning ``horizon`` steps) at budget N x T, from ``seed``."""
+    action-space baseline planning the prior's ``schedule``: K knots over H steps) at budget
+    N x T, from ``seed``."""
 
     env: str
     planner: str
     prior_path: str | None
     population: int
     iterations: int
-    horizon: int
+    schedule: KnotSchedule
     seed: int
     max_steps: int
     device: str = "cpu"
+    costs: str | None = None
+    """Planning cost terms (``run_mpc.py --costs`` text; None: the task's)."""
 
 
 def teacher_episode(job: TeacherJob) -> dict[str, Any]:
@@ -71,10 +77,13 @@ def teacher_episode(job: TeacherJob) -> dict[str, Any]:
         planner=job.planner,
         population=job.population,
         iterations=job.iterations,
-        horizon=job.horizon if job.planner != "de" else None,
+        horizon=job.schedule.horizon if job.planner != "de" else None,
+        knots=job.schedule.knots if job.planner != "de" else None,
+        interpolation=job.schedule.interpolation if job.planner != "de" else None,
         prior=job.prior_path if job.planner == "de" else None,
         device=job.device,
         seed=job.seed,
+        costs=job.costs,
     )
     policy = setup.policy(env)
     recorder = PlanRecorder()
@@ -124,20 +133,21 @@ def keep_best(returns: np.ndarray | list[float], fraction: float) -> np.ndarray:
     return order[:count]
 
 
-def imitation_set(episodes: list[dict[str, Any]], horizon: int) -> np.ndarray:
-    """The training trajectories ``(K, H, A)`` of kept episodes: every window of H executed
-    actions inside an episode, and every plan the teacher chose."""
+def imitation_set(episodes: list[dict[str, Any]], schedule: KnotSchedule) -> np.ndarray:
+    """The training plans ``(M, K, A)`` of kept episodes, as ``schedule``'s knots: every window
+    of H executed actions inside an episode (fitted to knots), and every plan the teacher
+    chose."""
     windows, plans = [], []
     for episode in episodes:
         actions = episode["actions"]
-        if len(actions) >= horizon:
+        if len(actions) >= schedule.horizon:
             index = np.zeros(len(actions), dtype=np.int64)
-            chunks, _ = action_chunks(actions, index, horizon, stride=1, pad_ends=False)
-            windows.append(chunks)
-        if episode["plans"].shape[1] != horizon:
+            chunks, _ = action_chunks(actions, index, schedule.horizon, stride=1, pad_ends=False)
+            windows.append(schedule.fit(chunks))
+        if episode["plans"].shape[1] != schedule.knots:
             raise ValueError(
-                f"teacher plans have H={episode['plans'].shape[1]}, the prior H={horizon}: "
-                "the teacher must plan over the prior's horizon"
+                f"teacher plans have {episode['plans'].shape[1]} knots, the prior "
+                f"{schedule.knots}: the teacher must plan with the prior's knots"
             )
         plans.append(episode["plans"])
     return np.concatenate(windows + plans).astype(np.float32)

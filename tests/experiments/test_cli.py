@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHECKPOINTS = REPO / "checkpoints"
 RUN_MPC_COUNTS = [
     "--episodes",
+    "--horizon",
+    "--knots",
     "--population",
     "--iterations",
     "--search-steps",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from experiments.harness.imitation import imitation_set, keep_best
+from planner.knots import KnotSchedule
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = (
@@ -48,13 +49,24 @@ def test_imitation_set_holds_every_executed_window_and_every_plan():
         {"actions": rng.normal(size=(steps, action_dim)), "plans": rng.normal(size=(steps, 4, 2))}
         for steps in (6, 3)
     ]
-    data = imitation_set(episodes, horizon)
+    data = imitation_set(episodes, KnotSchedule(horizon))
     windows = 6 - horizon + 1  # the 3-step episode is shorter than H: plans only
     assert data.shape == (windows + 6 + 3, horizon, action_dim)
     np.testing.assert_allclose(data[1], episodes[0]["actions"][1:5], rtol=1e-6)
     np.testing.assert_allclose(data[windows:], np.concatenate([e["plans"] for e in episodes]))
-    with pytest.raises(ValueError, match="horizon"):
-        imitation_set(episodes, 5)
+    with pytest.raises(ValueError, match="knots"):
+        imitation_set(episodes, KnotSchedule(5))
+
+
+def test_imitation_set_fits_executed_windows_to_the_priors_knots():
+    """Knots held 2 steps each over H = 4: a window becomes its two halves' means, and the
+    teacher's plans (recorded as knots) are kept as they are."""
+    actions = np.array([[0.2], [0.4], [-0.6], [-0.2], [1.0]])
+    plans = np.zeros((5, 2, 1))
+    data = imitation_set([{"actions": actions, "plans": plans}], KnotSchedule(4, 2, "hold"))
+    assert data.shape == (2 + 5, 2, 1)
+    np.testing.assert_allclose(data[:2, :, 0], [[0.3, -0.4], [-0.1, 0.4]], rtol=1e-6)
+    np.testing.assert_array_equal(data[2:], plans)
 
 
 def improve(*args: str) -> subprocess.CompletedProcess:

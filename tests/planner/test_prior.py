@@ -7,6 +7,7 @@ import torch
 from planner.checkpoint import CheckpointError, TaskMismatchError
 from planner.denoiser import DenoiserConfig, build_denoiser
 from planner.diffusion import NoiseSchedule
+from planner.knots import KnotSchedule
 from planner.normalizer import Normalizer
 from planner.prior import DiffusionPrior
 
@@ -171,6 +172,16 @@ def test_save_load_round_trip(tmp_path, cond_dim):
     cond = torch.arange(3.0) if cond_dim else None
     z = latents(6)
     assert torch.equal(loaded.decode(z, 3, cond), original.decode(z, 3, cond))
+
+
+def test_the_knot_schedule_is_saved_and_a_file_without_one_has_a_knot_per_step(tmp_path):
+    original = make_prior(kind="mlp", train_steps=500)
+    assert original.knot_schedule == KnotSchedule(H)
+    original.knot_schedule = KnotSchedule(4 * H, H, "linear")
+    loaded = DiffusionPrior.load(original.save(tmp_path / "prior.pt"))
+    assert loaded.knot_schedule == KnotSchedule(4 * H, H, "linear")
+    with pytest.raises(ValueError, match=f"decodes {H} knots"):
+        loaded.knot_schedule = KnotSchedule(4 * H, H + 1)
 
 
 @pytest.fixture()

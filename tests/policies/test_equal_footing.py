@@ -1,8 +1,11 @@
 """Every planner on equal footing: exact budgets, the same safeguards, the same fallback."""
 
+import copy
+
 import numpy as np
 import pytest
 
+from planner.knots import KnotSchedule
 from planner.planning import Budget
 from planner.safeguards import Safeguards
 from policies.planners import PLANNERS, build_planner
@@ -23,11 +26,13 @@ class Counting:
 
     def __init__(self):
         self.count = 0
+        self.horizons = set()
         self.invalid = False
         self.target = None
 
     def __call__(self, state, actions):
         self.count += len(actions)
+        self.horizons.add(actions.shape[1])
         if self.invalid:
             return np.full(len(actions), np.nan)
         if self.target is not None:  # only this exact plan scores 0, everything else < 0
@@ -61,6 +66,33 @@ def test_every_planner_spends_exactly_its_budget(kind, safeguards, population, t
         assert result.reward_evaluations == objective.count - before == population * T
         assert planner.budget.evaluations == population * T
         state = state + 0.1 * result.action
+
+
+@pytest.mark.parametrize("interpolation", ["hold", "linear", "cubic"])
+@pytest.mark.parametrize("kind", PLANNERS)
+def test_every_planner_at_k_knots_scores_n_by_t_rollouts_of_h_steps(
+    kind, interpolation, tiny_action_prior
+):
+    """K = 8 knots over H = 32 steps: every planner searches the knots, and every candidate it
+    scores is one rollout of H steps, N x T of them per control step."""
+    horizon, knots = 32, tiny_action_prior.horizon
+    prior = copy.deepcopy(tiny_action_prior)
+    prior.knot_schedule = KnotSchedule(horizon, knots, interpolation)
+    budget = Budget(horizon, A, N, T, knots, interpolation)
+    objective = Counting()
+    safeguards = SAFEGUARDS["all"]
+    planner = build_planner(kind, objective, budget, 1, prior, safeguards=safeguards)
+    assert planner.budget == budget
+    state = np.zeros(2)
+    for _ in range(3):
+        before = objective.count
+        result = planner.plan(state)
+        assert result.reward_evaluations == objective.count - before == N * T
+        assert result.plan.shape == (horizon, A) and result.knots.shape == (knots, A)
+        np.testing.assert_allclose(result.plan, budget.schedule.actions(result.knots))
+        np.testing.assert_array_equal(result.action, result.plan[0])
+        state = state + 0.1 * result.action
+    assert objective.horizons == {horizon}
 
 
 @pytest.mark.parametrize("kind", PLANNERS)

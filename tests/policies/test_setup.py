@@ -13,6 +13,7 @@ from envs.world_model_rules import reward_fn
 from experiments.harness.cli import parse_args
 from experiments.run_mpc import RunArgs
 from planner.distilled import DistilledPrior
+from planner.knots import KnotSchedule
 from planner.prior import DiffusionPrior
 from policies.setup import PlanningSetup, SetupError
 
@@ -165,11 +166,39 @@ def test_costs_a_setup_cannot_charge_are_refused(settings, mentions):
 
 
 def test_a_horizon_applies_to_planners_without_a_prior_and_must_match_a_prior():
-    prior = SimpleNamespace(horizon=16)
+    prior = SimpleNamespace(knot_schedule=KnotSchedule(16))
     assert PlanningSetup("unicycle-goal").budget(ENV, prior).horizon == 16
     assert PlanningSetup("unicycle-goal", horizon=16).budget(ENV, prior).horizon == 16
-    with pytest.raises(SetupError, match=r"prior's horizon H=16.*drop horizon \(--horizon\)"):
+    with pytest.raises(SetupError, match=r"H=16 steps.*not horizon=32.*drop horizon \(--horizon\)"):
         PlanningSetup("unicycle-goal", horizon=32).budget(ENV, prior)
+
+
+def test_a_horizon_in_seconds_is_steps_of_the_envs_dt_and_knots_are_shared_by_baselines():
+    hopper = make_env("hopper")  # dt = 0.008 s
+    budget = PlanningSetup("hopper", "icem", horizon_seconds=0.256, knots=8).budget(hopper)
+    assert (budget.horizon, budget.knots, budget.interpolation) == (32, 8, "hold")
+    budget = PlanningSetup("unicycle-goal", "cem", horizon_seconds=2.0).budget(
+        make_env("unicycle-goal")
+    )
+    assert (budget.horizon, budget.knots) == (20, 20)  # dt = 0.1 s, a knot per step
+    with pytest.raises(SetupError, match="not both"):
+        PlanningSetup("hopper", "cem", horizon=16, horizon_seconds=0.1)
+    with pytest.raises(SetupError, match=r"exceeds the horizon.*\(--knots\)"):
+        PlanningSetup("hopper", "cem", horizon=8, knots=9).budget(hopper)
+    with pytest.raises(SetupError, match="interpolation"):
+        PlanningSetup("hopper", "cem", interpolation="spline")
+
+
+@pytest.mark.parametrize(
+    "settings, mentions",
+    [({"knots": 4}, "not knots=4"), ({"interpolation": "linear"}, "not interpolation=linear")],
+)
+def test_a_prior_over_knots_refuses_another_knot_count_or_interpolation(settings, mentions):
+    prior = SimpleNamespace(knot_schedule=KnotSchedule(32, 8, "cubic"))
+    budget = PlanningSetup("unicycle-goal", knots=8, interpolation="cubic").budget(ENV, prior)
+    assert (budget.horizon, budget.knots, budget.interpolation) == (32, 8, "cubic")
+    with pytest.raises(SetupError, match=f"8 knots, cubic interpolation; {mentions}"):
+        PlanningSetup("unicycle-goal", **settings).budget(ENV, prior)
 
 
 # What Diffusion Elites decodes with
