@@ -13,6 +13,7 @@ import pytest
 
 from experiments.harness.imitation import imitation_set, keep_best
 from planner.knots import KnotSchedule
+from planner.prior import DiffusionPrior
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = (
@@ -145,3 +146,17 @@ def test_on_ray_the_rounds_equal_the_in_process_rounds(one_round, tmp_path):
         assert mine["de_returns"] == theirs["de_returns"]
         assert mine["teacher"] == theirs["teacher"]
         assert mine["cem"] == theirs["cem"]
+
+
+@pytest.mark.slow
+def test_a_run_over_knots_trains_priors_over_knots_and_teaches_with_them(tmp_path):
+    """H = 4 steps as 2 linear knots: round 0's prior and round 1's record the schedule, the
+    teacher's plans are 2 knots, and the evaluation planned with it."""
+    out = tmp_path / "run"
+    improve("--rounds", "1", "--out", str(out), "--knots", "2", "--interpolation", "linear")
+    for index in (0, 1):
+        prior = DiffusionPrior.load(out / f"round-{index:02d}" / "prior.pt")
+        assert prior.knot_schedule == KnotSchedule(4, 2, "linear") and prior.horizon == 2
+    episode = np.load(next((out / "round-01" / "teacher").glob("seed-*.npz")))
+    assert episode["plans"].shape[1:] == (2, 2)
+    assert len(csv_rows(out / "round-01" / "eval.csv")) == 2
