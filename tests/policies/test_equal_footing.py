@@ -95,6 +95,19 @@ def test_every_planner_at_k_knots_scores_n_by_t_rollouts_of_h_steps(
     assert objective.horizons == {horizon}
 
 
+@pytest.mark.parametrize(
+    "knots, interpolation, horizon", [(4, "hold", 32), (8, "linear", 32), (8, "hold", 16)]
+)
+def test_a_prior_over_knots_refuses_another_schedule(
+    knots, interpolation, horizon, tiny_action_prior
+):
+    prior = copy.deepcopy(tiny_action_prior)
+    prior.knot_schedule = KnotSchedule(32, 8, "hold")
+    budget = Budget(horizon, A, N, T, knots, interpolation)
+    with pytest.raises(ValueError, match="the prior plans 8 knots of 2 actions over H=32"):
+        build_planner("de", Counting(), budget, 1, prior)
+
+
 @pytest.mark.parametrize("kind", PLANNERS)
 def test_an_all_invalid_step_is_counted_and_falls_back_alike(kind, tiny_action_prior):
     objective = Counting()
