@@ -162,7 +162,17 @@ def summarise(env: str, episodes: list[dict], budget: Budget | None) -> dict:
         "population": None if budget is None else budget.population,
         "iterations": None if budget is None else budget.iterations,
         "horizon": None if budget is None else budget.horizon,
+        "knots": None if budget is None else budget.knots,
+        "interpolation": None if budget is None else budget.interpolation,
+        "plan": NO_BUDGET if budget is None else plan_shape(budget),
     }
+
+
+def plan_shape(budget: Budget) -> str:
+    """What a plan is, for a table: ``"16 steps"``, or ``"32 steps, 8 hold knots"``."""
+    if budget.knots == budget.horizon:
+        return f"{budget.horizon} steps"
+    return f"{budget.horizon} steps, {budget.knots} {budget.interpolation} knots"
 
 
 SUMMARY_FORMATS = {
@@ -184,5 +194,5 @@ def print_summary(env: str, summary: dict) -> str:
         judged = ["success_rate", "collision_rate", "mean_steps_to_success"]
     else:
         judged = ["mean_return", "mean_steps"]
-    columns = ["episodes", *judged, "control_hz", "plan_ms_p50", "budget", "horizon"]
+    columns = ["episodes", *judged, "control_hz", "plan_ms_p50", "budget", "plan"]
     return print_table([summary], columns, SUMMARY_FORMATS)

@@ -326,11 +326,13 @@ def test_a_setting_added_since_a_folder_was_written_reads_as_its_default():
         )
 
     older = grid(GridSettings(max_steps=3))
-    for name in ("horizon", "propagation", "particles"):  # written before GridSettings had them
+    written_before = ("horizon", "horizon_seconds", "knots", "interpolation", "propagation")
+    for name in (*written_before, "particles"):  # written before GridSettings had them
         del older["settings"][name]
     assert grid_difference(older, grid(GridSettings(max_steps=3))) is None
     assert "tsinf" in grid_difference(older, grid(GridSettings(max_steps=3, propagation="tsinf")))
     assert "horizon" in grid_difference(older, grid(GridSettings(max_steps=3, horizon=32)))
+    assert "knots" in grid_difference(older, grid(GridSettings(max_steps=3, knots=4)))
 
 
 def test_a_sampled_world_model_scores_an_episode_alike_whatever_ran_before_it():

@@ -77,6 +77,7 @@ def test_run_mpc_writes_the_documented_results(tmp_path, env):
     assert all(e["reward_evaluations"] == [8, 8, 8, 8] for e in results["episodes"])
     assert results["summary"]["reward_evals_per_step"] == 8
     assert results["summary"]["horizon"] == 32  # the shipped prior's H
+    assert results["summary"]["plan"] == "32 steps" and "plan" in printed_columns(done.stdout)
     assert [e["seed"] for e in results["episodes"]] == [0, 1]
     assert results["episodes"][0]["states"] != results["episodes"][1]["states"]
     assert len(results["episodes"]) == 2
@@ -93,9 +94,10 @@ def test_run_mpc_on_a_mujoco_task_without_a_renderer(tmp_path):
         "run_mpc.py",
         *("--env", "inverted-pendulum", "--planner", "cem", "--episodes", "1"),
         *("--population", "8", "--iterations", "1", "--max-steps", "5", "--out", str(out)),
-        *("--runs-dir", str(tmp_path / "runs")),
+        *("--runs-dir", str(tmp_path / "runs"), "--horizon-seconds", "0.2", "--knots", "2"),
     )
     results = json.loads(out.read_text())
+    assert results["summary"]["plan"] == "5 steps, 2 hold knots"  # dt = 0.04 s
     assert results["summary"]["episodes"] == 1
     assert results["episodes"][0]["steps"] == 5
     assert_summary_matches_episodes(results, population=8, iterations=1)
@@ -119,4 +121,4 @@ def test_an_agent_run_shows_no_budget(tmp_path):
         runs_dir=str(tmp_path),
     )  # fmt: skip
     summary = run(args)["summary"]
-    assert summary["budget"] == "-" and summary["horizon"] is None
+    assert summary["budget"] == summary["plan"] == "-" and summary["horizon"] is None
