@@ -47,7 +47,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from envs.datasets import smooth_random_actions
-from envs.mujoco_rewards import COSTS_SYNTAX, parse_costs
+from envs.mujoco_rewards import COSTS_SYNTAX, CostTerm, format_costs, parse_costs
 from envs.registry import get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
@@ -120,6 +120,15 @@ class ImproveArgs(ScriptArgs):
         f"terms): {COSTS_SYNTAX}",
         check=parse_costs,
     )
+    speed_targets: str | None = arg(
+        None,
+        "a curriculum: round r's teacher tracks the r-th target x speed in m/s (the last one "
+        "thereafter) instead of maximising the forward reward: the costs plus "
+        "speed=SPEED_WEIGHT@TARGET,forward=1 (e.g. 0,0.5,1,1.5: stand first, then go faster); "
+        "evaluations keep --costs",
+        check=lambda text: _speed_targets(text),
+    )
+    speed_weight: float = arg(10.0, "weight of the curriculum's speed term", minimum=0)
     random_samples: int = arg(20000, "smooth random action chunks of a random start", minimum=2)
     train_steps: int = arg(6000, "optimizer steps per prior", minimum=1)
     denoiser: str = arg("mlp", "denoiser network of the trained priors", ("mlp", "unet"))
@@ -141,9 +150,28 @@ class ImproveArgs(ScriptArgs):
         for name in ("teacher_budget", "eval_budget"):
             parse_budget(getattr(self, name), "--" + name.replace("_", "-"))
 
+    def teacher_costs(self, index: int) -> tuple[CostTerm, ...] | None:
+        """Round ``index``'s teacher costs: ``--costs``, with the curriculum's speed target."""
+        if self.speed_targets is None:
+            return None if self.costs is None else parse_costs(self.costs)
+        targets = _speed_targets(self.speed_targets)
+        target = targets[min(index, len(targets)) - 1]
+        base = get_task(self.env).costs if self.costs is None else parse_costs(self.costs)
+        kept = tuple(term for term in base if term.name not in ("speed", "forward"))
+        return (*kept, CostTerm("speed", self.speed_weight, target), CostTerm("forward", 1.0))
+
     def planning(self, **fields: Any) -> PlanningSetup:
         """The run's horizon, knots, interpolation and costs as a setup of its task."""
         return PlanningSetup.from_fields(self, **{"task": self.env, "planner": "cem", **fields})
+
+
+def _speed_targets(text: str) -> tuple[float, ...]:
+    """``"0,0.5,1"`` -> the curriculum's target speeds, or ValueError."""
+    try:
+        targets = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"--speed-targets: {text!r} must be numbers separated by commas") from None
+    return targets
 
 
 class Run:
@@ -258,7 +286,7 @@ def teach(run: Run, index: int, schedule: KnotSchedule) -> list[dict[str, Any]]:
             seed,
             args.max_steps,
             args.device,
-            args.costs,
+            args.teacher_costs(index),
         )
         for seed in seeds
         if not paths[seed].exists()
@@ -363,12 +391,15 @@ def run_rounds(run: Run) -> list[dict]:
                 source = {"kept_episodes": len(kept), "rounds": list(range(1, index + 1))}
                 train(run, data, run.prior_path(index), source, schedule, seed_offset=index)
             returns = [e["return"] for e in episodes]
+            costs = args.teacher_costs(index)
             teacher = {
                 "planner": args.first_teacher if index == 1 else "de",
                 "budget": args.teacher_budget,
                 "mean_return": float(np.mean(returns)),
                 "returns": returns,
+                "steps": [e["steps"] for e in episodes],
                 "kept": len(keep_best(returns, args.keep)),
+                "costs": None if costs is None else format_costs(costs),
             }
         prior = run.prior_path(index)
         de = evaluate(run, "de", run.round_dir(index) / "eval.csv", prior, schedule)

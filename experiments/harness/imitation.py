@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from envs.datasets import action_chunks
+from envs.mujoco_rewards import CostTerm
 from envs.registry import make_env
 from experiments.harness.episodes import run_episode
 from planner.files import atomic_write
@@ -62,8 +63,8 @@ class TeacherJob:
     seed: int
     max_steps: int
     device: str = "cpu"
-    costs: str | None = None
-    """Planning cost terms (``run_mpc.py --costs`` text; None: the task's)."""
+    costs: tuple[CostTerm, ...] | None = None
+    """Planning cost terms (None: the task's)."""
 
 
 def teacher_episode(job: TeacherJob) -> dict[str, Any]:

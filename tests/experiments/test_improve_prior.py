@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs.mujoco_rewards import CostTerm
 from experiments.harness.imitation import imitation_set, keep_best
 from planner.knots import KnotSchedule
 from planner.prior import DiffusionPrior
@@ -160,3 +161,16 @@ def test_a_run_over_knots_trains_priors_over_knots_and_teaches_with_them(tmp_pat
     episode = np.load(next((out / "round-01" / "teacher").glob("seed-*.npz")))
     assert episode["plans"].shape[1:] == (2, 2)
     assert len(csv_rows(out / "round-01" / "eval.csv")) == 2
+
+
+def test_a_speed_curriculum_replaces_the_forward_reward_round_by_round():
+    from experiments.improve_prior import ImproveArgs
+
+    args = ImproveArgs(env="half-cheetah", speed_targets="0,0.5", speed_weight=4.0)
+    first, second, third = (args.teacher_costs(index) for index in (1, 2, 3))
+    assert first == (CostTerm("flip", 100.0), CostTerm("speed", 4.0, 0.0), CostTerm("forward", 1.0))
+    assert second[1] == third[1] == CostTerm("speed", 4.0, 0.5)  # the last target thereafter
+    assert ImproveArgs(env="hopper", costs="none").teacher_costs(1) == ()
+    assert ImproveArgs(env="hopper").teacher_costs(1) is None  # the task's own
+    with pytest.raises(ValueError, match="numbers separated by commas"):
+        ImproveArgs(env="hopper", speed_targets="slow,fast")
