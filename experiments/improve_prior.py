@@ -72,7 +72,7 @@ from experiments.harness.imitation import (
 )
 from experiments.harness.outputs import claim_run_folder
 from experiments.harness.plots import plot_losses
-from experiments.harness.statistics import mean_interval
+from experiments.harness.statistics import interval_record
 from planner.denoiser import DenoiserConfig
 from planner.training import TrainingConfig, train_prior
 from policies.setup import read_prior
@@ -251,17 +251,6 @@ def evaluate(run: Run, planner: str, log_path: Path, prior: Path | None) -> np.n
     return np.array([record["return"] for record in records])
 
 
-def summary(returns: np.ndarray) -> dict[str, Any]:
-    """Mean return with its 95% interval, as JSON-ready numbers and as text."""
-    interval = mean_interval(returns)
-    return {
-        "mean": interval.mean,
-        "low": interval.low,
-        "high": interval.high,
-        "text": str(interval),
-    }
-
-
 def plot_rounds(records: list[dict], cem: dict, path: Path, env: str) -> None:
     """DE's held-out return against round, with its interval, the teachers' mean and CEM."""
     figure = Figure(figsize=(6, 4), dpi=90)
@@ -296,7 +285,7 @@ def run_rounds(run: Run) -> list[dict]:
     """Round 0 and every teaching round not yet done; returns the round-by-round records."""
     args = run.args
     records = []
-    cem = summary(evaluate(run, "cem", run.folder / "cem-eval.csv", None))
+    cem = interval_record(evaluate(run, "cem", run.folder / "cem-eval.csv", None))
     for index in tqdm(range(args.rounds + 1), desc="rounds", unit="round"):
         teacher = None
         if index == 0:
@@ -324,7 +313,7 @@ def run_rounds(run: Run) -> list[dict]:
                 "round": index,
                 "teacher": teacher,
                 "dataset": dataset,
-                "de": summary(de),
+                "de": interval_record(de),
                 "de_returns": de.tolist(),
                 "cem": cem,
                 "prior": str(prior),
