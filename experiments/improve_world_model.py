@@ -59,7 +59,6 @@ from envs.registry import get_task, make_env
 from envs.world_model_rules import termination_fn
 from experiments.harness.cli import (
     REPO_ROOT,
-    ScriptArgs,
     UsageError,
     arg,
     check_device,
@@ -73,9 +72,10 @@ from experiments.harness.distributed import map_unordered, ray_address_arg, ray_
 from experiments.harness.imitation import load_episode, save_episode
 from experiments.harness.outputs import claim_run_folder
 from experiments.harness.statistics import interval_record
+from experiments.harness.world_models import WorldModelArgs
 from planner.threads import available_cores
-from planner.world_model import PROPAGATIONS, WorldModel, WorldModelConfig, k_step_errors
-from planner.world_model_training import WorldModelTraining, train_world_model
+from planner.world_model import PROPAGATIONS, WorldModel, k_step_errors
+from planner.world_model_training import train_world_model
 from policies.setup import WORLD_MODEL_REWARDS, PlanningSetup
 
 DATA_SEED = 20_000
@@ -109,7 +109,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 @dataclass
-class ImproveArgs(ScriptArgs):
+class ImproveArgs(WorldModelArgs):
     """Arguments of improve_world_model.py."""
 
     env: str = arg("half-cheetah", "task", tuple(MUJOCO_TASKS))
@@ -134,13 +134,6 @@ class ImproveArgs(ScriptArgs):
         "(default: the task's, envs/registry.py)",
         WORLD_MODEL_REWARDS,
     )
-    ensemble: int = arg(5, "E, ensemble members", minimum=1)
-    hidden: int = arg(200, "hidden units per layer", minimum=1)
-    depth: int = arg(3, "hidden layers", minimum=1)
-    epochs: int = arg(200, "most epochs (early stopping on the validation split)", minimum=1)
-    patience: int = arg(15, "epochs without a better validation error before stopping", minimum=1)
-    batch_size: int = arg(256, "batch size", minimum=1)
-    learning_rate: float = arg(1e-3, "AdamW learning rate")
     seed: int = arg(0, "seed of training (round r trains with seed + r)")
     device: str = arg("cpu", "torch device of training and planning", check=check_device)
     threads: int | None = arg(
@@ -253,21 +246,8 @@ def train(run: Run, index: int, episodes: list[dict[str, Any]]) -> None:
     write its record, then the model (whose file marks the work done)."""
     args = run.args
     data = transitions(episodes)
-    config = WorldModelConfig(
-        obs_dim=data["observations"].shape[1],
-        action_dim=data["actions"].shape[1],
-        ensemble_size=args.ensemble,
-        hidden=args.hidden,
-        depth=args.depth,
-    )
-    training = WorldModelTraining(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        patience=args.patience,
-        seed=args.seed + index,
-        device=args.device,
-    )
+    config = args.world_model_config(data["observations"].shape[1], data["actions"].shape[1])
+    training = args.world_model_training(args.seed + index, args.device)
     fields = ("observations", "actions", "rewards", "next_observations")
     torch.set_num_threads(run.cores)  # planning in this process left torch on one thread
     model, history = train_world_model(
