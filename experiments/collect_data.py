@@ -34,7 +34,6 @@ Train a prior on it with ``experiments/train_prior.py --env <env> --data <out>``
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,6 @@ import torch
 from tqdm import tqdm
 
 from envs.datasets import action_chunks, smooth_random_actions
-from envs.planning_state import read_planning_state
 from envs.registry import TaskSpec, get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
@@ -55,6 +53,7 @@ from experiments.harness.cli import (
     command_line,
     run_main,
 )
+from experiments.harness.collection import collect_episode, planner_source
 from experiments.harness.distributed import map_unordered, ray_address_arg
 from experiments.harness.outputs import check_output, overwrite_arg
 from planner.action_scaling import ActionScaling
@@ -153,23 +152,6 @@ class SmoothRandomSource:
         return self.sequence[step]
 
 
-class PlannerSource:
-    """A planner of :mod:`policies.planners` planning from the env's ``planning_state()`` (or,
-    with ``from_observation``, from the observation)."""
-
-    def __init__(self, planner: Any, from_observation: bool = False) -> None:
-        self.planner, self.from_observation = planner, from_observation
-
-    def begin(self, env: gym.Env, length: int | None) -> None:
-        """Forget the previous episode's warm start."""
-        self.planner.reset()
-
-    def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
-        """The planner's normalised action from the env's current state."""
-        state = observation if self.from_observation else read_planning_state(env)
-        return self.planner.plan(state).action
-
-
 def make_source(
     args: CollectArgs, spec: TaskSpec, env: gym.Env, rng: np.random.Generator, seed: int
 ) -> tuple[Any, dict[str, Any]]:
@@ -192,52 +174,9 @@ def make_source(
         world_model=args.world_model,
         seed=seed,
     )
-    planning = setup.resolve(env)
-    from_observation = getattr(planning.objective, "plans_from_observation", False)
+    source, planning = planner_source(setup, env)
     info = {"planner_budget": asdict(planning.budget), "reward": args.reward}
-    return PlannerSource(planning.planner(), from_observation), info
-
-
-def collect_episode(
-    env: gym.Env,
-    source: Any,
-    seed: int,
-    max_steps: int | None,
-    action_noise: float,
-    rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """One episode from ``env.reset(seed=seed)``; returns its transitions (L rows each).
-
-    The normalised action (source action + ``N(0, action_noise^2)``, clipped) is rounded to
-    float32 before it is scaled and executed, so replaying the stored actions from the same reset
-    reproduces the episode.
-    """
-    scaling = ActionScaling(env.action_space.low, env.action_space.high)
-    limits = [n for n in (max_steps, env.spec.max_episode_steps) if n is not None]
-    source.begin(env, min(limits) if limits else None)
-    observation, _ = env.reset(seed=seed)
-    observations, actions, rewards, terminals, next_observations = [], [], [], [], []
-    for step in range(sys.maxsize if max_steps is None else max_steps):
-        action = np.asarray(source.act(env, observation, step), dtype=np.float64)
-        if action_noise:
-            action = action + action_noise * rng.standard_normal(action.shape)
-        action = np.clip(action, -1.0, 1.0).astype(np.float32)
-        next_observation, reward, terminated, truncated, _ = env.step(scaling.to_env(action))
-        observations.append(observation)
-        actions.append(action)
-        rewards.append(float(reward))
-        terminals.append(bool(terminated))
-        next_observations.append(next_observation)
-        observation = next_observation
-        if terminated or truncated:
-            break
-    return {
-        "observations": np.asarray(observations, dtype=np.float32),
-        "actions": np.asarray(actions, dtype=np.float32),
-        "rewards": np.asarray(rewards, dtype=np.float64),
-        "next_observations": np.asarray(next_observations, dtype=np.float32),
-        "terminated": np.asarray(terminals, dtype=bool),
-    }
+    return source, info
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

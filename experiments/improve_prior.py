@@ -73,7 +73,7 @@ from experiments.harness.imitation import (
 )
 from experiments.harness.outputs import claim_run_folder
 from experiments.harness.plots import plot_losses
-from experiments.harness.statistics import mean_interval
+from experiments.harness.statistics import interval_record
 from planner.denoiser import DenoiserConfig
 from planner.knots import INTERPOLATIONS, KnotSchedule
 from planner.training import TrainingConfig, train_prior
@@ -333,17 +333,6 @@ def evaluate(
     return np.array([record["return"] for record in records])
 
 
-def summary(returns: np.ndarray) -> dict[str, Any]:
-    """Mean return with its 95% interval, as JSON-ready numbers and as text."""
-    interval = mean_interval(returns)
-    return {
-        "mean": interval.mean,
-        "low": interval.low,
-        "high": interval.high,
-        "text": str(interval),
-    }
-
-
 def plot_rounds(records: list[dict], cem: dict, path: Path, env: str) -> None:
     """DE's held-out return against round, with its interval, the teachers' mean and CEM."""
     figure = Figure(figsize=(6, 4), dpi=90)
@@ -380,7 +369,7 @@ def run_rounds(run: Run) -> list[dict]:
     records = []
     # Every round plans with round 0's knots, and CEM is evaluated with them too.
     schedule = read_prior(start_prior(run), run.spec.family).knot_schedule
-    cem = summary(evaluate(run, "cem", run.folder / "cem-eval.csv", None, schedule))
+    cem = interval_record(evaluate(run, "cem", run.folder / "cem-eval.csv", None, schedule))
     for index in tqdm(range(args.rounds + 1), desc="rounds", unit="round"):
         teacher = None
         if index > 0:
@@ -409,7 +398,7 @@ def run_rounds(run: Run) -> list[dict]:
                 "round": index,
                 "teacher": teacher,
                 "dataset": dataset,
-                "de": summary(de),
+                "de": interval_record(de),
                 "de_returns": de.tolist(),
                 "cem": cem,
                 "prior": str(prior),

@@ -31,7 +31,6 @@ from matplotlib.figure import Figure
 
 from envs.registry import get_task
 from experiments.harness.cli import (
-    ScriptArgs,
     UsageError,
     arg,
     check_device,
@@ -40,8 +39,9 @@ from experiments.harness.cli import (
     write_json,
 )
 from experiments.harness.outputs import check_output, new_run_file, overwrite_arg
-from planner.world_model import WorldModelConfig, k_step_errors
-from planner.world_model_training import WorldModelTraining, train_world_model
+from experiments.harness.world_models import WorldModelArgs
+from planner.world_model import k_step_errors
+from planner.world_model_training import train_world_model
 
 KS = (1, 5, 10, 20)
 RECORDS = (".json", ".kstep.png")
@@ -50,7 +50,7 @@ FIELDS = ("observations", "actions", "rewards", "next_observations", "episode_in
 
 
 @dataclass
-class TrainArgs(ScriptArgs):
+class TrainArgs(WorldModelArgs):
     """Arguments of train_world_model.py."""
 
     env: str = arg("reacher", "task the model is for", ("reacher", "half-cheetah", "hopper"))
@@ -61,13 +61,6 @@ class TrainArgs(ScriptArgs):
     out: str | None = arg(None, "also write the k-step error JSON here")
     overwrite: bool = overwrite_arg()
     test_episodes: float = arg(0.1, "share of each file's episodes held out for the k-step error")
-    ensemble: int = arg(5, "E, ensemble members", minimum=1)
-    hidden: int = arg(200, "hidden units per layer", minimum=1)
-    depth: int = arg(3, "hidden layers", minimum=1)
-    epochs: int = arg(200, "most epochs (early stopping on the validation split)", minimum=1)
-    patience: int = arg(15, "epochs without a better validation error before stopping", minimum=1)
-    batch_size: int = arg(256, "batch size", minimum=1)
-    learning_rate: float = arg(1e-3, "AdamW learning rate")
     seed: int = arg(0, "seed of the split and of training")
     device: str = arg("cpu", "torch device", check=check_device)
     threads: int | None = arg(None, "torch CPU threads (default: torch's choice)", minimum=1)
@@ -139,21 +132,8 @@ def main(args: TrainArgs) -> dict:
         torch.set_num_threads(args.threads)
     spec = get_task(args.env)
     train, test, files = read_transitions(args)
-    config = WorldModelConfig(
-        obs_dim=train["observations"].shape[1],
-        action_dim=train["actions"].shape[1],
-        ensemble_size=args.ensemble,
-        hidden=args.hidden,
-        depth=args.depth,
-    )
-    training = WorldModelTraining(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        patience=args.patience,
-        seed=args.seed,
-        device=args.device,
-    )
+    config = args.world_model_config(train["observations"].shape[1], train["actions"].shape[1])
+    training = args.world_model_training(args.seed, args.device)
     model, history = train_world_model(
         *(train[key] for key in FIELDS[:4]), config, training, task=spec.name
     )

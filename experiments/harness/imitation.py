@@ -101,17 +101,20 @@ def teacher_episode(job: TeacherJob) -> dict[str, Any]:
     }
 
 
-def save_episode(path: Path, episode: dict[str, Any]) -> None:
-    """Write a teacher episode as an npz, atomically (a stopped run never leaves half a file)."""
+def save_episode(
+    path: Path, episode: dict[str, Any], fields: tuple[str, ...] = TEACHER_FIELDS
+) -> None:
+    """Write an episode's ``seed``, ``return``, ``steps`` and arrays ``fields`` (default: a
+    teacher episode's) as an npz, atomically (a stopped run never leaves half a file)."""
     scalars = {key: np.asarray(episode[key]) for key in ("seed", "return", "steps")}
     with atomic_write(path) as file:
-        np.savez_compressed(file, **scalars, **{key: episode[key] for key in TEACHER_FIELDS})
+        np.savez_compressed(file, **scalars, **{key: episode[key] for key in fields})
 
 
-def load_episode(path: Path) -> dict[str, Any]:
-    """A teacher episode written by :func:`save_episode`."""
+def load_episode(path: Path, fields: tuple[str, ...] = TEACHER_FIELDS) -> dict[str, Any]:
+    """An episode written by :func:`save_episode` with the same ``fields``."""
     with np.load(path) as archive:
-        episode = {key: archive[key] for key in TEACHER_FIELDS}
+        episode = {key: archive[key] for key in fields}
         episode["seed"] = int(archive["seed"])
         episode["return"] = float(archive["return"])
         episode["steps"] = int(archive["steps"])

@@ -11,7 +11,7 @@ the seed-to-seed spread of the task itself (a hard layout is hard for every plan
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -59,6 +59,18 @@ def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interva
     sem = values.std(ddof=1) / math.sqrt(n)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sem)
     return Interval(mean, mean - half, mean + half, n)
+
+
+def interval_record(values: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """:func:`mean_interval` of ``values (n,)`` as JSON-ready numbers (``mean``, ``low``,
+    ``high``) and as text (``text``: ``mean ± h``)."""
+    interval = mean_interval(values, confidence)
+    return {
+        "mean": interval.mean,
+        "low": interval.low,
+        "high": interval.high,
+        "text": str(interval),
+    }
 
 
 def proportion_interval(hits: np.ndarray, confidence: float = CONFIDENCE) -> Interval:

@@ -1,0 +1,120 @@
+"""Recording transitions: one episode of any action source in the true simulator, row by row.
+
+A *source* answers ``begin(env, length)`` (a new episode of at most ``length`` steps) and
+``act(env, observation, step)`` (a normalised action ``(A,)``); :func:`collect_episode` runs one
+and keeps every transition, which is what a world model trains on. experiments/collect_data.py
+collects agents', smooth random and planners' episodes into one file;
+experiments/improve_world_model.py runs :func:`planner_episode` jobs, one file per episode.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.planning_state import read_planning_state
+from envs.registry import make_env
+from planner.action_scaling import ActionScaling
+from planner.threads import use_planning_threads
+from policies.setup import Planning, PlanningSetup
+
+TRANSITION_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminated")
+"""The arrays of an episode's transitions, L rows each: ``observations (L, O)``, normalised
+``actions (L, A)``, ``rewards (L,)``, ``next_observations (L, O)``, ``terminated (L,)``."""
+
+
+class PlannerSource:
+    """A planner of :mod:`policies.planners` planning from the env's ``planning_state()`` (or,
+    with ``from_observation``, from the observation)."""
+
+    def __init__(self, planner: Any, from_observation: bool = False) -> None:
+        self.planner, self.from_observation = planner, from_observation
+
+    def begin(self, env: gym.Env, length: int | None) -> None:
+        """Forget the previous episode's warm start."""
+        self.planner.reset()
+
+    def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
+        """The planner's normalised action from the env's current state."""
+        state = observation if self.from_observation else read_planning_state(env)
+        return self.planner.plan(state).action
+
+
+def planner_source(setup: PlanningSetup, env: gym.Env) -> tuple[PlannerSource, Planning]:
+    """The source planning with ``setup`` on ``env`` (seeded with ``setup.seed``), and the
+    resolved :class:`~policies.setup.Planning` it plans with (budget, objective)."""
+    planning = setup.resolve(env)
+    from_observation = getattr(planning.objective, "plans_from_observation", False)
+    return PlannerSource(planning.planner(), from_observation), planning
+
+
+def collect_episode(
+    env: gym.Env,
+    source: Any,
+    seed: int,
+    max_steps: int | None,
+    action_noise: float,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """One episode from ``env.reset(seed=seed)``; returns its transitions (L rows each).
+
+    The normalised action (source action + ``N(0, action_noise^2)``, clipped) is rounded to
+    float32 before it is scaled and executed, so replaying the stored actions from the same reset
+    reproduces the episode.
+    """
+    scaling = ActionScaling(env.action_space.low, env.action_space.high)
+    limits = [n for n in (max_steps, env.spec.max_episode_steps) if n is not None]
+    source.begin(env, min(limits) if limits else None)
+    observation, _ = env.reset(seed=seed)
+    observations, actions, rewards, terminals, next_observations = [], [], [], [], []
+    for step in range(sys.maxsize if max_steps is None else max_steps):
+        action = np.asarray(source.act(env, observation, step), dtype=np.float64)
+        if action_noise:
+            action = action + action_noise * rng.standard_normal(action.shape)
+        action = np.clip(action, -1.0, 1.0).astype(np.float32)
+        next_observation, reward, terminated, truncated, _ = env.step(scaling.to_env(action))
+        observations.append(observation)
+        actions.append(action)
+        rewards.append(float(reward))
+        terminals.append(bool(terminated))
+        next_observations.append(next_observation)
+        observation = next_observation
+        if terminated or truncated:
+            break
+    return {
+        "observations": np.asarray(observations, dtype=np.float32),
+        "actions": np.asarray(actions, dtype=np.float32),
+        "rewards": np.asarray(rewards, dtype=np.float64),
+        "next_observations": np.asarray(next_observations, dtype=np.float32),
+        "terminated": np.asarray(terminals, dtype=bool),
+    }
+
+
+@dataclass(frozen=True)
+class PlannerEpisode:
+    """One episode of ``setup``'s planner in the true simulator from ``seed`` (which also seeds
+    the planner and its world model), cut at ``max_steps``, planning on ``cores`` CPU cores
+    (None: the policy in force, :func:`~planner.threads.use_planning_threads`)."""
+
+    setup: PlanningSetup
+    seed: int
+    max_steps: int | None
+    cores: int | None = None
+
+
+def planner_episode(job: PlannerEpisode) -> dict[str, Any]:
+    """Run one :class:`PlannerEpisode`; returns its transitions (:data:`TRANSITION_FIELDS`),
+    ``seed``, ``return`` (the env's) and ``steps``. A module-level function of one picklable
+    argument, so it runs as a local process or a Ray task alike."""
+    use_planning_threads(job.cores)
+    env = make_env(job.setup.task)
+    source, _ = planner_source(replace(job.setup, seed=job.seed), env)
+    rng = np.random.default_rng(job.seed)
+    episode = collect_episode(env, source, job.seed, job.max_steps, 0.0, rng)
+    env.close()
+    rewards = episode["rewards"]
+    return {**episode, "seed": job.seed, "return": float(rewards.sum()), "steps": len(rewards)}

@@ -1,0 +1,48 @@
+"""The flags of world-model training that scripts share, and the configs they make.
+
+train_world_model.py trains one model; improve_world_model.py trains one a round. Both take the
+ensemble's shape and the training settings under the same flags, declared once here: a script's
+arguments derive from :class:`WorldModelArgs` (its flags come first in ``--help``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from experiments.harness.cli import ScriptArgs, arg
+from planner.world_model import WorldModelConfig
+from planner.world_model_training import WorldModelTraining
+
+
+@dataclass
+class WorldModelArgs(ScriptArgs):
+    """The ensemble's shape and its training (planner/world_model_training.py)."""
+
+    ensemble: int = arg(5, "E, ensemble members", minimum=1)
+    hidden: int = arg(200, "hidden units per layer", minimum=1)
+    depth: int = arg(3, "hidden layers", minimum=1)
+    epochs: int = arg(200, "most epochs (early stopping on the validation split)", minimum=1)
+    patience: int = arg(15, "epochs without a better validation error before stopping", minimum=1)
+    batch_size: int = arg(256, "batch size", minimum=1)
+    learning_rate: float = arg(1e-3, "AdamW learning rate")
+
+    def world_model_config(self, obs_dim: int, action_dim: int) -> WorldModelConfig:
+        """The ensemble for observations of O = ``obs_dim`` and actions of A = ``action_dim``."""
+        return WorldModelConfig(
+            obs_dim=obs_dim,
+            action_dim=action_dim,
+            ensemble_size=self.ensemble,
+            hidden=self.hidden,
+            depth=self.depth,
+        )
+
+    def world_model_training(self, seed: int, device: str) -> WorldModelTraining:
+        """The training settings, seeded with ``seed``, on ``device``."""
+        return WorldModelTraining(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            patience=self.patience,
+            seed=seed,
+            device=device,
+        )

@@ -1,0 +1,418 @@
+"""Data from the planner that will use the model: a world model improved by its own planner.
+
+    python experiments/improve_world_model.py --env half-cheetah --rounds 3
+    python experiments/improve_world_model.py --env hopper --episodes 8 --propagation tsinf
+    python experiments/improve_world_model.py --env walker2d --prior runs/walker2d/prior.pt
+    python experiments/improve_world_model.py --env half-cheetah --ray-address auto  # on Ray
+
+Round 0's data are episodes of the best planner available on the true simulator: Diffusion
+Elites with the task's shipped prior (``--prior``: another) at the task's budget (``--population``,
+``--iterations``), scored by the simulator. Every round r then
+
+1. trains a world model (probabilistic ensemble, planner/world_model_training.py; its flags as
+   train_world_model.py's) on every data episode of rounds 0..r, with seed ``--seed`` + r;
+2. validates it: DE planning with that model (``--propagation``, ``--particles``,
+   ``--world-model-reward``) in the real env on the validation seeds (``--validation-seeds``,
+   never a test seed 0-9), and scores the model's open-loop k-step error (k = 1, 5, 10, 16) on
+   those very episodes: the planner's own states, which no model is ever trained on (the same
+   error on the simulator DE's validation episodes, the states good plans visit, is recorded
+   beside it). Errors are normalised per observation dimension by round 0's data, one scale for
+   every round;
+3. and round r + 1's data are the episodes of DE planning with round r's model in the real env,
+   on fresh data seeds (PETS' data aggregation).
+
+Data episodes of round r use seeds DATA_SEED + 1000 r + i, which no evaluation uses. The
+simulator DE runs once on the validation seeds too: the level a world model is measured against.
+
+Writes into ``--out`` (default ``runs/improve-world-model-<env>``): ``simulator-validation/``
+(the simulator DE's validation episodes); ``round-<r>/`` with ``data/seed-<s>.npz`` (that round's
+data episodes: transitions, return), ``world-model.pt`` and its record ``world-model.json``
+(data, configs, losses), ``validation/seed-<s>.npz`` and ``kstep.json``; ``rounds.json`` (the
+round table, the simulator's level, the best round), ``rounds.png`` (validation return against
+training transitions, the simulator DE's as a line) and ``best.pt``, a copy of the model of the
+round with the best mean validation return (the candidate to ship: copy it to
+``checkpoints/<env>-world-model.pt`` by hand; this script never writes there). Every file is
+written when its piece of work ends, so a stopped run, started again with the same flags,
+continues where it stopped and repeats nothing; ``--rounds`` may grow between runs. A folder of a
+run with other flags, or of files of no run, is refused (its files would pass for finished work).
+Episodes run ``--workers`` at a time in local processes, or as Ray tasks with ``--ray-address``
+(experiments/harness/distributed.py); each is seeded by its own seed, so the results do not
+depend on where it ran.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from tqdm import tqdm
+
+from envs.mujoco_tasks import TASKS as MUJOCO_TASKS
+from envs.registry import get_task, make_env
+from envs.world_model_rules import termination_fn
+from experiments.harness.cli import (
+    REPO_ROOT,
+    UsageError,
+    arg,
+    check_device,
+    command_line,
+    print_table,
+    run_main,
+    write_json,
+)
+from experiments.harness.collection import TRANSITION_FIELDS, PlannerEpisode, planner_episode
+from experiments.harness.distributed import map_unordered, ray_address_arg, ray_session
+from experiments.harness.imitation import load_episode, save_episode
+from experiments.harness.outputs import claim_run_folder
+from experiments.harness.statistics import interval_record
+from experiments.harness.world_models import WorldModelArgs
+from planner.threads import available_cores
+from planner.world_model import PROPAGATIONS, WorldModel, k_step_errors
+from planner.world_model_training import train_world_model
+from policies.setup import WORLD_MODEL_REWARDS, PlanningSetup
+
+DATA_SEED = 20_000
+"""Data episodes of round r use seeds DATA_SEED + 1000 r + i: never an evaluation seed."""
+TEST_SEEDS = range(10)
+"""The seeds results are reported on: never used to choose a model."""
+KS = (1, 5, 10, 16)
+"""Open-loop steps of the k-step error (16: the H of the shipped priors)."""
+RUN_FLAGS = ("device", "threads", "rounds", "out", "workers", "ray_address")
+"""Flags a resumed run may change; every other flag must match the folder's config.json."""
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1000-1009"`` or ``"1000,1004,1007"`` -> the seeds, or ValueError saying why not
+    (malformed, repeated, a test seed of :data:`TEST_SEEDS`, or a data seed)."""
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-"))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError("write FIRST-LAST (1000-1009) or a comma list (1000,1003)") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError("give at least one seed, each >= 0 and once")
+    if set(seeds) & set(TEST_SEEDS):
+        raise ValueError("seeds 0-9 are the test seeds: choose a model on others (1000-1009)")
+    if max(seeds) >= DATA_SEED:
+        raise ValueError(f"seeds from {DATA_SEED} on are the data episodes'")
+    return seeds
+
+
+@dataclass
+class ImproveArgs(WorldModelArgs):
+    """Arguments of improve_world_model.py."""
+
+    env: str = arg("half-cheetah", "task", tuple(MUJOCO_TASKS))
+    rounds: int = arg(
+        3, "rounds after round 0 that plan with the last model and retrain", minimum=0
+    )
+    episodes: int = arg(5, "data episodes per round", minimum=1)
+    max_steps: int = arg(200, "steps per data and validation episode", minimum=1)
+    validation_seeds: str = arg(
+        "1000-1009", "seeds that choose the model: FIRST-LAST or a comma list", check=parse_seeds
+    )
+    population: int | None = arg(None, "DE's N per iteration (default: the task's)", minimum=1)
+    iterations: int | None = arg(None, "DE's T per control step (default: the task's)", minimum=1)
+    prior: str | None = arg(None, "DE's prior checkpoint (default: the task's shipped one)")
+    propagation: str = arg("mean", "how the planner rolls the ensemble out", PROPAGATIONS)
+    particles: int | None = arg(
+        None, "particles per candidate of ts1/tsinf (default: the propagation's)", minimum=1
+    )
+    world_model_reward: str | None = arg(
+        None,
+        "the task's reward rule on predicted observations, or the model's reward head "
+        "(default: the task's, envs/registry.py)",
+        WORLD_MODEL_REWARDS,
+    )
+    seed: int = arg(0, "seed of training (round r trains with seed + r)")
+    device: str = arg("cpu", "torch device of training and planning", check=check_device)
+    threads: int | None = arg(
+        None,
+        "CPU cores each episode plans on and torch threads of training (default: this "
+        "process's cores / --workers)",
+        minimum=1,
+    )
+    workers: int = arg(1, "episodes run at once in local processes (or Ray CPUs)", minimum=1)
+    ray_address: str | None = ray_address_arg()
+    out: str | None = arg(
+        None, "run folder; the same folder again resumes (default: runs/improve-world-model-<env>)"
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.episodes > 1000:
+            raise ValueError(
+                f"--episodes must be <= 1000 (a round's data seeds), got {self.episodes}"
+            )
+
+
+class Run:
+    """The run folder of one improvement run: paths, config check, setups and episodes."""
+
+    def __init__(self, args: ImproveArgs) -> None:
+        self.args = args
+        self.spec = get_task(args.env)
+        default = REPO_ROOT / "runs" / f"improve-world-model-{self.spec.name}"
+        self.folder = Path(args.out) if args.out else default
+        self.validation_seeds = parse_seeds(args.validation_seeds)
+        self.cores = args.threads or max(1, available_cores() // args.workers)
+        check_task(self.simulator_setup())  # before the folder is claimed
+        claim_run_folder(self.folder, {k: v for k, v in asdict(args).items() if k not in RUN_FLAGS})
+
+    def round_dir(self, index: int) -> Path:
+        return self.folder / f"round-{index:02d}"
+
+    def model_path(self, index: int) -> Path:
+        return self.round_dir(index) / "world-model.pt"
+
+    def simulator_setup(self) -> PlanningSetup:
+        """DE with the prior at the budget, scored by the simulator (the task's defaults)."""
+        return PlanningSetup.from_fields(self.args, task=self.spec.name)
+
+    def model_setup(self, index: int) -> PlanningSetup:
+        """The same DE, scored by round ``index``'s world model."""
+        return PlanningSetup.from_fields(
+            self.args,
+            task=self.spec.name,
+            reward="world-model",
+            world_model=str(self.model_path(index)),
+        )
+
+    def episodes(
+        self, folder: Path, setup: PlanningSetup, seeds: list[int], description: str
+    ) -> list[dict[str, Any]]:
+        """The episodes of ``setup``'s planner on ``seeds``: those not yet in ``folder`` are run
+        (``--workers`` at a time or on Ray) and each is saved as it ends; returns them all, in
+        seed order."""
+        paths = {seed: folder / f"seed-{seed}.npz" for seed in seeds}
+        jobs = [
+            PlannerEpisode(setup, seed, self.args.max_steps, self.cores)
+            for seed in seeds
+            if not paths[seed].exists()
+        ]
+        args = self.args
+        with tqdm(total=len(seeds), initial=len(seeds) - len(jobs), desc=description) as bar:
+            for episode in map_unordered(planner_episode, jobs, args.ray_address, args.workers):
+                save_episode(paths[episode["seed"]], episode, TRANSITION_FIELDS)
+                bar.update()
+                bar.set_postfix(ret=f"{episode['return']:.1f}")
+        return [load_episode(paths[seed], TRANSITION_FIELDS) for seed in seeds]
+
+
+def check_task(setup: PlanningSetup) -> None:
+    """Refuse a task a world model cannot plan on, or a prior that cannot plan, before any
+    work starts."""
+    env = make_env(setup.task)
+    try:
+        termination_fn(env)
+        setup.resolve(env)  # loads the prior: refuses a missing or foreign one
+    except NotImplementedError as exc:
+        raise UsageError(f"--env {setup.task}: {exc}") from None
+    finally:
+        env.close()
+
+
+def transitions(episodes: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The episodes' transitions stored one after another, with ``episode_index (M,)``."""
+    merged = {key: np.concatenate([e[key] for e in episodes]) for key in TRANSITION_FIELDS}
+    lengths = [e["steps"] for e in episodes]
+    merged["episode_index"] = np.repeat(np.arange(len(episodes)), lengths)
+    return merged
+
+
+def data_episodes(run: Run, index: int) -> list[dict[str, Any]]:
+    """Round ``index``'s data episodes: the simulator DE's (round 0) or DE's with the previous
+    round's model, on the round's data seeds."""
+    setup = run.simulator_setup() if index == 0 else run.model_setup(index - 1)
+    seeds = [DATA_SEED + 1000 * index + i for i in range(run.args.episodes)]
+    source = "simulator" if index == 0 else f"model {index - 1}"
+    return run.episodes(
+        run.round_dir(index) / "data", setup, seeds, f"round {index} data (DE, {source})"
+    )
+
+
+def train(run: Run, index: int, episodes: list[dict[str, Any]]) -> None:
+    """Train round ``index``'s model on ``episodes`` (every data episode of rounds 0..index);
+    write its record, then the model (whose file marks the work done)."""
+    args = run.args
+    data = transitions(episodes)
+    config = args.world_model_config(data["observations"].shape[1], data["actions"].shape[1])
+    training = args.world_model_training(args.seed + index, args.device)
+    fields = ("observations", "actions", "rewards", "next_observations")
+    torch.set_num_threads(run.cores)  # planning in this process left torch on one thread
+    model, history = train_world_model(
+        *(data[key] for key in fields), config, training, task=run.spec.name
+    )
+    record = {
+        "env": run.spec.name,
+        "command": command_line(),
+        "round": index,
+        "data": {"rounds": list(range(index + 1)), "episodes": len(episodes)},
+        "sizes": {"train_transitions": len(data["rewards"])},
+        "config": asdict(config),
+        "training": asdict(training),
+        "history": history,
+    }
+    path = run.model_path(index)
+    write_json(path.with_suffix(".json"), record)
+    model.save(path)
+
+
+def k_step(
+    run: Run, index: int, own: list[dict], simulator: list[dict], scale: np.ndarray
+) -> dict[str, Any]:
+    """Round ``index``'s model's k-step errors on its planner's validation episodes (``own``) and
+    on the simulator DE's (``simulator``), normalised by ``scale (O,)``; computed once and kept
+    in ``kstep.json``."""
+    path = run.round_dir(index) / "kstep.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    model = WorldModel.load(run.model_path(index), task=run.spec.name, device=run.args.device)
+
+    def errors(episodes: list[dict]) -> dict[str, float]:
+        data = transitions(episodes)
+        fields = ("observations", "actions", "next_observations", "episode_index")
+        found = k_step_errors(model, *(data[key] for key in fields), ks=KS, obs_scale=scale)
+        return {str(k): v for k, v in found.items()}
+
+    record = {"own": errors(own), "simulator": errors(simulator), "scale": "round 0 data std"}
+    write_json(path, record)
+    return record
+
+
+def plot_rounds(records: list[dict], simulator: dict, path: Path, env: str) -> None:
+    """Validation return of DE with each round's model against its training transitions, with
+    the simulator DE's level on the same seeds as a line."""
+    figure = Figure(figsize=(6, 4), dpi=90)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot(1, 1, 1)
+    sizes = [r["trained_on"] for r in records]
+    means = np.array([r["validation"]["mean"] for r in records])
+    low, high = (np.array([r["validation"][bound] for r in records]) for bound in ("low", "high"))
+    errors = np.nan_to_num(np.stack([means - low, high - means]), posinf=0.0)  # 1 seed: no bar
+    ax.errorbar(sizes, means, yerr=errors, marker="o", capsize=3, label="DE, world model")
+    for record, size, mean in zip(records, sizes, means, strict=True):
+        ax.annotate(f"r{record['round']}", (size, mean), textcoords="offset points", xytext=(4, 4))
+    ax.axhline(simulator["mean"], color="C3", label="DE, simulator")
+    ax.axhspan(simulator["low"], simulator["high"], color="C3", alpha=0.1)
+    ax.set_xlabel("training transitions (env steps)")
+    ax.set_ylabel("episode return, validation seeds")
+    ax.set_title(f"{env}: a world model trained on its own planner's data")
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def round_record(
+    run: Run, index: int, data: list[dict], validation: list[dict], kstep: dict
+) -> dict[str, Any]:
+    """What rounds.json says of round ``index``: its data, its model and the model's scores."""
+    trained = json.loads(run.model_path(index).with_suffix(".json").read_text())
+    returns = np.array([e["return"] for e in validation])
+    return {
+        "round": index,
+        "data_from": "simulator" if index == 0 else f"world model of round {index - 1}",
+        "data_returns": [e["return"] for e in data],
+        "data_return": float(np.mean([e["return"] for e in data])),
+        "trained_on": trained["sizes"]["train_transitions"],
+        "k_step_error": kstep["own"],
+        "k_step_error_simulator_states": kstep["simulator"],
+        "validation": interval_record(returns),
+        "validation_returns": returns.tolist(),
+        "world_model": str(run.model_path(index)),
+    }
+
+
+def best_round(records: list[dict]) -> int:
+    """The round whose model planned best on the validation seeds (mean return)."""
+    return max(records, key=lambda r: r["validation"]["mean"])["round"]
+
+
+def write_summary(run: Run, records: list[dict], simulator: dict) -> int:
+    """rounds.json, rounds.png and best.pt (the best round's model by mean validation return);
+    returns the best round."""
+    best = best_round(records)
+    shutil.copyfile(run.model_path(best), run.folder / "best.tmp")
+    (run.folder / "best.tmp").replace(run.folder / "best.pt")
+    summary = {
+        "command": command_line(),
+        "validation_seeds": run.validation_seeds,
+        "simulator": simulator,
+        "best_round": best,
+        "best": str(run.folder / "best.pt"),
+        "rounds": records,
+    }
+    write_json(run.folder / "rounds.json", summary)
+    plot_rounds(records, simulator, run.folder / "rounds.png", run.spec.name)
+    return best
+
+
+def run_rounds(run: Run) -> tuple[list[dict], dict]:
+    """The simulator's validation and every round not yet done; returns the round-by-round
+    records and the simulator DE's validation return."""
+    seeds = run.validation_seeds
+    folder = run.folder / "simulator-validation"
+    simulator = run.episodes(folder, run.simulator_setup(), seeds, "validation (DE, simulator)")
+    simulator_returns = interval_record([e["return"] for e in simulator])
+    records, data = [], []
+    for index in tqdm(range(run.args.rounds + 1), desc="rounds", unit="round"):
+        new = data_episodes(run, index)
+        data += new
+        if index == 0:  # one scale of the k-step error for every round: the simulator DE's data
+            scale = np.maximum(transitions(new)["observations"].std(axis=0), 1e-6)
+        if not run.model_path(index).exists():
+            train(run, index, data)
+        validation = run.episodes(
+            run.round_dir(index) / "validation",
+            run.model_setup(index),
+            seeds,
+            f"round {index} validation (DE, model {index})",
+        )
+        kstep = k_step(run, index, validation, simulator, scale)
+        records.append(round_record(run, index, new, validation, kstep))
+        write_summary(run, records, simulator_returns)
+    return records, simulator_returns
+
+
+def main(args: ImproveArgs) -> list[dict]:
+    """Run the rounds not yet done; write and print the round-by-round results."""
+    run = Run(args)
+    with ray_session(args.ray_address, args.workers):  # one Ray session for every round
+        records, simulator = run_rounds(run)
+    error = f"k={KS[-1]} error"
+    print_table(
+        [
+            {
+                "round": r["round"],
+                "data from": "simulator" if r["round"] == 0 else f"model {r['round'] - 1}",
+                "data return": r["data_return"],
+                "trained on": r["trained_on"],
+                error: r["k_step_error"][str(KS[-1])],
+                "validation return": r["validation"]["text"],
+            }
+            for r in records
+        ],
+        ["round", "data from", "data return", "trained on", error, "validation return"],
+        {"data return": ".1f", error: ".3f"},
+    )
+    best = best_round(records)
+    print(
+        f"DE on the simulator, same validation seeds: {simulator['text']}; best: round {best} "
+        f"(copied to {run.folder}/best.pt)"
+    )
+    print(f"wrote {run.folder}/rounds.json and rounds.png")
+    return records
+
+
+if __name__ == "__main__":
+    run_main(main, ImproveArgs, __doc__)

@@ -1,0 +1,195 @@
+"""improve_world_model.py: the data/model loop resumes a stopped round repeating nothing, refuses a
+folder of a run with other flags, and writes its round table (tiny models, 8 x 1, 6-step
+episodes; the script runs in this process, its episode runner and trainer counted)."""
+
+import contextlib
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import improve_world_model as script
+from experiments.harness.cli import parse_args
+from experiments.harness.collection import TRANSITION_FIELDS
+from experiments.harness.imitation import load_episode
+from planner.world_model import WorldModel, k_step_errors
+
+TINY = (
+    *("--env", "reacher", "--episodes", "2", "--max-steps", "6"),
+    *("--validation-seeds", "1000-1001", "--population", "8", "--iterations", "1"),
+    *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--epochs", "2", "--threads", "1"),
+)
+SUMMARIES = ("rounds.json", "rounds.png", "best.pt")
+"""The run's summary files: rewritten by every run, as they gather every round."""
+
+
+def improve(out: Path, rounds: int) -> dict:
+    """Run TINY with ``--rounds rounds`` into ``out``; returns what ran (``episodes``: (reward,
+    seed) of each episode, ``trained``: the round of each model trained) and the printout."""
+    calls = {"episodes": [], "trained": []}
+    run_episode, train = script.planner_episode, script.train_world_model
+
+    def counted_episode(job):
+        calls["episodes"].append((job.setup.reward, job.seed))
+        return run_episode(job)
+
+    def counted_train(*args, **kwargs):
+        calls["trained"].append(args[5].seed)  # the WorldModelTraining: seed 0 + round
+        return train(*args, **kwargs)
+
+    argv = [*TINY, "--rounds", str(rounds), "--out", str(out)]
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
+        patch.setattr(script, "planner_episode", counted_episode)
+        patch.setattr(script, "train_world_model", counted_train)
+        script.main(parse_args(script.ImproveArgs, "", argv))
+    return {**calls, "stdout": stdout.getvalue()}
+
+
+def files(folder: Path) -> dict[str, tuple[int, str]]:
+    """Every file's modification time and content hash, by path in ``folder``."""
+    return {
+        str(p.relative_to(folder)): (
+            p.stat().st_mtime_ns,
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+        )
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def work(folder: Path) -> dict[str, tuple[int, str]]:
+    """:func:`files` but the summaries."""
+    return {k: v for k, v in files(folder).items() if k not in SUMMARIES}
+
+
+@pytest.fixture(scope="module")
+def one_round(tmp_path_factory) -> tuple[Path, dict]:
+    """A run of round 0 and round 1, made once for the module; tests that change it change a
+    copy."""
+    out = tmp_path_factory.mktemp("improve-world-model") / "run"
+    return out, improve(out, rounds=1)
+
+
+def test_a_run_does_each_piece_of_work_once(one_round):
+    _, ran = one_round
+    validation = [1000, 1001]
+    expected = [("simulator", s) for s in (*validation, 20000, 20001)]
+    expected += [("world-model", s) for s in (*validation, 21000, 21001, *validation)]
+    assert sorted(ran["episodes"]) == sorted(expected)
+    assert ran["trained"] == [0, 1]
+
+
+def test_resuming_after_a_stopped_round_repeats_nothing(one_round, tmp_path):
+    out = Path(shutil.copytree(one_round[0], tmp_path / "run"))  # file times copied too
+    before = work(out)
+
+    grown = improve(out, rounds=2)  # --rounds grows: round 2 only
+    assert sorted(grown["episodes"]) == [("world-model", s) for s in (1000, 1001, 22000, 22001)]
+    assert grown["trained"] == [2]
+    after = work(out)
+    assert {k: after[k] for k in before} == before  # rounds 0 and 1 untouched
+    whole = json.loads((out / "rounds.json").read_text())["rounds"]
+
+    # Stopped while round 2 collected its data: one data episode, the model, its validation
+    # and k-step errors are not there yet
+    round_2 = out / "round-02"
+    for path in (round_2 / "data" / "seed-22001.npz", round_2 / "kstep.json"):
+        path.unlink()
+    for path in (*round_2.glob("world-model.*"), *(round_2 / "validation").iterdir()):
+        path.unlink()
+    resumed = improve(out, rounds=2)
+    assert sorted(resumed["episodes"]) == [("world-model", s) for s in (1000, 1001, 22001)]
+    assert resumed["trained"] == [2]
+    assert {k: v for k, v in work(out).items() if not k.startswith("round-02")} == {
+        k: v for k, v in after.items() if not k.startswith("round-02")
+    }
+    assert json.loads((out / "rounds.json").read_text())["rounds"] == whole  # as if not stopped
+
+    again = improve(out, rounds=2)  # finished: nothing runs
+    assert again["episodes"] == [] and again["trained"] == []
+
+
+def test_the_round_table_and_rounds_json_hold_each_rounds_figures(one_round):
+    out, ran = one_round
+    summary = json.loads((out / "rounds.json").read_text())
+    assert [r["round"] for r in summary["rounds"]] == [0, 1]
+    assert summary["validation_seeds"] == [1000, 1001]
+    assert set(summary["simulator"]) == {"mean", "low", "high", "text"}
+    for record in summary["rounds"]:
+        assert set(record["k_step_error"]) == {"1", "5", "10", "16"}
+        assert record["k_step_error"]["1"] >= 0  # 6-step episodes: k = 10, 16 have no start
+        assert set(record["validation"]) == {"mean", "low", "high", "text"}
+        assert len(record["validation_returns"]) == 2 and len(record["data_returns"]) == 2
+    assert [r["trained_on"] for r in summary["rounds"]] == [12, 24]  # 2 then 4 episodes of 6
+    best = summary["best_round"]
+    assert summary["rounds"][best]["validation"]["mean"] == max(
+        r["validation"]["mean"] for r in summary["rounds"]
+    )
+    assert (out / "best.pt").read_bytes() == (
+        out / f"round-0{best}" / "world-model.pt"
+    ).read_bytes()
+    assert (out / "rounds.png").stat().st_size > 0
+    means = [{"round": r, "validation": {"mean": m}} for r, m in enumerate([1.0, 3.0, -2.0])]
+    assert script.best_round(means) == 1
+    header, _, *rows = ran["stdout"].splitlines()
+    columns = ("round", "data from", "data return", "trained on", "k=16 error", "validation return")
+    assert all(column in header for column in columns), header
+    assert [row.split()[0] for row in rows[:2]] == ["0", "1"]
+    assert rows[1].split()[4] == "24"  # trained on
+    assert rows[1].endswith(summary["rounds"][1]["validation"]["text"])
+    assert f"same validation seeds: {summary['simulator']['text']}" in ran["stdout"]
+
+
+def test_the_k_step_error_is_the_models_on_its_own_planners_validation_episodes(one_round):
+    out, _ = one_round
+    rounds = json.loads((out / "rounds.json").read_text())["rounds"]
+    load = lambda folder: script.transitions(  # noqa: E731
+        [load_episode(p, TRANSITION_FIELDS) for p in sorted(folder.glob("seed-*.npz"))]
+    )
+    scale = np.maximum(load(out / "round-00" / "data")["observations"].std(axis=0), 1e-6)
+    for index, record in enumerate(rounds):
+        model = WorldModel.load(out / f"round-0{index}" / "world-model.pt")
+        for key, folder in [
+            ("k_step_error", out / f"round-0{index}" / "validation"),
+            ("k_step_error_simulator_states", out / "simulator-validation"),
+        ]:
+            data = load(folder)
+            fields = ("observations", "actions", "next_observations", "episode_index")
+            errors = k_step_errors(model, *(data[f] for f in fields), ks=(1, 5), obs_scale=scale)
+            assert [record[key][str(k)] for k in (1, 5)] == pytest.approx(list(errors.values()))
+
+
+def test_a_folder_of_a_run_with_other_flags_is_refused(tmp_path, refusal):
+    out = tmp_path / "run"
+    script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out)]))  # claims it
+    line = refusal("improve_world_model.py", *TINY, "--out", str(out), "--episodes", "3")
+    assert "other settings (episodes)" in line and "--out" in line
+    # the flags a resumed run may change are accepted
+    script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out), "--rounds", "5"]))
+    (tmp_path / "other" / "file.txt").parent.mkdir()
+    (tmp_path / "other" / "file.txt").write_text("not a run")
+    line = refusal("improve_world_model.py", *TINY, "--out", str(tmp_path / "other"))
+    assert "no config.json of a run" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (["--env", "nowhere"], ["--env", "'nowhere'"]),
+        (["--episodes", "0"], ["--episodes", "got 0"]),
+        (["--validation-seeds", "5-12"], ["test seeds"]),
+        (["--validation-seeds", "1000-x"], ["FIRST-LAST"]),
+        (["--env", "inverted-double-pendulum"], ["inverted-double-pendulum", "observation"]),
+        (["--prior", "/nonexistent.pt"], ["/nonexistent.pt", "--prior"]),
+    ],
+)
+def test_bad_input_is_one_line(args, mentions, refusal, tmp_path):
+    line = refusal("improve_world_model.py", "--out", str(tmp_path / "run"), *args)
+    for mention in mentions:
+        assert mention in line
+    assert not (tmp_path / "run").exists()  # refused before any work
