@@ -26,6 +26,10 @@ scaled to the env's bounds for the control cost:
 - InvertedDoublePendulum: none; its reward reads the pole tip's site position, which the
   observation does not hold, so a world model must learn it.
 
+A world model plans on every task whose termination the observation shows
+(:func:`world_model_tasks`: the MuJoCo tasks but InvertedDoublePendulum); where no reward rule
+exists, it plans with its learned reward head.
+
 One approximation of termination: Hopper's observation clips joint velocities to [-10, 10] while
 its healthy state range is (-100, 100), so a velocity above 100 (never seen in practice) cannot
 end an episode in the model. A non-finite observation always terminates.
@@ -33,6 +37,7 @@ end an episode in the model. A non-finite observation always terminates.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -41,6 +46,7 @@ from gymnasium.envs.mujoco.inverted_double_pendulum_v5 import InvertedDoublePend
 from gymnasium.envs.mujoco.inverted_pendulum_v5 import InvertedPendulumEnv
 
 from envs.mujoco_rewards import HealthyRange, LocomotionReward, ReacherReward, reward_for
+from envs.registry import get_task, make_env, task_names
 from planner.action_scaling import ActionScaling
 
 
@@ -192,3 +198,33 @@ def reward_fn(env: gym.Env):
         health=health,
         healthy_reward=reward.healthy_reward,
     )
+
+
+@functools.cache
+def world_model_tasks() -> tuple[str, ...]:
+    """Short names of the tasks a learned world model can plan on: those whose termination rule
+    reads only the observation (:func:`termination_fn`; not the unicycle tasks, nor
+    InvertedDoublePendulum). A task without a reward rule (:func:`reward_fn`) plans with the
+    model's reward head."""
+    return tuple(name for name in task_names() if _termination_refused(name) is None)
+
+
+def check_world_model_task(name: str) -> None:
+    """Raise ValueError, saying why and naming the tasks that can, unless a learned world model
+    can plan on task ``name`` (a short name or Gymnasium id)."""
+    spec = get_task(name)  # ValueError naming the known tasks
+    reason = _termination_refused(spec.name)
+    if reason is not None:
+        raise ValueError(f"{reason}; a world model plans on {', '.join(world_model_tasks())}")
+
+
+def _termination_refused(name: str) -> str | None:
+    """Why task ``name`` has no termination rule on observations (None: it has one)."""
+    env = make_env(name)
+    try:
+        termination_fn(env)
+    except NotImplementedError as exc:
+        return str(exc)
+    finally:
+        env.close()
+    return None

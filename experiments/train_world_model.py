@@ -39,7 +39,7 @@ from experiments.harness.cli import (
     write_json,
 )
 from experiments.harness.outputs import check_output, new_run_file, overwrite_arg
-from experiments.harness.world_models import WorldModelArgs
+from experiments.harness.world_models import WorldModelArgs, world_model_task_arg
 from planner.world_model import k_step_errors
 from planner.world_model_training import train_world_model
 
@@ -53,7 +53,7 @@ FIELDS = ("observations", "actions", "rewards", "next_observations", "episode_in
 class TrainArgs(WorldModelArgs):
     """Arguments of train_world_model.py."""
 
-    env: str = arg("reacher", "task the model is for", ("reacher", "half-cheetah", "hopper"))
+    env: str = world_model_task_arg("reacher")
     data: str = arg("", "comma-separated npz files from collect_data.py (required)")
     checkpoint: str | None = arg(
         None, "model path (default: <env>-world-model.pt in a new folder of runs/)"
@@ -77,6 +77,7 @@ def read_transitions(args: TrainArgs) -> tuple[dict, dict, list[dict]]:
     """Training and held-out test transitions (episodes renumbered across files), and per-file
     sizes."""
     rng = np.random.default_rng(args.seed)
+    task = get_task(args.env).name  # --env may be a Gymnasium id
     train, test, files, offset = [], [], [], 0
     for name in (part.strip() for part in args.data.split(",") if part.strip()):
         path = Path(name)
@@ -85,8 +86,8 @@ def read_transitions(args: TrainArgs) -> tuple[dict, dict, list[dict]]:
         with np.load(path) as archive:
             metadata = json.loads(str(archive["metadata"]))
             arrays = {key: archive[key] for key in FIELDS}
-        if metadata["env"] != args.env:
-            raise UsageError(f"{path} holds {metadata['env']} data, not {args.env}")
+        if metadata["env"] != task:
+            raise UsageError(f"{path} holds {metadata['env']} data, not {task}")
         episodes = np.unique(arrays["episode_index"])
         held = rng.choice(episodes, max(1, round(args.test_episodes * len(episodes))), False)
         is_test = np.isin(arrays["episode_index"], held)

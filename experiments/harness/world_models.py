@@ -2,16 +2,30 @@
 
 train_world_model.py trains one model; improve_world_model.py trains one a round. Both take the
 ensemble's shape and the training settings under the same flags, declared once here: a script's
-arguments derive from :class:`WorldModelArgs` (its flags come first in ``--help``).
+arguments derive from :class:`WorldModelArgs` (its flags come first in ``--help``), and their
+``--env`` is :func:`world_model_task_arg`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from envs.world_model_rules import check_world_model_task
 from experiments.harness.cli import ScriptArgs, arg
 from planner.world_model import WorldModelConfig
 from planner.world_model_training import WorldModelTraining
+
+
+def world_model_task_arg(default: str) -> Any:
+    """The ``--env`` of a world model's script: a task a world model can plan on
+    (:func:`envs.world_model_rules.world_model_tasks`), another refused saying why."""
+    return arg(
+        default,
+        "task the model is for: one whose termination its observation shows "
+        "(envs/world_model_rules.py)",
+        check=check_world_model_task,
+    )
 
 
 @dataclass

@@ -3,12 +3,18 @@
 import numpy as np
 import pytest
 
+from envs.mujoco_tasks import TASKS as MUJOCO_TASKS
 from envs.registry import make_env
-from envs.world_model_rules import reward_fn, termination_fn
+from envs.world_model_rules import (
+    check_world_model_task,
+    reward_fn,
+    termination_fn,
+    world_model_tasks,
+)
 from planner.action_scaling import ActionScaling
 
 
-@pytest.mark.parametrize("name", ["hopper", "inverted-pendulum"])
+@pytest.mark.parametrize("name", ["hopper", "walker2d", "inverted-pendulum"])
 def test_the_rule_on_observations_matches_the_env(name):
     env = make_env(name)
     rule = termination_fn(env)
@@ -29,6 +35,17 @@ def test_the_rule_on_observations_matches_the_env(name):
 @pytest.mark.parametrize("name", ["reacher", "half-cheetah"])
 def test_tasks_that_never_end_have_no_rule(name):
     assert termination_fn(make_env(name)) is None
+
+
+def test_a_world_model_plans_on_the_tasks_whose_termination_the_observation_shows():
+    assert set(world_model_tasks()) == set(MUJOCO_TASKS) - {"inverted-double-pendulum"}
+    check_world_model_task("Walker2d-v5")  # a Gymnasium id as well
+    with pytest.raises(ValueError, match=r"pole tip's height.*a world model plans on half-cheetah"):
+        check_world_model_task("inverted-double-pendulum")
+    with pytest.raises(ValueError, match="a world model plans on"):
+        check_world_model_task("unicycle-goal")
+    with pytest.raises(ValueError, match="unknown task 'nowhere'"):
+        check_world_model_task("nowhere")
 
 
 def test_a_non_finite_observation_ends_the_episode():

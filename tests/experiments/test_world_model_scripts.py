@@ -41,6 +41,26 @@ def test_training_writes_the_checkpoint_record_plot_and_k_step_json(tiny_model):
     assert checkpoint.with_suffix(".kstep.png").stat().st_size > 0
 
 
+def test_training_takes_every_task_a_world_model_plans_on(tmp_path, run_script_here, refusal):
+    data = tmp_path / "walker2d.npz"
+    run_script_here(
+        "collect_data.py",
+        *("--env", "walker2d", "--source", "random", "--episodes", "2", "--max-steps", "5"),
+        *("--horizon", "4", "--out", str(data)),
+    )
+    checkpoint = tmp_path / "walker2d-world-model.pt"
+    run_script_here(
+        *("train_world_model.py", "--env", "walker2d", "--data", str(data)),
+        *("--checkpoint", str(checkpoint), "--ensemble", "2", "--hidden", "8", "--depth", "1"),
+        *("--epochs", "1", "--test-episodes", "0.5", "--threads", "1"),
+    )
+    assert json.loads(checkpoint.with_suffix(".json").read_text())["env"] == "walker2d"
+    line = refusal(
+        *("train_world_model.py", "--env", "inverted-double-pendulum", "--data", str(data))
+    )
+    assert "pole tip's height" in line and "a world model plans on" in line
+
+
 def test_run_mpc_plans_with_the_world_model(tiny_model, tmp_path, run_script_here):
     _, checkpoint = tiny_model
     out = tmp_path / "results.json"
