@@ -2,38 +2,44 @@
 
     python experiments/improve_world_model.py --env half-cheetah --rounds 3
     python experiments/improve_world_model.py --env hopper --episodes 8 --propagation tsinf
+    python experiments/improve_world_model.py --env walker2d --planner cem
     python experiments/improve_world_model.py --env walker2d --prior runs/walker2d/prior.pt
     python experiments/improve_world_model.py --env half-cheetah --ray-address auto  # on Ray
 
-Round 0's data are episodes of the best planner available on the true simulator: Diffusion
-Elites with the task's shipped prior (``--prior``: another) at the task's budget (``--population``,
-``--iterations``), scored by the simulator. Every round r then
+Every episode plans with ``--planner`` at the task's budget (``--population``, ``--iterations``):
+Diffusion Elites with the task's shipped prior (``--prior``: another), the best planner
+available, or action-space CEM, which needs none (walker2d ships no prior). Round 0's data are
+its episodes on the true simulator. Every round r then
 
 1. trains a world model (probabilistic ensemble, planner/world_model_training.py; its flags as
    train_world_model.py's) on every data episode of rounds 0..r, with seed ``--seed`` + r;
-2. validates it: DE planning with that model (``--propagation``, ``--particles``,
+2. validates it: the planner with that model (``--propagation``, ``--particles``,
    ``--world-model-reward``) in the real env on the validation seeds (``--validation-seeds``,
    never a test seed 0-9), and scores the model's open-loop k-step error (k = 1, 5, 10, 16) on
    those very episodes: the planner's own states, which no model is ever trained on (the same
-   error on the simulator DE's validation episodes, the states good plans visit, is recorded
+   error on the simulator planner's validation episodes, the states good plans visit, is recorded
    beside it). Errors are normalised per observation dimension by round 0's data, one scale for
    every round;
-3. and round r + 1's data are the episodes of DE planning with round r's model in the real env,
+3. and round r + 1's data are the episodes of the planner with round r's model in the real env,
    on fresh data seeds (PETS' data aggregation).
 
-Data episodes of round r use seeds DATA_SEED + 1000 r + i, which no evaluation uses. The
-simulator DE runs once on the validation seeds too: the level a world model is measured against.
+Data episodes of round r use seeds DATA_SEED + 1000 r + i, which no evaluation uses. The planner
+runs once on the simulator on the validation seeds too: the level a world model is measured
+against; and so does action-space CEM at the same N x T (over the task's horizon, as every
+baseline plans), the baseline (with ``--planner cem`` that is the same run, done once).
 
 Writes into ``--out`` (default ``runs/improve-world-model-<env>``): ``simulator-validation/``
-(the simulator DE's validation episodes); ``round-<r>/`` with ``data/seed-<s>.npz`` (that round's
-data episodes: transitions, return), ``world-model.pt`` and its record ``world-model.json``
-(data, configs, losses), ``validation/seed-<s>.npz`` and ``kstep.json``; ``rounds.json`` (the
-round table, the simulator's level, the best round), ``rounds.png`` (validation return against
-training transitions, the simulator DE's as a line) and ``best.pt``, a copy of the model of the
-round with the best mean validation return (the candidate to ship: copy it to
-``checkpoints/<env>-world-model.pt`` by hand; this script never writes there). Every file is
-written when its piece of work ends, so a stopped run, started again with the same flags,
-continues where it stopped and repeats nothing; ``--rounds`` may grow between runs. A folder of a
+(the planner's validation episodes on the simulator); ``cem-validation/`` (CEM's, unless the
+planner is CEM); ``round-<r>/`` with ``data/seed-<s>.npz`` (that round's data episodes:
+transitions, return), ``world-model.pt`` and its record ``world-model.json`` (data, configs,
+losses), ``validation/seed-<s>.npz`` and ``kstep.json``; ``rounds.json`` (the round table, the
+simulator lines' levels, the best round), ``rounds.png`` (validation return against training
+transitions, the planner's and CEM's on the simulator as lines with their intervals) and
+``best.pt``, a copy of the model of the round with the best mean validation return (the candidate
+to ship: copy it to ``checkpoints/<env>-world-model.pt`` by hand; this script never writes
+there). Every file is written when its piece of work ends, so a stopped run, started again with
+the same flags, continues where it stopped and repeats nothing; ``--rounds`` may grow between
+runs, and a folder written before a flag existed resumes as if given its default. A folder of a
 run with other flags, or of files of no run, is refused (its files would pass for finished work).
 Episodes run ``--workers`` at a time in local processes, or as Ray tasks with ``--ray-address``
 (experiments/harness/distributed.py); each is seeded by its own seed, so the results do not
@@ -44,7 +50,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +60,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from envs.mujoco_tasks import TASKS as MUJOCO_TASKS
 from envs.registry import get_task, make_env
-from envs.world_model_rules import termination_fn
 from experiments.harness.cli import (
     REPO_ROOT,
-    UsageError,
     arg,
     check_device,
     command_line,
@@ -72,7 +75,7 @@ from experiments.harness.distributed import map_unordered, ray_address_arg, ray_
 from experiments.harness.imitation import load_episode, save_episode
 from experiments.harness.outputs import claim_run_folder
 from experiments.harness.statistics import interval_record
-from experiments.harness.world_models import WorldModelArgs
+from experiments.harness.world_models import WorldModelArgs, world_model_task_arg
 from planner.threads import available_cores
 from planner.world_model import PROPAGATIONS, WorldModel, k_step_errors
 from planner.world_model_training import train_world_model
@@ -86,6 +89,10 @@ KS = (1, 5, 10, 16)
 """Open-loop steps of the k-step error (16: the H of the shipped priors)."""
 RUN_FLAGS = ("device", "threads", "rounds", "out", "workers", "ray_address")
 """Flags a resumed run may change; every other flag must match the folder's config.json."""
+PLANNERS = ("de", "cem")
+"""What plans every episode: Diffusion Elites over its prior, or action-space CEM (no prior)."""
+BASELINE = "cem"
+"""The planner drawn on the simulator beside the run's own: action-space CEM."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -112,7 +119,7 @@ def parse_seeds(text: str) -> list[int]:
 class ImproveArgs(WorldModelArgs):
     """Arguments of improve_world_model.py."""
 
-    env: str = arg("half-cheetah", "task", tuple(MUJOCO_TASKS))
+    env: str = world_model_task_arg("half-cheetah")
     rounds: int = arg(
         3, "rounds after round 0 that plan with the last model and retrain", minimum=0
     )
@@ -121,9 +128,19 @@ class ImproveArgs(WorldModelArgs):
     validation_seeds: str = arg(
         "1000-1009", "seeds that choose the model: FIRST-LAST or a comma list", check=parse_seeds
     )
-    population: int | None = arg(None, "DE's N per iteration (default: the task's)", minimum=1)
-    iterations: int | None = arg(None, "DE's T per control step (default: the task's)", minimum=1)
-    prior: str | None = arg(None, "DE's prior checkpoint (default: the task's shipped one)")
+    planner: str = arg(
+        "de",
+        "planner of every episode, on the simulator and with each round's model (cem needs no "
+        "prior)",
+        PLANNERS,
+    )
+    population: int | None = arg(None, "planner's N per iteration (default: the task's)", minimum=1)
+    iterations: int | None = arg(
+        None, "planner's T per control step (default: the task's)", minimum=1
+    )
+    prior: str | None = arg(
+        None, "DE's prior checkpoint (default: the task's shipped one; --planner de only)"
+    )
     propagation: str = arg("mean", "how the planner rolls the ensemble out", PROPAGATIONS)
     particles: int | None = arg(
         None, "particles per candidate of ts1/tsinf (default: the propagation's)", minimum=1
@@ -167,7 +184,9 @@ class Run:
         self.validation_seeds = parse_seeds(args.validation_seeds)
         self.cores = args.threads or max(1, available_cores() // args.workers)
         check_task(self.simulator_setup())  # before the folder is claimed
-        claim_run_folder(self.folder, {k: v for k, v in asdict(args).items() if k not in RUN_FLAGS})
+        settings = {k: v for k, v in asdict(args).items() if k not in RUN_FLAGS}
+        defaults = {f.name: f.default for f in fields(ImproveArgs)}  # of flags added later
+        claim_run_folder(self.folder, settings, defaults)
 
     def round_dir(self, index: int) -> Path:
         return self.folder / f"round-{index:02d}"
@@ -175,12 +194,28 @@ class Run:
     def model_path(self, index: int) -> Path:
         return self.round_dir(index) / "world-model.pt"
 
+    @property
+    def planner_name(self) -> str:
+        """The planner as the plot and tables name it (``DE``, ``CEM``)."""
+        return self.args.planner.upper()
+
     def simulator_setup(self) -> PlanningSetup:
-        """DE with the prior at the budget, scored by the simulator (the task's defaults)."""
+        """``--planner`` at the budget, scored by the simulator (the task's defaults)."""
         return PlanningSetup.from_fields(self.args, task=self.spec.name)
 
+    def simulator_lines(self) -> dict[str, tuple[Path, PlanningSetup]]:
+        """The planners validated on the simulator, by name, each with its episodes' folder:
+        ``--planner`` (the level a model is measured against) and :data:`BASELINE` at the same
+        budget (the same run when it is the planner)."""
+        lines = {self.args.planner: (self.folder / "simulator-validation", self.simulator_setup())}
+        baseline = PlanningSetup.from_fields(
+            self.args, task=self.spec.name, planner=BASELINE, prior=None
+        )
+        lines.setdefault(BASELINE, (self.folder / f"{BASELINE}-validation", baseline))
+        return lines
+
     def model_setup(self, index: int) -> PlanningSetup:
-        """The same DE, scored by round ``index``'s world model."""
+        """The same planner, scored by round ``index``'s world model."""
         return PlanningSetup.from_fields(
             self.args,
             task=self.spec.name,
@@ -210,14 +245,12 @@ class Run:
 
 
 def check_task(setup: PlanningSetup) -> None:
-    """Refuse a task a world model cannot plan on, or a prior that cannot plan, before any
-    work starts."""
+    """Refuse a setup that cannot plan before any work starts: DE's prior is loaded, so a
+    missing, foreign or unshipped one is refused (``--env`` refuses a task a world model cannot
+    plan on)."""
     env = make_env(setup.task)
     try:
-        termination_fn(env)
-        setup.resolve(env)  # loads the prior: refuses a missing or foreign one
-    except NotImplementedError as exc:
-        raise UsageError(f"--env {setup.task}: {exc}") from None
+        setup.resolve(env)
     finally:
         env.close()
 
@@ -231,14 +264,13 @@ def transitions(episodes: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 def data_episodes(run: Run, index: int) -> list[dict[str, Any]]:
-    """Round ``index``'s data episodes: the simulator DE's (round 0) or DE's with the previous
-    round's model, on the round's data seeds."""
+    """Round ``index``'s data episodes: the planner's on the simulator (round 0) or with the
+    previous round's model, on the round's data seeds."""
     setup = run.simulator_setup() if index == 0 else run.model_setup(index - 1)
     seeds = [DATA_SEED + 1000 * index + i for i in range(run.args.episodes)]
     source = "simulator" if index == 0 else f"model {index - 1}"
-    return run.episodes(
-        run.round_dir(index) / "data", setup, seeds, f"round {index} data (DE, {source})"
-    )
+    description = f"round {index} data ({run.planner_name}, {source})"
+    return run.episodes(run.round_dir(index) / "data", setup, seeds, description)
 
 
 def train(run: Run, index: int, episodes: list[dict[str, Any]]) -> None:
@@ -248,10 +280,10 @@ def train(run: Run, index: int, episodes: list[dict[str, Any]]) -> None:
     data = transitions(episodes)
     config = args.world_model_config(data["observations"].shape[1], data["actions"].shape[1])
     training = args.world_model_training(args.seed + index, args.device)
-    fields = ("observations", "actions", "rewards", "next_observations")
+    keys = ("observations", "actions", "rewards", "next_observations")
     torch.set_num_threads(run.cores)  # planning in this process left torch on one thread
     model, history = train_world_model(
-        *(data[key] for key in fields), config, training, task=run.spec.name
+        *(data[key] for key in keys), config, training, task=run.spec.name
     )
     record = {
         "env": run.spec.name,
@@ -272,8 +304,8 @@ def k_step(
     run: Run, index: int, own: list[dict], simulator: list[dict], scale: np.ndarray
 ) -> dict[str, Any]:
     """Round ``index``'s model's k-step errors on its planner's validation episodes (``own``) and
-    on the simulator DE's (``simulator``), normalised by ``scale (O,)``; computed once and kept
-    in ``kstep.json``."""
+    on the planner's on the simulator (``simulator``), normalised by ``scale (O,)``; computed once
+    and kept in ``kstep.json``."""
     path = run.round_dir(index) / "kstep.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -281,8 +313,8 @@ def k_step(
 
     def errors(episodes: list[dict]) -> dict[str, float]:
         data = transitions(episodes)
-        fields = ("observations", "actions", "next_observations", "episode_index")
-        found = k_step_errors(model, *(data[key] for key in fields), ks=KS, obs_scale=scale)
+        keys = ("observations", "actions", "next_observations", "episode_index")
+        found = k_step_errors(model, *(data[key] for key in keys), ks=KS, obs_scale=scale)
         return {str(k): v for k, v in found.items()}
 
     record = {"own": errors(own), "simulator": errors(simulator), "scale": "round 0 data std"}
@@ -290,9 +322,10 @@ def k_step(
     return record
 
 
-def plot_rounds(records: list[dict], simulator: dict, path: Path, env: str) -> None:
-    """Validation return of DE with each round's model against its training transitions, with
-    the simulator DE's level on the same seeds as a line."""
+def rounds_figure(records: list[dict], levels: dict[str, dict], planner: str, env: str) -> Figure:
+    """Validation return of ``planner`` with each round's model against its training
+    transitions, with each simulator line's level on the same seeds (``levels``, by planner: the
+    mean and its interval) as a line and a band."""
     figure = Figure(figsize=(6, 4), dpi=90)
     FigureCanvasAgg(figure)
     ax = figure.add_subplot(1, 1, 1)
@@ -300,17 +333,19 @@ def plot_rounds(records: list[dict], simulator: dict, path: Path, env: str) -> N
     means = np.array([r["validation"]["mean"] for r in records])
     low, high = (np.array([r["validation"][bound] for r in records]) for bound in ("low", "high"))
     errors = np.nan_to_num(np.stack([means - low, high - means]), posinf=0.0)  # 1 seed: no bar
-    ax.errorbar(sizes, means, yerr=errors, marker="o", capsize=3, label="DE, world model")
+    label = f"{planner.upper()}, world model"
+    ax.errorbar(sizes, means, yerr=errors, marker="o", capsize=3, label=label)
     for record, size, mean in zip(records, sizes, means, strict=True):
         ax.annotate(f"r{record['round']}", (size, mean), textcoords="offset points", xytext=(4, 4))
-    ax.axhline(simulator["mean"], color="C3", label="DE, simulator")
-    ax.axhspan(simulator["low"], simulator["high"], color="C3", alpha=0.1)
+    for color, (name, level) in zip(("C3", "C2"), levels.items(), strict=False):
+        ax.axhline(level["mean"], color=color, label=f"{name.upper()}, simulator")
+        ax.axhspan(level["low"], level["high"], color=color, alpha=0.1)
     ax.set_xlabel("training transitions (env steps)")
     ax.set_ylabel("episode return, validation seeds")
     ax.set_title(f"{env}: a world model trained on its own planner's data")
     ax.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path)
+    return figure
 
 
 def round_record(
@@ -338,37 +373,43 @@ def best_round(records: list[dict]) -> int:
     return max(records, key=lambda r: r["validation"]["mean"])["round"]
 
 
-def write_summary(run: Run, records: list[dict], simulator: dict) -> int:
-    """rounds.json, rounds.png and best.pt (the best round's model by mean validation return);
-    returns the best round."""
+def write_summary(run: Run, records: list[dict], levels: dict[str, dict]) -> int:
+    """rounds.json, rounds.png and best.pt (the best round's model by mean validation return),
+    with the simulator lines' ``levels`` (by planner); returns the best round."""
     best = best_round(records)
     shutil.copyfile(run.model_path(best), run.folder / "best.tmp")
     (run.folder / "best.tmp").replace(run.folder / "best.pt")
     summary = {
         "command": command_line(),
         "validation_seeds": run.validation_seeds,
-        "simulator": simulator,
+        "planner": run.args.planner,
+        "simulator": levels[run.args.planner],
+        BASELINE: levels[BASELINE],
         "best_round": best,
         "best": str(run.folder / "best.pt"),
         "rounds": records,
     }
     write_json(run.folder / "rounds.json", summary)
-    plot_rounds(records, simulator, run.folder / "rounds.png", run.spec.name)
+    figure = rounds_figure(records, levels, run.args.planner, run.spec.name)
+    figure.savefig(run.folder / "rounds.png")
     return best
 
 
-def run_rounds(run: Run) -> tuple[list[dict], dict]:
-    """The simulator's validation and every round not yet done; returns the round-by-round
-    records and the simulator DE's validation return."""
+def run_rounds(run: Run) -> tuple[list[dict], dict[str, dict]]:
+    """The simulator lines' validation and every round not yet done; returns the round-by-round
+    records and each simulator line's validation return, by planner."""
     seeds = run.validation_seeds
-    folder = run.folder / "simulator-validation"
-    simulator = run.episodes(folder, run.simulator_setup(), seeds, "validation (DE, simulator)")
-    simulator_returns = interval_record([e["return"] for e in simulator])
+    levels, validated = {}, {}
+    for name, (folder, setup) in run.simulator_lines().items():
+        description = f"validation ({name.upper()}, simulator)"
+        validated[name] = run.episodes(folder, setup, seeds, description)
+        levels[name] = interval_record([e["return"] for e in validated[name]])
+    simulator = validated[run.args.planner]
     records, data = [], []
     for index in tqdm(range(run.args.rounds + 1), desc="rounds", unit="round"):
         new = data_episodes(run, index)
         data += new
-        if index == 0:  # one scale of the k-step error for every round: the simulator DE's data
+        if index == 0:  # one scale of the k-step error for every round: the simulator's data
             scale = np.maximum(transitions(new)["observations"].std(axis=0), 1e-6)
         if not run.model_path(index).exists():
             train(run, index, data)
@@ -376,19 +417,19 @@ def run_rounds(run: Run) -> tuple[list[dict], dict]:
             run.round_dir(index) / "validation",
             run.model_setup(index),
             seeds,
-            f"round {index} validation (DE, model {index})",
+            f"round {index} validation ({run.planner_name}, model {index})",
         )
         kstep = k_step(run, index, validation, simulator, scale)
         records.append(round_record(run, index, new, validation, kstep))
-        write_summary(run, records, simulator_returns)
-    return records, simulator_returns
+        write_summary(run, records, levels)
+    return records, levels
 
 
 def main(args: ImproveArgs) -> list[dict]:
     """Run the rounds not yet done; write and print the round-by-round results."""
     run = Run(args)
     with ray_session(args.ray_address, args.workers):  # one Ray session for every round
-        records, simulator = run_rounds(run)
+        records, levels = run_rounds(run)
     error = f"k={KS[-1]} error"
     print_table(
         [
@@ -405,11 +446,9 @@ def main(args: ImproveArgs) -> list[dict]:
         ["round", "data from", "data return", "trained on", error, "validation return"],
         {"data return": ".1f", error: ".3f"},
     )
-    best = best_round(records)
-    print(
-        f"DE on the simulator, same validation seeds: {simulator['text']}; best: round {best} "
-        f"(copied to {run.folder}/best.pt)"
-    )
+    for name, level in levels.items():
+        print(f"{name.upper()} on the simulator, same validation seeds: {level['text']}")
+    print(f"best: round {best_round(records)} (copied to {run.folder}/best.pt)")
     print(f"wrote {run.folder}/rounds.json and rounds.png")
     return records
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,19 +64,25 @@ def check_output(
         )
 
 
-def claim_run_folder(folder: Path, config: dict[str, Any]) -> None:
+def claim_run_folder(
+    folder: Path, config: dict[str, Any], defaults: Mapping[str, Any] | None = None
+) -> None:
     """Make ``folder`` this run's, or check that it is (then the run resumes there).
 
     A missing or empty folder gets ``config.json`` (``config``: the settings a resumed run
-    must share, JSON-ready). A folder whose ``config.json`` equals ``config`` resumes. Any other
-    folder, one of a run with other settings or of files of no run, is refused: its files would
-    be taken for this run's finished work.
+    must share, JSON-ready). A folder whose ``config.json`` equals ``config`` resumes; a setting
+    it lacks (the folder was written before the setting existed) reads as its value in
+    ``defaults`` (else None). Any other folder, one of a run with other settings or of files of
+    no run, is refused: its files would be taken for this run's finished work.
     """
     path = folder / CONFIG
     if path.exists():
         recorded = json.loads(path.read_text())
-        config = json.loads(json.dumps(config))  # as it reads back (tuples become lists)
-        changed = sorted(k for k in {**config, **recorded} if recorded.get(k) != config.get(k))
+        # as they read back (tuples become lists)
+        config, defaults = (json.loads(json.dumps(dict(d or {}))) for d in (config, defaults))
+        changed = sorted(
+            k for k in {**config, **recorded} if recorded.get(k, defaults.get(k)) != config.get(k)
+        )
         if changed:
             raise UsageError(
                 f"{folder} holds a run with other settings ({', '.join(changed)}): pass the "

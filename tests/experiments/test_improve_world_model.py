@@ -1,6 +1,7 @@
 """improve_world_model.py: the data/model loop resumes a stopped round repeating nothing, refuses a
-folder of a run with other flags, and writes its round table (tiny models, 8 x 1, 6-step
-episodes; the script runs in this process, its episode runner and trainer counted)."""
+folder of a run with other flags, writes its round table and plot (the planner and CEM on the
+simulator as lines), and plans walker2d, which ships no prior, with CEM (tiny models, 8 x 1,
+few-step episodes; the script runs in this process, its episode runner and trainer counted)."""
 
 import contextlib
 import hashlib
@@ -12,14 +13,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs.registry import make_env
+from envs.world_model_rules import ObservedHealth, ObservedLocomotionReward
 from experiments import improve_world_model as script
 from experiments.harness.cli import parse_args
 from experiments.harness.collection import TRANSITION_FIELDS
 from experiments.harness.imitation import load_episode
-from planner.world_model import WorldModel, k_step_errors
+from planner.world_model import WorldModel, WorldModelObjective, k_step_errors
+from policies.setup import PlanningSetup
 
 TINY = (
     *("--env", "reacher", "--episodes", "2", "--max-steps", "6"),
+    *("--validation-seeds", "1000-1001", "--population", "8", "--iterations", "1"),
+    *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--epochs", "2", "--threads", "1"),
+)
+WALKER = (
+    *("--env", "walker2d", "--planner", "cem", "--episodes", "2", "--max-steps", "3"),
     *("--validation-seeds", "1000-1001", "--population", "8", "--iterations", "1"),
     *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--epochs", "2", "--threads", "1"),
 )
@@ -27,21 +36,22 @@ SUMMARIES = ("rounds.json", "rounds.png", "best.pt")
 """The run's summary files: rewritten by every run, as they gather every round."""
 
 
-def improve(out: Path, rounds: int) -> dict:
-    """Run TINY with ``--rounds rounds`` into ``out``; returns what ran (``episodes``: (reward,
-    seed) of each episode, ``trained``: the round of each model trained) and the printout."""
+def improve(out: Path, rounds: int, flags: tuple[str, ...] = TINY) -> dict:
+    """Run ``flags`` with ``--rounds rounds`` into ``out``; returns what ran (``episodes``:
+    (planner, reward, seed) of each episode, ``trained``: the round of each model trained) and
+    the printout."""
     calls = {"episodes": [], "trained": []}
     run_episode, train = script.planner_episode, script.train_world_model
 
     def counted_episode(job):
-        calls["episodes"].append((job.setup.reward, job.seed))
+        calls["episodes"].append((job.setup.planner, job.setup.reward, job.seed))
         return run_episode(job)
 
     def counted_train(*args, **kwargs):
         calls["trained"].append(args[5].seed)  # the WorldModelTraining: seed 0 + round
         return train(*args, **kwargs)
 
-    argv = [*TINY, "--rounds", str(rounds), "--out", str(out)]
+    argv = [*flags, "--rounds", str(rounds), "--out", str(out)]
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
         patch.setattr(script, "planner_episode", counted_episode)
@@ -78,8 +88,9 @@ def one_round(tmp_path_factory) -> tuple[Path, dict]:
 def test_a_run_does_each_piece_of_work_once(one_round):
     _, ran = one_round
     validation = [1000, 1001]
-    expected = [("simulator", s) for s in (*validation, 20000, 20001)]
-    expected += [("world-model", s) for s in (*validation, 21000, 21001, *validation)]
+    expected = [("de", "simulator", s) for s in (*validation, 20000, 20001)]
+    expected += [("cem", "simulator", s) for s in validation]  # the baseline's line
+    expected += [("de", "world-model", s) for s in (*validation, 21000, 21001, *validation)]
     assert sorted(ran["episodes"]) == sorted(expected)
     assert ran["trained"] == [0, 1]
 
@@ -89,7 +100,8 @@ def test_resuming_after_a_stopped_round_repeats_nothing(one_round, tmp_path):
     before = work(out)
 
     grown = improve(out, rounds=2)  # --rounds grows: round 2 only
-    assert sorted(grown["episodes"]) == [("world-model", s) for s in (1000, 1001, 22000, 22001)]
+    model = ("de", "world-model")
+    assert sorted(grown["episodes"]) == [(*model, s) for s in (1000, 1001, 22000, 22001)]
     assert grown["trained"] == [2]
     after = work(out)
     assert {k: after[k] for k in before} == before  # rounds 0 and 1 untouched
@@ -103,7 +115,7 @@ def test_resuming_after_a_stopped_round_repeats_nothing(one_round, tmp_path):
     for path in (*round_2.glob("world-model.*"), *(round_2 / "validation").iterdir()):
         path.unlink()
     resumed = improve(out, rounds=2)
-    assert sorted(resumed["episodes"]) == [("world-model", s) for s in (1000, 1001, 22001)]
+    assert sorted(resumed["episodes"]) == [(*model, s) for s in (1000, 1001, 22001)]
     assert resumed["trained"] == [2]
     assert {k: v for k, v in work(out).items() if not k.startswith("round-02")} == {
         k: v for k, v in after.items() if not k.startswith("round-02")
@@ -142,7 +154,80 @@ def test_the_round_table_and_rounds_json_hold_each_rounds_figures(one_round):
     assert [row.split()[0] for row in rows[:2]] == ["0", "1"]
     assert rows[1].split()[4] == "24"  # trained on
     assert rows[1].endswith(summary["rounds"][1]["validation"]["text"])
-    assert f"same validation seeds: {summary['simulator']['text']}" in ran["stdout"]
+    assert summary["planner"] == "de"
+    for name, key in [("DE", "simulator"), ("CEM", "cem")]:
+        line = f"{name} on the simulator, same validation seeds: {summary[key]['text']}"
+        assert line in ran["stdout"]
+
+
+def returns(folder: Path) -> list[float]:
+    """The returns of the episodes saved in ``folder``, in seed order."""
+    paths = sorted(folder.glob("seed-*.npz"))
+    return [load_episode(p, TRANSITION_FIELDS)["return"] for p in paths]
+
+
+def legend(figure) -> list[str]:
+    return sorted(text.get_text() for text in figure.axes[0].get_legend().get_texts())
+
+
+def test_the_plot_draws_the_rounds_beside_de_and_cem_on_the_simulator(one_round):
+    out, _ = one_round
+    summary = json.loads((out / "rounds.json").read_text())
+    for key, folder in [("simulator", "simulator-validation"), ("cem", "cem-validation")]:
+        assert summary[key]["mean"] == pytest.approx(np.mean(returns(out / folder)))
+    assert summary["cem"] != summary["simulator"]  # two planners, two runs
+    levels = {"de": summary["simulator"], "cem": summary["cem"]}
+    figure = script.rounds_figure(summary["rounds"], levels, "de", "reacher")
+    assert legend(figure) == ["CEM, simulator", "DE, simulator", "DE, world model"]
+    ax = figure.axes[0]
+    lines = [line.get_ydata()[0] for line in ax.lines if line.get_label().endswith("simulator")]
+    assert lines == [summary["simulator"]["mean"], summary["cem"]["mean"]]
+    assert len(ax.patches) == 2  # a band each
+
+
+def test_a_folder_written_before_the_planner_flag_resumes_as_de(tmp_path, refusal):
+    out = tmp_path / "run"
+    script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out)]))
+    config = json.loads((out / "config.json").read_text())
+    assert config.pop("planner") == "de"
+    (out / "config.json").write_text(json.dumps(config))  # as written before --planner
+    script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out)]))  # resumes
+    line = refusal("improve_world_model.py", *TINY, "--out", str(out), "--planner", "cem")
+    assert "other settings (planner)" in line
+
+
+def test_walker2d_which_ships_no_prior_learns_and_plans_with_cem(tmp_path):
+    out = tmp_path / "walker"
+    ran = improve(out, rounds=0, flags=WALKER)
+    validation = [1000, 1001]
+    expected = [("cem", "simulator", s) for s in (*validation, 20000, 20001)]
+    expected += [("cem", "world-model", s) for s in validation]
+    assert sorted(ran["episodes"]) == sorted(expected)  # CEM on the simulator once
+    assert ran["trained"] == [0]
+    summary = json.loads((out / "rounds.json").read_text())
+    assert summary["planner"] == "cem" and summary["cem"] == summary["simulator"]
+    assert not (out / "cem-validation").exists()
+    assert ran["stdout"].count("on the simulator, same validation seeds") == 1
+    assert f"CEM on the simulator, same validation seeds: {summary['cem']['text']}" in ran["stdout"]
+    levels = {"cem": summary["simulator"]}
+    figure = script.rounds_figure(summary["rounds"], levels, "cem", "walker2d")
+    assert legend(figure) == ["CEM, simulator", "CEM, world model"]
+
+    # its model plans walker2d with the task's termination and its reward computed from obs[8]
+    env = make_env("walker2d")
+    setup = PlanningSetup(
+        *("walker2d", "cem", 8, 1),
+        reward="world-model",
+        world_model=str(out / "best.pt"),
+        world_model_reward="computed",
+    )
+    objective = setup.resolve(env).objective
+    assert isinstance(objective, WorldModelObjective) and objective.model.task == "walker2d"
+    assert isinstance(objective.terminated_fn, ObservedHealth)
+    assert isinstance(objective.reward_fn, ObservedLocomotionReward)
+    assert objective.reward_fn.velocity_index == 8
+    action, _ = setup.policy(env).predict(env.reset(seed=0)[0])
+    assert env.action_space.contains(action)
 
 
 def test_the_k_step_error_is_the_models_on_its_own_planners_validation_episodes(one_round):
@@ -185,6 +270,10 @@ def test_a_folder_of_a_run_with_other_flags_is_refused(tmp_path, refusal):
         (["--validation-seeds", "5-12"], ["test seeds"]),
         (["--validation-seeds", "1000-x"], ["FIRST-LAST"]),
         (["--env", "inverted-double-pendulum"], ["inverted-double-pendulum", "observation"]),
+        (["--env", "unicycle-goal"], ["a world model plans on", "walker2d"]),
+        (["--env", "walker2d"], ["walker2d ships no prior", "--prior PATH", "--planner cem"]),
+        (["--planner", "cem", "--prior", "x.pt"], ["--prior", "--planner de"]),
+        (["--planner", "mppi"], ["--planner", "'mppi'"]),
         (["--prior", "/nonexistent.pt"], ["/nonexistent.pt", "--prior"]),
     ],
 )
