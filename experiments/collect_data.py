@@ -43,17 +43,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from envs.datasets import action_chunks, smooth_random_actions
+from envs.datasets import action_chunks
 from envs.registry import TaskSpec, get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
     ScriptArgs,
-    UsageError,
     arg,
     command_line,
     run_main,
 )
-from experiments.harness.collection import collect_episode, planner_source
+from experiments.harness.collection import SmoothRandomSource, collect_episode, planner_source
 from experiments.harness.distributed import map_unordered, ray_address_arg
 from experiments.harness.outputs import check_output, overwrite_arg
 from planner.action_scaling import ActionScaling
@@ -123,33 +122,6 @@ class AgentSource:
         """The agent's normalised action (A,) for ``observation (O,)``."""
         action, _ = self.model.predict(observation, deterministic=self.deterministic)
         return self.scaling.to_normalised(action)
-
-
-class SmoothRandomSource:
-    """One :func:`envs.datasets.smooth_random_actions` sequence over each whole episode.
-
-    Its number of constant-level segments is drawn around ``length / segment_steps`` (from half
-    to one and a half times that), so long episodes keep switching rather than holding a level
-    for hundreds of steps.
-    """
-
-    def __init__(self, action_dim: int, segment_steps: float, rng: np.random.Generator) -> None:
-        self.action_dim, self.segment_steps, self.rng = action_dim, segment_steps, rng
-        self.sequence = np.empty((0, action_dim))
-
-    def begin(self, env: gym.Env, length: int | None) -> None:
-        """Draw the episode's sequence of ``length`` actions."""
-        if length is None:
-            raise UsageError(
-                f"{env.spec.id} has no step limit: pass --max-steps for --source random"
-            )
-        typical = max(1.0, length / self.segment_steps)
-        segments = (max(1, round(0.5 * typical)), max(1, round(1.5 * typical)))
-        self.sequence = smooth_random_actions(1, length, self.action_dim, self.rng, segments)[0]
-
-    def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
-        """Step ``step`` of the episode's sequence."""
-        return self.sequence[step]
 
 
 def make_source(

@@ -9,7 +9,9 @@
 Every episode plans with ``--planner`` at the task's budget (``--population``, ``--iterations``):
 Diffusion Elites with the task's shipped prior (``--prior``: another), the best planner
 available, or action-space CEM, which needs none (walker2d ships no prior). Round 0's data are
-its episodes on the true simulator. Every round r then
+its episodes on the true simulator and ``--random-episodes`` episodes of smooth random actions
+(as PETS starts: a planner alone visits too few states for a model to plan from; half-cheetah's
+first model planned backwards from DE's episodes alone). Every round r then
 
 1. trains a world model (probabilistic ensemble, planner/world_model_training.py; its flags as
    train_world_model.py's) on every data episode of rounds 0..r, with seed ``--seed`` + r;
@@ -31,7 +33,7 @@ baseline plans), the baseline (with ``--planner cem`` that is the same run, done
 Writes into ``--out`` (default ``runs/improve-world-model-<env>``): ``simulator-validation/``
 (the planner's validation episodes on the simulator); ``cem-validation/`` (CEM's, unless the
 planner is CEM); ``round-<r>/`` with ``data/seed-<s>.npz`` (that round's data episodes:
-transitions, return), ``world-model.pt`` and its record ``world-model.json`` (data, configs,
+transitions, return; round 0's random ones in ``random/``), ``world-model.pt`` and its record ``world-model.json`` (data, configs,
 losses), ``validation/seed-<s>.npz`` and ``kstep.json``; ``rounds.json`` (the round table, the
 simulator lines' levels, the best round), ``rounds.png`` (validation return against training
 transitions, the planner's and CEM's on the simulator as lines with their intervals) and
@@ -70,7 +72,13 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
-from experiments.harness.collection import TRANSITION_FIELDS, PlannerEpisode, planner_episode
+from experiments.harness.collection import (
+    TRANSITION_FIELDS,
+    PlannerEpisode,
+    RandomEpisode,
+    planner_episode,
+    random_episode,
+)
 from experiments.harness.distributed import map_unordered, ray_address_arg, ray_session
 from experiments.harness.imitation import load_episode, save_episode
 from experiments.harness.outputs import claim_run_folder
@@ -83,6 +91,10 @@ from policies.setup import WORLD_MODEL_REWARDS, PlanningSetup
 
 DATA_SEED = 20_000
 """Data episodes of round r use seeds DATA_SEED + 1000 r + i: never an evaluation seed."""
+RANDOM_SEED = 30_000
+"""Round 0's random episodes use seeds RANDOM_SEED + i."""
+BEFORE_FLAGS = {"random_episodes": 0}
+"""What a run did before a flag existed: a folder whose config.json lacks it reads so."""
 TEST_SEEDS = range(10)
 """The seeds results are reported on: never used to choose a model."""
 KS = (1, 5, 10, 16)
@@ -124,6 +136,12 @@ class ImproveArgs(WorldModelArgs):
         3, "rounds after round 0 that plan with the last model and retrain", minimum=0
     )
     episodes: int = arg(5, "data episodes per round", minimum=1)
+    random_episodes: int = arg(
+        10,
+        "round 0 also records this many episodes of smooth random actions (PETS starts from "
+        "random data): states the planner alone never visits",
+        minimum=0,
+    )
     max_steps: int = arg(200, "steps per data and validation episode", minimum=1)
     validation_seeds: str = arg(
         "1000-1009", "seeds that choose the model: FIRST-LAST or a comma list", check=parse_seeds
@@ -185,7 +203,8 @@ class Run:
         self.cores = args.threads or max(1, available_cores() // args.workers)
         check_task(self.simulator_setup())  # before the folder is claimed
         settings = {k: v for k, v in asdict(args).items() if k not in RUN_FLAGS}
-        defaults = {f.name: f.default for f in fields(ImproveArgs)}  # of flags added later
+        # A flag added later reads, in an older folder, as what that folder's run did.
+        defaults = {**{f.name: f.default for f in fields(ImproveArgs)}, **BEFORE_FLAGS}
         claim_run_folder(self.folder, settings, defaults)
 
     def round_dir(self, index: int) -> Path:
@@ -229,19 +248,24 @@ class Run:
         """The episodes of ``setup``'s planner on ``seeds``: those not yet in ``folder`` are run
         (``--workers`` at a time or on Ray) and each is saved as it ends; returns them all, in
         seed order."""
-        paths = {seed: folder / f"seed-{seed}.npz" for seed in seeds}
-        jobs = [
-            PlannerEpisode(setup, seed, self.args.max_steps, self.cores)
-            for seed in seeds
-            if not paths[seed].exists()
-        ]
+        jobs = [PlannerEpisode(setup, seed, self.args.max_steps, self.cores) for seed in seeds]
+        return self.recorded(folder, planner_episode, jobs, description)
+
+    def recorded(
+        self, folder: Path, run_episode: Any, jobs: list[Any], description: str
+    ) -> list[dict[str, Any]]:
+        """The episodes of ``jobs`` (each with a ``seed``) by ``run_episode``: those not yet in
+        ``folder`` are run (``--workers`` at a time or on Ray) and each is saved as it ends;
+        returns them all, in the jobs' order."""
+        paths = {job.seed: folder / f"seed-{job.seed}.npz" for job in jobs}
+        missing = [job for job in jobs if not paths[job.seed].exists()]
         args = self.args
-        with tqdm(total=len(seeds), initial=len(seeds) - len(jobs), desc=description) as bar:
-            for episode in map_unordered(planner_episode, jobs, args.ray_address, args.workers):
+        with tqdm(total=len(jobs), initial=len(jobs) - len(missing), desc=description) as bar:
+            for episode in map_unordered(run_episode, missing, args.ray_address, args.workers):
                 save_episode(paths[episode["seed"]], episode, TRANSITION_FIELDS)
                 bar.update()
                 bar.set_postfix(ret=f"{episode['return']:.1f}")
-        return [load_episode(paths[seed], TRANSITION_FIELDS) for seed in seeds]
+        return [load_episode(paths[job.seed], TRANSITION_FIELDS) for job in jobs]
 
 
 def check_task(setup: PlanningSetup) -> None:
@@ -271,6 +295,15 @@ def data_episodes(run: Run, index: int) -> list[dict[str, Any]]:
     source = "simulator" if index == 0 else f"model {index - 1}"
     description = f"round {index} data ({run.planner_name}, {source})"
     return run.episodes(run.round_dir(index) / "data", setup, seeds, description)
+
+
+def random_episodes(run: Run) -> list[dict[str, Any]]:
+    """Round 0's ``--random-episodes`` episodes of smooth random actions: those not yet in
+    ``round-00/random/`` are run and each is saved as it ends; returns them all, in seed order."""
+    folder = run.round_dir(0) / "random"
+    seeds = [RANDOM_SEED + i for i in range(run.args.random_episodes)]
+    jobs = [RandomEpisode(run.spec.name, seed, run.args.max_steps) for seed in seeds]
+    return run.recorded(folder, random_episode, jobs, "round 0 data (smooth random actions)")
 
 
 def train(run: Run, index: int, episodes: list[dict[str, Any]]) -> None:
@@ -357,6 +390,7 @@ def round_record(
     return {
         "round": index,
         "data_from": "simulator" if index == 0 else f"world model of round {index - 1}",
+        "random_episodes": run.args.random_episodes if index == 0 else 0,
         "data_returns": [e["return"] for e in data],
         "data_return": float(np.mean([e["return"] for e in data])),
         "trained_on": trained["sizes"]["train_transitions"],
@@ -411,6 +445,7 @@ def run_rounds(run: Run) -> tuple[list[dict], dict[str, dict]]:
         data += new
         if index == 0:  # one scale of the k-step error for every round: the simulator's data
             scale = np.maximum(transitions(new)["observations"].std(axis=0), 1e-6)
+            data += random_episodes(run)
         if not run.model_path(index).exists():
             train(run, index, data)
         validation = run.episodes(
@@ -435,7 +470,9 @@ def main(args: ImproveArgs) -> list[dict]:
         [
             {
                 "round": r["round"],
-                "data from": "simulator" if r["round"] == 0 else f"model {r['round'] - 1}",
+                "data from": f"model {r['round'] - 1}"
+                if r["round"]
+                else "simulator" + ("+random" if r["random_episodes"] else ""),
                 "data return": r["data_return"],
                 "trained on": r["trained_on"],
                 error: r["k_step_error"][str(KS[-1])],

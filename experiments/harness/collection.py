@@ -4,7 +4,8 @@ A *source* answers ``begin(env, length)`` (a new episode of at most ``length`` s
 ``act(env, observation, step)`` (a normalised action ``(A,)``); :func:`collect_episode` runs one
 and keeps every transition, which is what a world model trains on. experiments/collect_data.py
 collects agents', smooth random and planners' episodes into one file;
-experiments/improve_world_model.py runs :func:`planner_episode` jobs, one file per episode.
+experiments/improve_world_model.py runs :func:`planner_episode` and :func:`random_episode` jobs,
+one file per episode.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.datasets import smooth_random_actions
 from envs.planning_state import read_planning_state
 from envs.registry import make_env
+from experiments.harness.cli import UsageError
 from planner.action_scaling import ActionScaling
 from planner.threads import use_planning_threads
 from policies.setup import Planning, PlanningSetup
@@ -94,6 +97,31 @@ def collect_episode(
     }
 
 
+class SmoothRandomSource:
+    """One :func:`envs.datasets.smooth_random_actions` sequence over each whole episode.
+
+    Its number of constant-level segments is drawn around ``length / segment_steps`` (from half
+    to one and a half times that), so long episodes keep switching rather than holding a level
+    for hundreds of steps.
+    """
+
+    def __init__(self, action_dim: int, segment_steps: float, rng: np.random.Generator) -> None:
+        self.action_dim, self.segment_steps, self.rng = action_dim, segment_steps, rng
+        self.sequence = np.empty((0, action_dim))
+
+    def begin(self, env: gym.Env, length: int | None) -> None:
+        """Draw the episode's sequence of ``length`` actions."""
+        if length is None:
+            raise UsageError(f"{env.spec.id} has no step limit: pass --max-steps")
+        typical = max(1.0, length / self.segment_steps)
+        segments = (max(1, round(0.5 * typical)), max(1, round(1.5 * typical)))
+        self.sequence = smooth_random_actions(1, length, self.action_dim, self.rng, segments)[0]
+
+    def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
+        """Step ``step`` of the episode's sequence."""
+        return self.sequence[step]
+
+
 @dataclass(frozen=True)
 class PlannerEpisode:
     """One episode of ``setup``'s planner in the true simulator from ``seed`` (which also seeds
@@ -113,8 +141,38 @@ def planner_episode(job: PlannerEpisode) -> dict[str, Any]:
     use_planning_threads(job.cores)
     env = make_env(job.setup.task)
     source, _ = planner_source(replace(job.setup, seed=job.seed), env)
+    return _recorded(env, source, job.seed, job.max_steps)
+
+
+@dataclass(frozen=True)
+class RandomEpisode:
+    """One episode of smooth random actions (:class:`SmoothRandomSource`, a level every
+    ``segment_steps`` steps on average) on ``task`` from ``seed``, cut at ``max_steps``."""
+
+    task: str
+    seed: int
+    max_steps: int
+    segment_steps: float = 16.0
+
+
+def random_episode(job: RandomEpisode) -> dict[str, Any]:
+    """Run one :class:`RandomEpisode`; returns what :func:`planner_episode` returns."""
+    env = make_env(job.task)
     rng = np.random.default_rng(job.seed)
-    episode = collect_episode(env, source, job.seed, job.max_steps, 0.0, rng)
+    source = SmoothRandomSource(env.action_space.shape[0], job.segment_steps, rng)
+    return _recorded(env, source, job.seed, job.max_steps, rng)
+
+
+def _recorded(
+    env: gym.Env,
+    source: Any,
+    seed: int,
+    max_steps: int | None,
+    rng: np.random.Generator | None = None,
+) -> dict[str, Any]:
+    """The episode of ``source`` from ``seed`` (env closed after), with its scalars."""
+    rng = np.random.default_rng(seed) if rng is None else rng
+    episode = collect_episode(env, source, seed, max_steps, 0.0, rng)
     env.close()
     rewards = episode["rewards"]
-    return {**episode, "seed": job.seed, "return": float(rewards.sum()), "steps": len(rewards)}
+    return {**episode, "seed": seed, "return": float(rewards.sum()), "steps": len(rewards)}

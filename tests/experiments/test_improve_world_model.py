@@ -23,12 +23,13 @@ from planner.world_model import WorldModel, WorldModelObjective, k_step_errors
 from policies.setup import PlanningSetup
 
 TINY = (
-    *("--env", "reacher", "--episodes", "2", "--max-steps", "6"),
+    *("--env", "reacher", "--episodes", "2", "--max-steps", "6", "--random-episodes", "1"),
     *("--validation-seeds", "1000-1001", "--population", "8", "--iterations", "1"),
     *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--epochs", "2", "--threads", "1"),
 )
 WALKER = (
     *("--env", "walker2d", "--planner", "cem", "--episodes", "2", "--max-steps", "3"),
+    *("--random-episodes", "0"),
     *("--validation-seeds", "1000-1001", "--population", "8", "--iterations", "1"),
     *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--epochs", "2", "--threads", "1"),
 )
@@ -40,12 +41,20 @@ def improve(out: Path, rounds: int, flags: tuple[str, ...] = TINY) -> dict:
     """Run ``flags`` with ``--rounds rounds`` into ``out``; returns what ran (``episodes``:
     (planner, reward, seed) of each episode, ``trained``: the round of each model trained) and
     the printout."""
-    calls = {"episodes": [], "trained": []}
-    run_episode, train = script.planner_episode, script.train_world_model
+    calls = {"episodes": [], "random": [], "trained": []}
+    run_episode, run_random, train = (
+        script.planner_episode,
+        script.random_episode,
+        script.train_world_model,
+    )
 
     def counted_episode(job):
         calls["episodes"].append((job.setup.planner, job.setup.reward, job.seed))
         return run_episode(job)
+
+    def counted_random(job):
+        calls["random"].append(job.seed)
+        return run_random(job)
 
     def counted_train(*args, **kwargs):
         calls["trained"].append(args[5].seed)  # the WorldModelTraining: seed 0 + round
@@ -55,6 +64,7 @@ def improve(out: Path, rounds: int, flags: tuple[str, ...] = TINY) -> dict:
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
         patch.setattr(script, "planner_episode", counted_episode)
+        patch.setattr(script, "random_episode", counted_random)
         patch.setattr(script, "train_world_model", counted_train)
         script.main(parse_args(script.ImproveArgs, "", argv))
     return {**calls, "stdout": stdout.getvalue()}
@@ -92,6 +102,7 @@ def test_a_run_does_each_piece_of_work_once(one_round):
     expected += [("cem", "simulator", s) for s in validation]  # the baseline's line
     expected += [("de", "world-model", s) for s in (*validation, 21000, 21001, *validation)]
     assert sorted(ran["episodes"]) == sorted(expected)
+    assert ran["random"] == [30000]  # round 0's random episode
     assert ran["trained"] == [0, 1]
 
 
@@ -102,7 +113,7 @@ def test_resuming_after_a_stopped_round_repeats_nothing(one_round, tmp_path):
     grown = improve(out, rounds=2)  # --rounds grows: round 2 only
     model = ("de", "world-model")
     assert sorted(grown["episodes"]) == [(*model, s) for s in (1000, 1001, 22000, 22001)]
-    assert grown["trained"] == [2]
+    assert grown["trained"] == [2] and grown["random"] == []
     after = work(out)
     assert {k: after[k] for k in before} == before  # rounds 0 and 1 untouched
     whole = json.loads((out / "rounds.json").read_text())["rounds"]
@@ -137,7 +148,8 @@ def test_the_round_table_and_rounds_json_hold_each_rounds_figures(one_round):
         assert record["k_step_error"]["1"] >= 0  # 6-step episodes: k = 10, 16 have no start
         assert set(record["validation"]) == {"mean", "low", "high", "text"}
         assert len(record["validation_returns"]) == 2 and len(record["data_returns"]) == 2
-    assert [r["trained_on"] for r in summary["rounds"]] == [12, 24]  # 2 then 4 episodes of 6
+    # 2 episodes of 6 steps and a random one, then 2 more
+    assert [r["trained_on"] for r in summary["rounds"]] == [18, 30]
     best = summary["best_round"]
     assert summary["rounds"][best]["validation"]["mean"] == max(
         r["validation"]["mean"] for r in summary["rounds"]
@@ -152,7 +164,7 @@ def test_the_round_table_and_rounds_json_hold_each_rounds_figures(one_round):
     columns = ("round", "data from", "data return", "trained on", "k=16 error", "validation return")
     assert all(column in header for column in columns), header
     assert [row.split()[0] for row in rows[:2]] == ["0", "1"]
-    assert rows[1].split()[4] == "24"  # trained on
+    assert rows[1].split()[4] == "30"  # trained on
     assert rows[1].endswith(summary["rounds"][1]["validation"]["text"])
     assert summary["planner"] == "de"
     for name, key in [("DE", "simulator"), ("CEM", "cem")]:
@@ -189,11 +201,25 @@ def test_a_folder_written_before_the_planner_flag_resumes_as_de(tmp_path, refusa
     out = tmp_path / "run"
     script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out)]))
     config = json.loads((out / "config.json").read_text())
-    assert config.pop("planner") == "de"
+    assert config.pop("planner") == "de" and config.pop("random_episodes") == 1
+    config["random_episodes"] = 0  # the flag came later than --planner
     (out / "config.json").write_text(json.dumps(config))  # as written before --planner
-    script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out)]))  # resumes
-    line = refusal("improve_world_model.py", *TINY, "--out", str(out), "--planner", "cem")
+    older = [*TINY[:6], "--random-episodes", "0", *TINY[8:]]
+    script.Run(parse_args(script.ImproveArgs, "", [*older, "--out", str(out)]))  # resumes
+    line = refusal("improve_world_model.py", *older, "--out", str(out), "--planner", "cem")
     assert "other settings (planner)" in line
+
+
+def test_a_folder_written_before_random_episodes_resumes_without_them(tmp_path, refusal):
+    out = tmp_path / "run"
+    script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out)]))
+    config = json.loads((out / "config.json").read_text())
+    del config["random_episodes"]
+    (out / "config.json").write_text(json.dumps(config))  # as written before the flag
+    older = [*TINY[:6], "--random-episodes", "0", *TINY[8:]]
+    script.Run(parse_args(script.ImproveArgs, "", [*older, "--out", str(out)]))  # resumes
+    line = refusal("improve_world_model.py", *TINY, "--out", str(out))  # asks for 1: refused
+    assert "other settings (random_episodes)" in line
 
 
 def test_walker2d_which_ships_no_prior_learns_and_plans_with_cem(tmp_path):
