@@ -33,8 +33,8 @@ baseline plans), the baseline (with ``--planner cem`` that is the same run, done
 Writes into ``--out`` (default ``runs/improve-world-model-<env>``): ``simulator-validation/``
 (the planner's validation episodes on the simulator); ``cem-validation/`` (CEM's, unless the
 planner is CEM); ``round-<r>/`` with ``data/seed-<s>.npz`` (that round's data episodes:
-transitions, return; round 0's random ones in ``random/``), ``world-model.pt`` and its record ``world-model.json`` (data, configs,
-losses), ``validation/seed-<s>.npz`` and ``kstep.json``; ``rounds.json`` (the round table, the
+transitions, return; round 0's random ones in ``random/``), ``world-model.pt`` and its record
+``world-model.json`` (data, configs, losses), ``validation/seed-<s>.npz`` and ``kstep.json``; ``rounds.json`` (the round table, the
 simulator lines' levels, the best round), ``rounds.png`` (validation return against training
 transitions, the planner's and CEM's on the simulator as lines with their intervals) and
 ``best.pt``, a copy of the model of the round with the best mean validation return (the candidate
