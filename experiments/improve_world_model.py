@@ -30,23 +30,22 @@ runs once on the simulator on the validation seeds too: the level a world model 
 against; and so does action-space CEM at the same N x T (over the task's horizon, as every
 baseline plans), the baseline (with ``--planner cem`` that is the same run, done once).
 
-Writes into ``--out`` (default ``runs/improve-world-model-<env>``): ``simulator-validation/``
-(the planner's validation episodes on the simulator); ``cem-validation/`` (CEM's, unless the
-planner is CEM); ``round-<r>/`` with ``data/seed-<s>.npz`` (that round's data episodes:
-transitions, return; round 0's random ones in ``random/``), ``world-model.pt`` and its record
-``world-model.json`` (data, configs, losses), ``validation/seed-<s>.npz`` and ``kstep.json``; ``rounds.json`` (the round table, the
-simulator lines' levels, the best round), ``rounds.png`` (validation return against training
-transitions, the planner's and CEM's on the simulator as lines with their intervals) and
+Writes into ``--out`` (default ``runs/improve-world-model-<env>``): ``simulator-validation/`` (the
+planner's validation episodes on the simulator); ``cem-validation/`` (CEM's, unless the planner is
+CEM); ``round-<r>/`` with ``data/seed-<s>.npz`` (that round's data episodes: transitions, return;
+round 0's random ones in ``random/``), ``world-model.pt`` and its record ``world-model.json``
+(data, configs, losses), ``validation/seed-<s>.npz`` and ``kstep.json``; ``rounds.json`` (the round
+table, the simulator lines' levels, the best round), ``rounds.png`` (validation return against
+training transitions, the planner's and CEM's on the simulator as lines with their intervals) and
 ``best.pt``, a copy of the model of the round with the best mean validation return (the candidate
-to ship: copy it to ``checkpoints/<env>-world-model.pt`` by hand; this script never writes
-there). Every file is written when its piece of work ends, so a stopped run, started again with
-the same flags, continues where it stopped and repeats nothing; ``--rounds`` may grow between
-runs, and a folder written before a flag existed resumes as if given its default. A folder of a
-run with other flags, or of files of no run, is refused (its files would pass for finished work).
-Episodes run ``--workers`` at a time in local processes, or as Ray tasks with ``--ray-address``
-(experiments/harness/distributed.py); each is seeded by its own seed, so the results do not
-depend on where it ran.
-"""
+to ship: copy it to ``checkpoints/<env>-world-model.pt`` by hand; this script never writes there).
+Every file is written when its piece of work ends, so a stopped run, started again with the same
+flags, continues where it stopped and repeats nothing; ``--rounds`` may grow between runs, and a
+folder written before a flag existed resumes as if given its default. A folder of a run with other
+flags, or of files of no run, is refused (its files would pass for finished work). Episodes run
+``--workers`` at a time in local processes, or as Ray tasks with ``--ray-address``
+(experiments/harness/distributed.py); each is seeded by its own seed, so the results do not depend
+on where it ran. """
 
 from __future__ import annotations
 
