@@ -10,8 +10,8 @@ Every episode plans with ``--planner`` at the task's budget (``--population``, `
 Diffusion Elites with the task's shipped prior (``--prior``: another), the best planner
 available, or action-space CEM, which needs none (walker2d ships no prior). Round 0's data are
 its episodes on the true simulator and ``--random-episodes`` episodes of smooth random actions
-(as PETS starts: a planner alone visits too few states for a model to plan from; half-cheetah's
-first model planned backwards from DE's episodes alone). Every round r then
+(as PETS starts: states a planner alone never visits; on half-cheetah neither kind alone made a
+first model that plans forward, results/world-model-loop/). Every round r then
 
 1. trains a world model (probabilistic ensemble, planner/world_model_training.py; its flags as
    train_world_model.py's) on every data episode of rounds 0..r, with seed ``--seed`` + r;
