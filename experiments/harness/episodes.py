@@ -169,10 +169,11 @@ def summarise(env: str, episodes: list[dict], budget: Budget | None) -> dict:
 
 
 def plan_shape(budget: Budget) -> str:
-    """What a plan is, for a table: ``"16 steps"``, or ``"32 steps, 8 hold knots"``."""
+    """What a plan is, in one word of a table: ``"H=16"`` (a knot per step), or
+    ``"H=32,K=8,hold"`` (K knots interpolated to H steps)."""
     if budget.knots == budget.horizon:
-        return f"{budget.horizon} steps"
-    return f"{budget.horizon} steps, {budget.knots} {budget.interpolation} knots"
+        return f"H={budget.horizon}"
+    return f"H={budget.horizon},K={budget.knots},{budget.interpolation}"
 
 
 SUMMARY_FORMATS = {

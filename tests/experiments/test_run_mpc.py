@@ -77,7 +77,7 @@ def test_run_mpc_writes_the_documented_results(tmp_path, env):
     assert all(e["reward_evaluations"] == [8, 8, 8, 8] for e in results["episodes"])
     assert results["summary"]["reward_evals_per_step"] == 8
     assert results["summary"]["horizon"] == 32  # the shipped prior's H
-    assert results["summary"]["plan"] == "32 steps" and "plan" in printed_columns(done.stdout)
+    assert results["summary"]["plan"] == "H=32" and "plan" in printed_columns(done.stdout)
     assert [e["seed"] for e in results["episodes"]] == [0, 1]
     assert results["episodes"][0]["states"] != results["episodes"][1]["states"]
     assert len(results["episodes"]) == 2
@@ -97,7 +97,7 @@ def test_run_mpc_on_a_mujoco_task_without_a_renderer(tmp_path):
         *("--runs-dir", str(tmp_path / "runs"), "--horizon-seconds", "0.2", "--knots", "2"),
     )
     results = json.loads(out.read_text())
-    assert results["summary"]["plan"] == "5 steps, 2 hold knots"  # dt = 0.04 s
+    assert results["summary"]["plan"] == "H=5,K=2,hold"  # dt = 0.04 s
     assert results["summary"]["episodes"] == 1
     assert results["episodes"][0]["steps"] == 5
     assert_summary_matches_episodes(results, population=8, iterations=1)
