@@ -41,11 +41,12 @@ training transitions, the planner's and CEM's on the simulator as lines with the
 to ship: copy it to ``checkpoints/<env>-world-model.pt`` by hand; this script never writes there).
 Every file is written when its piece of work ends, so a stopped run, started again with the same
 flags, continues where it stopped and repeats nothing; ``--rounds`` may grow between runs, and a
-folder written before a flag existed resumes as if given its default. A folder of a run with other
-flags, or of files of no run, is refused (its files would pass for finished work). Episodes run
+folder written before a flag existed resumes as what its run did (``BEFORE_FLAGS``). A folder
+of a run with other flags, or of files of no run, is refused (its files would pass for finished
+work). Episodes run
 ``--workers`` at a time in local processes, or as Ray tasks with ``--ray-address``
 (experiments/harness/distributed.py); each is seeded by its own seed, so the results do not depend
-on where it ran. """
+on where it ran."""
 
 from __future__ import annotations
 
