@@ -46,11 +46,7 @@ class TaskSpec:
             loaded. Tasks with the same dynamics and action space share priors, so they share
             a family: ``unicycle`` for both unicycle tasks (default: ``name``).
         horizon: H env steps for planners without a prior (with one, the prior's horizon is
-            used).
-        horizon_seconds: the same default in seconds, where the task sets it so: H =
-            ``round(horizon_seconds / env dt)`` (:meth:`default_horizon`).
-        knots: K knots per plan for planners without a prior (None: one per env step).
-        interpolation: how K knots become H actions (:data:`planner.knots.INTERPOLATIONS`).
+            used); their plans have a knot per step unless told (results/knots/README.md).
         episodes: default episode count of ``run_mpc.py``.
         max_steps: default cut of an episode (None: the env's own limit).
         planner: default planner settings (population, iterations, search_steps, final_steps,
@@ -76,9 +72,6 @@ class TaskSpec:
     prior: str | None = None
     student: str | None = None
     horizon: int = 16
-    horizon_seconds: float | None = None
-    knots: int | None = None
-    interpolation: str = "hold"
     episodes: int = 10
     max_steps: int | None = None
     planner: dict[str, Any] = field(default_factory=dict)
@@ -92,12 +85,6 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if not self.family:
             object.__setattr__(self, "family", self.name)  # frozen: set once, here
-
-    def default_horizon(self, dt: float) -> int:
-        """H in env steps of ``dt`` seconds: from ``horizon_seconds`` if set, else ``horizon``."""
-        if self.horizon_seconds is None:
-            return self.horizon
-        return max(1, round(self.horizon_seconds / dt))
 
     @property
     def prior_path(self) -> Path | None:

@@ -156,17 +156,15 @@ class EvalArgs(ScriptArgs):
     horizon: int | None = arg(
         None, "H of planners without a prior (default: the task's; DE: its prior's)", minimum=1
     )
-    horizon_seconds: float | None = arg(
-        None, "H in seconds instead of steps (default: the task's; DE: its prior's)"
-    )
+    horizon_seconds: float | None = arg(None, "H in seconds instead of steps (DE: its prior's)")
     knots: int | None = arg(
         None,
-        "K knots per plan, every planner alike (default: the task's; DE: its prior's)",
+        "K knots per plan, every planner alike (default: one per step; DE: its prior's)",
         minimum=1,
     )
     interpolation: str | None = arg(
         None,
-        "how K knots become H actions (default: the task's; DE: its prior's)",
+        "how K knots become H actions (default: hold; DE: its prior's)",
         INTERPOLATIONS,
     )
     costs: str | None = arg(

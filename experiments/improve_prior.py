@@ -107,11 +107,11 @@ class ImproveArgs(ScriptArgs):
     )
     horizon_seconds: float | None = arg(None, "H of a random start prior in seconds instead")
     knots: int | None = arg(
-        None, "K knots of a random start prior (default: the task's, else one per step)", minimum=1
+        None, "K knots of a random start prior (default: one per step)", minimum=1
     )
     interpolation: str | None = arg(
         None,
-        "how a random start prior's K knots become H actions (default: the task's)",
+        "how a random start prior's K knots become H actions (default: hold)",
         INTERPOLATIONS,
     )
     costs: str | None = arg(
@@ -194,8 +194,9 @@ class Run:
 def start_prior(run: Run) -> Path:
     """Round 0's prior, made (random start) or copied into the folder once.
 
-    A random start is trained on smooth random actions of H steps fitted to the run's K knots
-    (``--horizon`` / ``--horizon-seconds``, ``--knots``, ``--interpolation``, else the task's).
+        A random start is trained on smooth random actions of H steps fitted to the run's K knots
+        (``--horizon`` / ``--horizon-seconds``, ``--knots``, ``--interpolation``; else the task's H,
+    a knot per step).
     """
     args, path = run.args, run.prior_path(0)
     if path.exists():

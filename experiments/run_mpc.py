@@ -72,13 +72,13 @@ class RunArgs(ScriptArgs):
     )
     knots: int | None = arg(
         None,
-        "K knots per plan, interpolated to H actions, every planner alike (default: the "
-        "task's, else one per step; de: its prior's)",
+        "K knots per plan, interpolated to H actions, every planner alike (default: one per "
+        "step; de: its prior's)",
         minimum=1,
     )
     interpolation: str | None = arg(
         None,
-        "how K knots become H actions (default: the task's; de: its prior's)",
+        "how K knots become H actions (default: hold; de: its prior's)",
         INTERPOLATIONS,
     )
     search_steps: int | None = arg(

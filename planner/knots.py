@@ -29,6 +29,8 @@ from planner.objective import Objective, Score, bind_state
 from planner.validation import check_count
 
 INTERPOLATIONS = ("hold", "linear", "cubic")
+DEFAULT_INTERPOLATION = "hold"
+"""The interpolation of a plan unless told: with a knot per step, every one is the identity."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class KnotSchedule:
 
     horizon: int
     knots: int | None = None
-    interpolation: str = "hold"
+    interpolation: str = DEFAULT_INTERPOLATION
 
     def __post_init__(self) -> None:
         check_count("KnotSchedule.horizon", self.horizon)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from planner.knots import KnotSchedule
+from planner.knots import DEFAULT_INTERPOLATION, KnotSchedule
 from planner.objective import top_indices
 from planner.safeguards import PlanMemory
 from planner.validation import check_count
@@ -41,7 +41,7 @@ class Budget:
     iterations: int = 4
     knots: int | None = None
     """K knots per plan (None: H, a knot per env step)."""
-    interpolation: str = "hold"
+    interpolation: str = DEFAULT_INTERPOLATION
     """How K knots become H actions, one of :data:`planner.knots.INTERPOLATIONS`."""
 
     def __post_init__(self) -> None:

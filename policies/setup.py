@@ -35,7 +35,7 @@ from envs.world_model_rules import reward_fn, termination_fn
 from planner.checkpoint import TaskMismatchError
 from planner.distilled import DistilledPrior
 from planner.files import file_sha256
-from planner.knots import INTERPOLATIONS
+from planner.knots import DEFAULT_INTERPOLATION, INTERPOLATIONS
 from planner.mpc import EXECUTE, WARM_STARTS, PlannerConfig
 from planner.planning import Budget, Planner
 from planner.prior import DiffusionPrior
@@ -88,8 +88,8 @@ class PlanningSetup:
             its prior's, and refuses another.
         horizon_seconds: H in seconds instead of steps, ``round(seconds / env dt)`` steps.
         knots, interpolation: K knots per plan and how they become H actions
-            (:mod:`planner.knots`; default: the task's, else a knot per step), the same for
-            every planner; DE plans with its prior's, and refuses others.
+            (:mod:`planner.knots`; default: a knot per step), the same for every planner; DE
+            plans with its prior's, and refuses others.
         prior: DE's prior checkpoint (default: the task's shipped one).
         decoder, final_decoder: what DE searches with and what decodes its executed plan, each
             one of :data:`DECODERS` (default: the student where the task ships one for its
@@ -258,22 +258,15 @@ class PlanningSetup:
 
     def budget(self, env: Any, decoder: Any = None) -> Budget:
         """N x T over H, plans of K knots, for ``env``: H, K and the interpolation are DE's
-        ``decoder``'s (refusing others), else the set ones, else the task's; N and T are
-        ``population`` and ``iterations``, else the task's."""
-        spec, defaults = self.spec, self.spec.planner
+        ``decoder``'s (refusing others), else the set ones (H: else the task's; K: else a knot
+        per step); N and T are ``population`` and ``iterations``, else the task's."""
+        defaults = self.spec.planner
         horizon = self.horizon
         if self.horizon_seconds is not None:
             horizon = max(1, round(self.horizon_seconds / _env_dt(env)))
         if decoder is None:
-            if horizon is None:
-                horizon = (
-                    spec.horizon
-                    if spec.horizon_seconds is None
-                    else spec.default_horizon(_env_dt(env))
-                )
-            # The task's knots hold for its horizon; a shorter one has at most a knot per step.
-            knots = self.knots or (spec.knots and min(spec.knots, horizon))
-            interpolation = self.interpolation or spec.interpolation
+            horizon = horizon or self.spec.horizon
+            knots, interpolation = self.knots, self.interpolation or DEFAULT_INTERPOLATION
         else:
             schedule = decoder.knot_schedule
             _check_prior_plans(schedule, horizon, self.knots, self.interpolation)

@@ -133,7 +133,8 @@ NO_BUDGET = "-"
 def summarise(env: str, episodes: list[dict], budget: Budget | None) -> dict:
     """The summary block of results.json: on a goal task (:func:`has_goal`) success, collision
     and steps to success first; then return, steps (survived, on a task that can end early),
-    control rate, planning time and budget (:data:`NO_BUDGET` for an agent, which plans nothing)."""
+    control rate, planning time and budget (:data:`NO_BUDGET` for an agent, which plans nothing):
+    N x T, the plan (:func:`plan_shape`) and the env steps simulated per control step."""
     plan_ms = np.concatenate([e["plan_ms"] for e in episodes])
     steps = sum(e["steps"] for e in episodes)
     outcome = {}
@@ -165,6 +166,7 @@ def summarise(env: str, episodes: list[dict], budget: Budget | None) -> dict:
         "knots": None if budget is None else budget.knots,
         "interpolation": None if budget is None else budget.interpolation,
         "plan": NO_BUDGET if budget is None else plan_shape(budget),
+        "env_steps_per_control_step": None if budget is None else budget.env_steps,
     }
 
 

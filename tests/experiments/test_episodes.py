@@ -98,6 +98,7 @@ def test_a_summary_shows_what_its_task_is_judged_by_in_at_most_8_columns(env, ca
     summary = summarise(
         env, episodes, Budget(horizon=16, action_dim=6, population=64, iterations=3)
     )
+    assert summary["env_steps_per_control_step"] == 64 * 3 * 16  # N x T rollouts of H
     table = print_summary(env, summary)
     assert capsys.readouterr().out.strip() == table
     header, _, values = table.splitlines()
