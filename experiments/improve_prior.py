@@ -218,10 +218,13 @@ def start_prior(run: Run) -> Path:
     if source is None or not source.is_file():
         raise UsageError(f"--start {args.start}: no prior file at {source}")
     prior = read_prior(source, run.spec.family)  # refuses a prior of another task
+    env = make_env(run.spec.name)
     try:  # refuses a horizon, knots or interpolation other than the prior's
-        args.planning(planner="de", prior=str(source)).budget(make_env(run.spec.name), prior)
+        args.planning(planner="de", prior=str(source)).budget(env, prior)
     except SetupError as exc:
         raise UsageError(f"--start {source}: {exc}") from None
+    finally:
+        env.close()
     shutil.copyfile(source, path.with_suffix(".tmp"))
     path.with_suffix(".tmp").replace(path)
     return path

@@ -168,5 +168,5 @@ class MPPIPlanner:
             self._timer, self._last[0] if self._last else None, shown,
         )  # fmt: skip
         # The next step's nominal sequence: the executed plan, shifted like every plan.
-        self._mppi.U = torch.as_tensor(self.memory.shift(self.memory.plan, 1))
+        self._mppi.U = torch.as_tensor(self.memory.previous(1))
         return result
