@@ -393,8 +393,8 @@ _QUANTITIES = {
     "forward": lambda qpos, x_velocity, actions, target: x_velocity,
     "control": lambda qpos, x_velocity, actions, target: np.square(actions).sum(axis=-1),
 }
-"""Each term's per-step quantity ``(N, H)`` from ``qpos (N, H, nq)``, ``x_velocity (N, H)``,
-``actions (N, H, A)`` and its resolved target (see :data:`COST_TERMS`)."""
+"""Each term's per-step quantity ``(...)`` from ``qpos (..., nq)``, ``x_velocity (...)``,
+``actions (..., A)`` and its resolved target (see :data:`COST_TERMS`)."""
 
 
 @dataclass(frozen=True)
@@ -449,8 +449,13 @@ class PlanningCosts:
 
     def __call__(self, after: Records, qpos_before: np.ndarray, actions: np.ndarray) -> np.ndarray:
         qpos = after["qpos"]
-        x_velocity = (qpos[..., 0] - qpos_before[..., 0]) / self.dt
-        total = np.zeros(qpos.shape[:2])
+        return self.of(qpos, (qpos[..., 0] - qpos_before[..., 0]) / self.dt, actions)
+
+    def of(self, qpos: np.ndarray, x_velocity: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The summed costs ``(...)`` of states ``qpos (..., nq)`` after a step, the step's
+        ``x_velocity (...)`` and its env ``actions (..., A)``: any leading shape, (N, H) in
+        simulation, (N,) on a world model's predicted observations."""
+        total = np.zeros(np.shape(x_velocity))
         for name, weight, target in self.terms:
             total += weight * _QUANTITIES[name](qpos, x_velocity, actions, target)
         return total

@@ -45,7 +45,14 @@ import numpy as np
 from gymnasium.envs.mujoco.inverted_double_pendulum_v5 import InvertedDoublePendulumEnv
 from gymnasium.envs.mujoco.inverted_pendulum_v5 import InvertedPendulumEnv
 
-from envs.mujoco_rewards import HealthyRange, LocomotionReward, ReacherReward, reward_for
+from envs.mujoco_rewards import (
+    CostTerm,
+    HealthyRange,
+    LocomotionReward,
+    PlanningCosts,
+    ReacherReward,
+    reward_for,
+)
 from envs.registry import get_task, make_env, task_names
 from planner.action_scaling import ActionScaling
 
@@ -64,13 +71,20 @@ class ObservedHealth:
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         """``terminated (N,)`` from ``observations (N, O)``."""
-        obs = np.asarray(observations, dtype=np.float64)
-        if self.x_observed:
-            qpos, qvel = obs[:, : self.nq], obs[:, self.nq :]
-        else:
-            x = np.zeros((len(obs), 1))
-            qpos, qvel = np.concatenate([x, obs[:, : self.nq - 1]], axis=1), obs[:, self.nq - 1 :]
-        return ~self.healthy(qpos, qvel)
+        return ~self.healthy(*observed_state(observations, self.nq, self.x_observed))
+
+
+def observed_state(
+    observations: np.ndarray, nq: int, x_observed: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``qpos (N, nq)`` and ``qvel (N, O - nq + 1 or O - nq)`` of a locomotion env's
+    ``observations (N, O)`` (``qpos[1:]`` or all of ``qpos``, then ``qvel``); an unobserved x
+    is filled with 0 (no health check or cost term reads it)."""
+    obs = np.asarray(observations, dtype=np.float64)
+    if x_observed:
+        return obs[:, :nq], obs[:, nq:]
+    x = np.zeros((len(obs), 1))
+    return np.concatenate([x, obs[:, : nq - 1]], axis=1), obs[:, nq - 1 :]
 
 
 def pole_fallen(observations: np.ndarray) -> np.ndarray:
@@ -197,6 +211,57 @@ def reward_fn(env: gym.Env):
         scaling=scaling,
         health=health,
         healthy_reward=reward.healthy_reward,
+    )
+
+
+@dataclass(frozen=True)
+class ObservedCosts:
+    """A task's planning-only cost terms (:class:`envs.mujoco_rewards.PlanningCosts`) on
+    observations, so a world model's planner is charged what the simulator's is.
+
+    Torso height and pitch (``height``, ``upright``, ``flip``) read the observed ``qpos``
+    exactly; ``speed`` and ``forward`` read the observed root x velocity at the step's end, as
+    :class:`ObservedLocomotionReward`'s forward term does (the simulator's costs read the
+    step's mean velocity); ``control`` reads the action exactly.
+    """
+
+    costs: PlanningCosts
+    nq: int
+    x_observed: bool
+    velocity_index: int
+    scaling: ActionScaling
+
+    def __call__(self, observations, actions, next_observations) -> np.ndarray:
+        """``costs (N,)`` of the steps from ``observations`` to ``next_observations (N, O)`` by
+        normalised ``actions (N, A)``."""
+        qpos, _ = observed_state(next_observations, self.nq, self.x_observed)
+        x_velocity = np.asarray(next_observations, dtype=np.float64)[:, self.velocity_index]
+        return self.costs.of(qpos, x_velocity, self.scaling.to_env(actions))
+
+
+def cost_fn(env: gym.Env, costs: tuple[CostTerm, ...]) -> ObservedCosts | None:
+    """The cost terms ``costs`` on observations of ``env`` (None: no terms, or all of weight 0).
+
+    Raises:
+        ValueError: a term ``env`` lacks what it reads (as in simulation), or ``env`` is not a
+            locomotion env (no other task's observation is read here).
+    """
+    base = env.unwrapped
+    resolved = PlanningCosts.from_env(base, tuple(costs))
+    if not resolved:
+        return None
+    reward = reward_for(base)
+    if not isinstance(reward, LocomotionReward):
+        raise ValueError(
+            "cost terms on a world model's observations are written for the locomotion envs "
+            f"only, not {type(base).__name__}: pass no cost terms"
+        )
+    return ObservedCosts(
+        resolved,
+        nq=int(base.model.nq),
+        x_observed=not base._exclude_current_positions_from_observation,
+        velocity_index=base.observation_structure["qpos"],
+        scaling=ActionScaling(base.action_space.low, base.action_space.high),
     )
 
 

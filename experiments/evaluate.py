@@ -47,8 +47,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from envs.mujoco_rewards import COSTS_SYNTAX, format_costs, parse_costs
+from envs.mujoco_rewards import COSTS_SYNTAX, parse_costs
 from envs.registry import get_task, make_env, task_names
+from envs.world_model_rules import cost_fn
 from experiments.harness.cli import (
     REPO_ROOT,
     ScriptArgs,
@@ -169,7 +170,8 @@ class EvalArgs(ScriptArgs):
     )
     costs: str | None = arg(
         None,
-        "planning-only cost terms of every simulator row (default: each task's declared ones; "
+        "planning-only cost terms of every planner row, simulator or world model (default: each "
+        "task's declared ones; "
         f"none: no terms): {COSTS_SYNTAX} (terms: run_mpc.py --help)",
         check=parse_costs,
     )
@@ -299,14 +301,12 @@ def check_costs(rows: list[Row], settings: GridSettings) -> None:
     if not settings.costs:
         return
     for env, reward in dict.fromkeys((r.env, r.reward) for r in rows if r.planner not in AGENTS):
-        if reward != "simulator":
-            raise UsageError(
-                f"--costs {format_costs(settings.costs)} are charged on simulator rollouts: "
-                f"drop --costs or {reward} from --rewards"
-            )
         task_env = make_env(env)
         try:
-            get_task(env).make_objective(task_env, settings.costs)
+            if reward == "simulator":
+                get_task(env).make_objective(task_env, settings.costs)
+            else:  # charged on the world model's predicted observations
+                cost_fn(task_env, settings.costs)
         except ValueError as exc:
             raise UsageError(f"--costs: {exc}; drop {env} from --envs") from None
         finally:

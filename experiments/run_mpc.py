@@ -7,8 +7,9 @@
 ``--reward world-model`` scores candidates with a learned world model from the current
 observation (checkpoints/<env>-world-model.pt, experiments/train_world_model.py) instead of the
 simulator; the reported return is still the env's own. ``--costs height=10@1.3,upright=3`` adds
-planning-only cost terms (envs/mujoco_rewards.py) to the simulator's reward, which shape the
-search but not the reported return; ``--costs none`` drops the terms a task declares.
+planning-only cost terms (envs/mujoco_rewards.py) to the planning reward, the simulator's or the
+world model's (on its predicted observations), which shape the search but not the reported
+return; ``--costs none`` drops the terms a task declares.
 ``--propagation tsinf --particles P`` rolls each candidate out as P particles, each on one
 ensemble member (PETS' TS-inf).
 
@@ -121,7 +122,8 @@ class RunArgs(ScriptArgs):
     )
     costs: str | None = arg(
         None,
-        f"planning-only cost terms of the simulator's reward (default: the task's declared "
+        f"planning-only cost terms of the planning reward, simulator or world model (default: "
+        f"the task's declared "
         f"ones; none: no terms): {COSTS_SYNTAX}. Terms: "
         + "; ".join(f"{name}: {meaning}" for name, meaning in COST_TERMS.items()),
         check=parse_costs,

@@ -271,6 +271,12 @@ class WorldModelObjective:
     propagation follows), or with ``reward_fn`` the task's reward computed from that step's
     observation, action and predicted next observation, whatever the propagation.
 
+    ``cost_fn`` (same signature as ``reward_fn``) gives planning-only costs per step, subtracted
+    from each step's reward, whichever reward it is: the task's cost terms on predicted
+    observations (:class:`envs.world_model_rules.ObservedCosts`), so a model's planner is
+    charged what the simulator's is. Like the reward, they count up to a particle's terminal
+    step.
+
     ``disagreement_penalty`` > 0 subtracts that weight times the members' disagreement (the std
     over members of the normalised next observation, averaged over dimensions) from every step's
     reward; it needs every member's prediction, so ``"tsinf"`` refuses it.
@@ -286,6 +292,7 @@ class WorldModelObjective:
             (planning only: a fall ranks below surviving; see ``MujocoObjective``).
         particles: P (None: 1 for ``"mean"``, E for ``"tsinf"``, :data:`TS1_PARTICLES` for
             ``"ts1"``); ``"mean"`` takes only 1 (:func:`check_particles`).
+        cost_fn: planning-only costs per step (:data:`RewardFn` signature; None: none).
 
     Attributes:
         particles: P, resolved. num_evaluated: candidates scored so far. num_invalid: of those,
@@ -306,6 +313,7 @@ class WorldModelObjective:
         termination_cost: float = 0.0,
         particles: int | None = None,
         reward_fn: RewardFn | None = None,
+        cost_fn: RewardFn | None = None,
     ) -> None:
         check_particles(propagation, particles)
         if not disagreement_penalty >= 0:
@@ -323,7 +331,7 @@ class WorldModelObjective:
         self.termination_cost = float(termination_cost)
         self.model = model
         self.terminated_fn = terminated_fn
-        self.reward_fn = reward_fn
+        self.reward_fn, self.cost_fn = reward_fn, cost_fn
         self._step_reward = _head_reward if reward_fn is None else self._computed_reward
         self.propagation = propagation
         self.particles = particles
@@ -357,6 +365,8 @@ class WorldModelObjective:
         used = self._used()
         for t in range(horizon):
             next_obs, reward, valid = self._predict(obs, plan[:, t])
+            if self.cost_fn is not None:
+                reward, valid = self._charged(obs, plan[:, t], next_obs, reward, valid)
             invalid |= alive & ~valid
             total += torch.where(alive & valid, reward, 0.0).double()
             obs = torch.where(valid[:, None], next_obs, obs)
@@ -397,6 +407,13 @@ class WorldModelObjective:
         reward = self.reward_fn(*(x.double().cpu().numpy() for x in (obs, action, next_obs)))
         reward = torch.as_tensor(np.asarray(reward, dtype=np.float64), device=obs.device)
         return reward, valid & torch.isfinite(reward)
+
+    def _charged(self, obs, action, next_obs, reward, valid):
+        """``reward`` less ``cost_fn``'s planning costs of the rows' steps; a row whose cost is
+        not finite is invalid."""
+        cost = self.cost_fn(*(x.double().cpu().numpy() for x in (obs, action, next_obs)))
+        cost = torch.as_tensor(np.asarray(cost, dtype=np.float64), device=obs.device)
+        return reward - cost, valid & torch.isfinite(cost)
 
     def _sample_member(self, next_all, reward_all, finite):
         members, n = reward_all.shape

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from envs.mujoco_rewards import CostTerm, cost_terms, format_costs
+from envs.mujoco_rewards import CostTerm, cost_terms
 from envs.mujoco_tasks import termination_cost
 from envs.registry import CHECKPOINTS, TaskSpec, get_task
-from envs.world_model_rules import reward_fn, termination_fn
+from envs.world_model_rules import cost_fn, reward_fn, termination_fn
 from planner.checkpoint import TaskMismatchError
 from planner.distilled import DistilledPrior
 from planner.files import file_sha256
@@ -305,8 +305,9 @@ class PlanningSetup:
         by ``propagation`` with ``particles`` per candidate, seeded with ``seed``. Its reward is
         ``world_model_reward``: ``"computed"`` (the task's rule on predicted observations,
         :func:`envs.world_model_rules.reward_fn`) or ``"learned"`` (the model's reward head);
-        None: the task's default. The task's cost terms are charged on simulator rollouts only;
-        ``costs`` given with a world model are refused.
+        None: the task's default. The cost terms (``costs``, or the task's declared ones) are
+        charged alike: on simulator rollouts, or on the model's predicted observations
+        (:func:`envs.world_model_rules.cost_fn`).
         """
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
@@ -316,12 +317,10 @@ class PlanningSetup:
                 return spec.make_objective(env, costs)
             except ValueError as exc:
                 raise SetupError(f"{exc} ({option('costs')})") from None
-        if self.costs:  # the task's declared ones are charged where they can be: in simulation
-            raise SetupError(
-                f"the cost terms {format_costs(costs)} are charged on simulator rollouts, not on "
-                f"a world model's predictions: pass {option('costs', 'none')} or plan with "
-                f"{option('reward', 'simulator')}"
-            )
+        try:
+            charged = cost_fn(env, costs)
+        except ValueError as exc:
+            raise SetupError(f"{exc} ({option('costs')})") from None
         computed = (self.world_model_reward or spec.world_model_reward) == "computed"
         rule = reward_fn(env) if computed else None
         if computed and rule is None:
@@ -345,6 +344,7 @@ class PlanningSetup:
             termination_cost=termination_cost(env),
             particles=self.particles,
             reward_fn=rule,
+            cost_fn=charged,
         )
 
 

@@ -275,13 +275,25 @@ def _one_line(message: str) -> str:
 
 
 def run_folder(root: Path, parts: list[str], args: Any) -> Path:
-    """Create ``root/<part>__<part>__<time>/`` and write ``config.json`` (the arguments) there."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = Path(root) / "__".join([*parts, stamp])
-    folder.mkdir(parents=True, exist_ok=True)
+    """Create ``root/<part>__<part>__<time>/`` (:func:`unique_folder`) and write ``config.json``
+    (the arguments) there."""
+    folder = unique_folder(Path(root) / "__".join([*parts, time.strftime("%Y%m%d-%H%M%S")]))
     config = {**dataclasses.asdict(args), "command": command_line()}
     write_json(folder / "config.json", config)
     return folder
+
+
+def unique_folder(path: Path) -> Path:
+    """Create ``path``, or, where it exists, the first of ``path-2``, ``path-3``, ... that does
+    not, and return it: two runs started in the same second never write into one folder."""
+    candidate, copy = Path(path), 1
+    while True:
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            copy += 1
+            candidate = candidate.with_name(f"{Path(path).name}-{copy}")
 
 
 def command_line() -> str:

@@ -28,6 +28,10 @@ def world_model_task_arg(default: str) -> Any:
     )
 
 
+TRAINING = WorldModelTraining()
+"""The training defaults, declared once (planner/world_model_training.py)."""
+
+
 @dataclass
 class WorldModelArgs(ScriptArgs):
     """The ensemble's shape and its training (planner/world_model_training.py)."""
@@ -35,10 +39,14 @@ class WorldModelArgs(ScriptArgs):
     ensemble: int = arg(5, "E, ensemble members", minimum=1)
     hidden: int = arg(200, "hidden units per layer", minimum=1)
     depth: int = arg(3, "hidden layers", minimum=1)
-    epochs: int = arg(200, "most epochs (early stopping on the validation split)", minimum=1)
-    patience: int = arg(15, "epochs without a better validation error before stopping", minimum=1)
-    batch_size: int = arg(256, "batch size", minimum=1)
-    learning_rate: float = arg(1e-3, "AdamW learning rate")
+    epochs: int = arg(
+        TRAINING.epochs, "most epochs (early stopping on the validation split)", minimum=1
+    )
+    patience: int = arg(
+        TRAINING.patience, "epochs without a better validation error before stopping", minimum=1
+    )
+    batch_size: int = arg(TRAINING.batch_size, "batch size", minimum=1)
+    learning_rate: float = arg(TRAINING.learning_rate, "AdamW learning rate")
 
     def world_model_config(self, obs_dim: int, action_dim: int) -> WorldModelConfig:
         """The ensemble for observations of O = ``obs_dim`` and actions of A = ``action_dim``."""

@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
+from envs.mujoco_rewards import PlanningCosts, parse_costs
 from envs.mujoco_tasks import TASKS as MUJOCO_TASKS
 from envs.registry import make_env
 from envs.world_model_rules import (
     check_world_model_task,
+    cost_fn,
     reward_fn,
     termination_fn,
     world_model_tasks,
@@ -115,3 +117,45 @@ def test_the_control_cost_is_charged_on_the_envs_units():
 
 def test_a_task_whose_observation_misses_its_reward_has_no_rule():
     assert reward_fn(make_env("inverted-double-pendulum")) is None
+
+
+# Planning-only cost terms on observations
+
+EVERY_TERM = "height=10@1.3,upright=3,flip=100@0.3,speed=2@1.5,forward=1,control=0.1"
+
+
+@pytest.mark.parametrize("name", ["half-cheetah", "hopper", "walker2d"])
+def test_costs_on_observations_are_the_simulators_on_the_recorded_states(name):
+    env = make_env(name)
+    scaling = ActionScaling(env.action_space.low, env.action_space.high)
+    terms = parse_costs(EVERY_TERM)
+    rng = np.random.default_rng(0)
+    obs, actions, after, qpos, velocity = [], [], [], [], []
+    for episode in range(2):
+        observation, _ = env.reset(seed=episode)
+        for _ in range(100):
+            action = rng.uniform(-1, 1, env.action_space.shape)
+            next_observation, _, terminated, truncated, _ = env.step(scaling.to_env(action))
+            data = env.unwrapped.data
+            obs.append(observation), actions.append(action), after.append(next_observation)
+            qpos.append(data.qpos.copy()), velocity.append(data.qvel[0])
+            observation = next_observation
+            if terminated or truncated:
+                break
+    obs, actions, after, qpos = map(np.array, (obs, actions, after, qpos))
+    observed = np.array(velocity) if name == "half-cheetah" else np.clip(velocity, -10, 10)
+    # the simulator's terms on the recorded states, with the observed end-of-step x velocity
+    # in place of the step's mean (the one approximation, as the forward reward's)
+    costs = PlanningCosts.from_env(env.unwrapped, terms)
+    expected = costs.of(qpos, observed, scaling.to_env(actions))
+    assert np.abs(expected).max() > 1  # the terms charge something here
+    np.testing.assert_allclose(cost_fn(env, terms)(obs, actions, after), expected, rtol=1e-12)
+
+
+def test_no_terms_give_no_cost_function_and_other_tasks_are_refused():
+    assert cost_fn(make_env("hopper"), ()) is None
+    assert cost_fn(make_env("hopper"), parse_costs("upright=0")) is None
+    with pytest.raises(ValueError, match="locomotion envs only, not ReacherEnv"):
+        cost_fn(make_env("reacher"), parse_costs("control=1"))
+    with pytest.raises(ValueError, match="planar legged torso"):
+        cost_fn(make_env("swimmer"), parse_costs("flip=1"))

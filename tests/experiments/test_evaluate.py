@@ -225,12 +225,17 @@ def test_the_costs_reach_every_row_and_rows_that_cannot_charge_them_are_refused_
         EvalArgs(costs="tilt=1")
     for flags, mentions in [
         ({"envs": "unicycle-goal", "planners": "cem"}, "drop unicycle-goal from --envs"),
-        ({"envs": "hopper", "planners": "cem", "rewards": "world-model"}, "world-model from"),
+        ({"envs": "reacher", "planners": "cem", "rewards": "world-model"}, "planar legged"),
     ]:
         args = EvalArgs(budgets="8x1", costs="upright=3", **flags)
         rows = list(dict.fromkeys(row for row, _ in plan_episodes(args)))
         with pytest.raises(UsageError, match=mentions):
             evaluate_module.check_costs(rows, args.settings())
+    # a world model is charged them too, on its predicted observations
+    args = EvalArgs(envs="hopper", planners="cem", rewards="world-model", costs="upright=3")
+    evaluate_module.check_costs(
+        list(dict.fromkeys(r for r, _ in plan_episodes(args))), args.settings()
+    )
 
 
 def test_the_full_suite_has_enough_seeds_and_every_task():

@@ -175,3 +175,20 @@ def test_improve_prior_resumes_its_run_folder_and_refuses_other_settings(tmp_pat
     run("--rounds", "5", "--workers", "2")  # flags a resumed run may change
     with pytest.raises(UsageError, match=r"other settings \(keep\)"):
         run("--keep", "0.3")
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monkeypatch):
+    from dataclasses import dataclass
+
+    from experiments.harness import cli
+
+    @dataclass
+    class Args:
+        seed: int
+
+    monkeypatch.setattr(cli.time, "strftime", lambda _: "20261203-160628")
+    folders = [cli.run_folder(tmp_path, ["half-cheetah", "de"], Args(seed)) for seed in range(3)]
+    names = [f.name for f in folders]
+    stem = "half-cheetah__de__20261203-160628"
+    assert names == [stem, f"{stem}-2", f"{stem}-3"]
+    assert [json.loads((f / "config.json").read_text())["seed"] for f in folders] == [0, 1, 2]

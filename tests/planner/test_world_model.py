@@ -448,3 +448,53 @@ def test_a_non_finite_computed_reward_scores_minus_inf():
         np.zeros(OBS), np.zeros((2, 3, ACT))
     )
     assert scores[0] == -math.inf and scores[1] == pytest.approx(3.0)
+
+
+# Planning-only costs on predicted observations
+
+
+@pytest.mark.parametrize(("propagation", "particles"), [("mean", 1), ("ts1", 4), ("tsinf", 5)])
+def test_costs_are_subtracted_from_every_steps_reward_up_to_the_terminal_one(
+    propagation, particles
+):
+    def pushed(obs, action, next_obs):  # 100 x action 0, per step
+        return 100 * action[:, 0]
+
+    n, horizon = 3, 4
+    actions = np.zeros((n, horizon, ACT))
+    actions[:, :, 0] = [[-0.5], [0.0], [1.0]]
+    options = {"particles": particles, "seed": 5}
+    bare = WorldModelObjective(member_stub(), None, propagation, **options)
+    charged = WorldModelObjective(member_stub(), None, propagation, cost_fn=pushed, **options)
+    costs = 100 * horizon * np.array([-0.5, 0.0, 1.0])
+    observation = np.zeros(OBS)
+    np.testing.assert_allclose(charged(observation, actions), bare(observation, actions) - costs)
+
+    calls = iter(range(100))  # every row ends after its second step: two steps' costs only
+
+    def ends_after_two(obs):
+        return np.full(len(obs), next(calls) >= 1)
+
+    ending = WorldModelObjective(
+        member_stub(), ends_after_two, propagation, cost_fn=pushed, **options
+    )
+    calls_bare = iter(range(100))
+    ending_bare = WorldModelObjective(
+        member_stub(),
+        lambda obs: np.full(len(obs), next(calls_bare) >= 1),
+        propagation,
+        **options,
+    )
+    np.testing.assert_allclose(
+        ending(observation, actions), ending_bare(observation, actions) - costs / 2
+    )
+
+
+def test_a_non_finite_cost_scores_minus_inf():
+    def nan_for_the_first(obs, action, next_obs):
+        return np.where(np.arange(len(obs)) % 2 == 0, np.nan, 0.5)
+
+    observation, actions = np.zeros(OBS), np.zeros((2, 3, ACT))
+    scores = WorldModelObjective(member_stub(), cost_fn=nan_for_the_first)(observation, actions)
+    bare = WorldModelObjective(member_stub())(observation, actions)
+    assert scores[0] == -math.inf and scores[1] == pytest.approx(bare[1] - 3 * 0.5)

@@ -151,8 +151,8 @@ def test_costs_reach_the_objective_from_the_command_line_or_python():
         ({"task": "unicycle-goal", "costs": "control=1"}, "unicycle tasks have no planning cost"),
         ({"task": "reacher", "costs": "upright=1"}, "planar legged torso"),
         (
-            {"task": "half-cheetah", "costs": "flip=1", "reward": "world-model"},
-            "costs=none \\(--costs none\\)",
+            {"task": "reacher", "costs": "control=1", "reward": "world-model"},
+            "locomotion envs only.*\\(--costs\\)",
         ),
     ],
 )
@@ -299,3 +299,16 @@ def test_python_plans_exactly_what_run_mpc_plans_on_a_plain_gymnasium_env():
         np.testing.assert_array_equal(action, scripts.predict(observation)[0])
         observation, *_ = plain.step(action)
         wrapped.step(action)
+
+
+def test_a_world_model_is_charged_the_same_cost_terms_as_the_simulator():
+    env = make_env("half-cheetah")
+    declared = PlanningSetup("half-cheetah", reward="world-model").objective(env).cost_fn
+    simulated = PlanningSetup("half-cheetah").objective(env).costs
+    assert declared.costs == simulated and [t[0] for t in simulated.terms] == ["flip"]
+    told = PlanningSetup("half-cheetah", reward="world-model", costs="upright=3").objective(env)
+    assert told.cost_fn.costs.terms == (("upright", 3.0, 0.0),)
+    assert (
+        PlanningSetup("half-cheetah", reward="world-model", costs="none").objective(env).cost_fn
+        is None
+    )
