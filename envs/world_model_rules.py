@@ -87,6 +87,11 @@ def observed_state(
     return np.concatenate([x, obs[:, : nq - 1]], axis=1), obs[:, nq - 1 :]
 
 
+def _qpos_layout(base: gym.Env) -> tuple[int, bool]:
+    """``nq`` of the unwrapped locomotion env ``base`` and whether its observation holds x."""
+    return int(base.model.nq), not base._exclude_current_positions_from_observation
+
+
 def pole_fallen(observations: np.ndarray) -> np.ndarray:
     """InvertedPendulum: terminated when the pole angle (``obs[1]``) leaves [-0.2, 0.2]."""
     obs = np.asarray(observations, dtype=np.float64)
@@ -110,8 +115,7 @@ def termination_fn(env: gym.Env):
         )
     reward = reward_for(base)
     if isinstance(reward, LocomotionReward) and reward.terminate_when_unhealthy:
-        x_observed = not base._exclude_current_positions_from_observation
-        return ObservedHealth(reward.healthy, int(base.model.nq), x_observed)
+        return ObservedHealth(reward.healthy, *_qpos_layout(base))
     return None
 
 
@@ -202,8 +206,7 @@ def reward_fn(env: gym.Env):
         return ObservedReacherReward(reward.dist_weight, reward.control_weight, scaling)
     health = None
     if reward.healthy is not None:
-        x_observed = not base._exclude_current_positions_from_observation
-        health = ObservedHealth(reward.healthy, int(base.model.nq), x_observed)
+        health = ObservedHealth(reward.healthy, *_qpos_layout(base))
     return ObservedLocomotionReward(
         velocity_index=base.observation_structure["qpos"],
         forward_weight=reward.forward_weight,
@@ -256,10 +259,11 @@ def cost_fn(env: gym.Env, costs: tuple[CostTerm, ...]) -> ObservedCosts | None:
             "cost terms on a world model's observations are written for the locomotion envs "
             f"only, not {type(base).__name__}: pass no cost terms"
         )
+    nq, x_observed = _qpos_layout(base)
     return ObservedCosts(
         resolved,
-        nq=int(base.model.nq),
-        x_observed=not base._exclude_current_positions_from_observation,
+        nq=nq,
+        x_observed=x_observed,
         velocity_index=base.observation_structure["qpos"],
         scaling=ActionScaling(base.action_space.low, base.action_space.high),
     )
