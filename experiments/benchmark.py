@@ -10,6 +10,7 @@ rows as JSON (``control`` also a markdown table beside it).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import subprocess
@@ -207,17 +208,25 @@ def bench_control(args: argparse.Namespace) -> list[dict]:
     rows = []
     try:
         for task in tqdm(args.tasks, desc="tasks"):
-            for planner in args.planners:
+            for planner, reward in itertools.product(args.planners, args.rewards):
                 rows += [
                     {**row, "load": load, **facts}
                     for row in measure_control(
-                        task, planner, args.configs, cores, args.steps, args.rounds, args.seed
+                        task,
+                        planner,
+                        args.configs,
+                        cores,
+                        args.steps,
+                        args.rounds,
+                        args.seed,
+                        reward,
                     )
                 ]
     finally:
         if busy is not None:
             busy.kill()
-    columns = ["task", "planner", "config", "decode_ms", "reward_ms", "other_ms", "step_ms"]
+    columns = ["task", "planner", "reward", "config", "decode_ms", "reward_ms", "other_ms"]
+    columns += ["step_ms"]
     columns += ["physics_ms", "step_over_physics", "control_hz", "realtime_hz"]
     print_table(rows, columns)
     if args.out is not None:
@@ -270,6 +279,13 @@ def main() -> None:
         help="task short names",
     )
     control.add_argument("--planners", nargs="+", default=["de"], choices=PLANNERS, help="planners")
+    control.add_argument(
+        "--rewards",
+        nargs="+",
+        default=["simulator"],
+        choices=["simulator", "world-model"],
+        help="what scores the candidates: the simulator, the task's shipped world model, or both",
+    )
     control.add_argument(
         "--configs",
         nargs="+",

@@ -282,8 +282,10 @@ class RecedingHorizonPlanner:
         iterations = 0
         candidates = elite_indices = None
         searched_best, searched_reward = None, -np.inf
+        extra_rewards = None  # the safeguards' candidates, scored with the last population
         for iteration in range(config.iterations):
-            size = last_population if iteration == config.iterations - 1 else n
+            last = iteration == config.iterations - 1
+            size = last_population if last else n
             # Sample
             latents = self.elites.ask()[:size]
             # Decode
@@ -291,9 +293,13 @@ class RecedingHorizonPlanner:
             actions = decode(latents)
             actions_np = actions.detach().cpu().numpy().astype(np.float64)
             timer.add("decode", tic)
-            # Score
+            # Score (the last population in one call with the safeguards' candidates)
             tic = time.perf_counter()
-            rewards = self._score(score, actions_np)
+            if last and len(extras):
+                rewards = self._score(score, np.concatenate([actions_np, extras]))
+                rewards, extra_rewards = rewards[:size], rewards[size:]
+            else:
+                rewards = self._score(score, actions_np)
             timer.add("reward", tic)
             if not np.isfinite(rewards).any():
                 break  # nothing to learn from; keep what earlier iterations found
@@ -308,19 +314,22 @@ class RecedingHorizonPlanner:
                 elite_indices = top_indices(rewards, self.elites.config.num_elites)
         # Choose: the best candidate as scored, the chosen latent decoded with final_steps (when
         # that differs), and the safeguards' candidates; execute the best of them.
-        options = [] if searched_best is None else [searched_best]
-        option_rewards = [] if searched_best is None else [searched_reward]
-        scored = list(extras)
+        options = list(extras) + ([] if searched_best is None else [searched_best])
+        option_rewards = [] if extra_rewards is None else list(extra_rewards)
+        scored = list(extras) if extra_rewards is None else []  # the search stopped early
+        if searched_best is not None:
+            option_rewards.append(searched_reward)
         if self._rescore_final and self.elites.best is not None:
             chosen = self.elites.best.latent if config.execute == "best" else self.elites.mean
             tic = time.perf_counter()
             final = self.final_decoder.decoding(config.final_steps, cond)(chosen[None])
-            scored.insert(0, final[0].detach().cpu().numpy().astype(np.float64))
+            final_np = final[0].detach().cpu().numpy().astype(np.float64)
+            options.insert(0, final_np)
+            scored.insert(0, final_np)
             timer.add("decode", tic)
         if scored:
             tic = time.perf_counter()
             option_rewards = list(self._score(score, np.stack(scored))) + option_rewards
-            options = scored + options
             timer.add("reward", tic)
         result = commit_best(
             self.memory, options, option_rewards, state, k, iterations, self._evaluations, timer,

@@ -9,14 +9,23 @@ Measured on 2 cores, half-cheetah, DE 64x3, quiet (``python experiments/benchmar
 results/speed/): with torch on both cores the rollouts took 76 ms a control step instead of 57
 and the decode gained nothing (5.5 ms against 5.1); a one-thread pool took 107 ms. Control
 rates: 15.4 steps/s with this policy, 11.8 and 8.7 with the other two.
-So planning runs torch on one thread and the rollout pool on all the cores it is given:
+So planning runs torch on one thread and the rollout pool on all the cores it is given. A world
+model's rollouts are torch work, and they too get every core, without torch's threads: a
+:class:`planner.world_model.WorldModelObjective` rolls its candidates out in chunks on
+``rollout_threads`` Python threads, each chunk's ops on one torch thread (torch releases the GIL
+while it computes). Half-cheetah, DE 64x3, 2 cores (results/speed/control-world-model.md): 17.0
+control steps/s against 13.7 on one thread, quiet; beside one busy process 9.7 against 12.0
+(``--threads 1`` is then the faster choice, as it is not for the MuJoCo pool). Torch's own
+threads were as fast on a quiet machine, but one 64 x 16 call beside a busy process took 246 ms
+against 22 on one thread, as OpenMP's workers wait for each other at every op; chunks on Python
+threads only share the cores.
 
 - ``planning_threads(cores)``: the policy for ``cores`` CPU cores (None: the cores this process
   may run on);
 - ``use_planning_threads(cores)``: make it the process's policy and apply torch's part; what the
   scripts' ``--threads`` and :class:`policies.diffusion_elites.DiffusionElitesPolicy` call;
 - ``current_planning_threads()``: the policy in force, read by objectives that size a pool
-  (``envs.mujoco_tasks.MujocoObjective``) when they are built.
+  (``envs.mujoco_tasks.MujocoObjective``, ``WorldModelObjective``) when they are built.
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ class ThreadPolicy:
     Attributes:
         cores: CPU cores planning may use.
         torch_threads: torch's intra-op threads (decoding, world models): always 1 (see module).
-        rollout_threads: threads of a batched rollout pool (the MuJoCo pool): every core.
+        rollout_threads: threads of a batched rollout pool (the MuJoCo pool, a world model's
+            chunks): every core.
     """
 
     cores: int

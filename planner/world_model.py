@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
@@ -40,6 +41,7 @@ from torch.nn import functional as F
 
 from planner.checkpoint import load_checkpoint, save_checkpoint
 from planner.normalizer import Normalizer
+from planner.threads import current_planning_threads
 from planner.validation import check_count
 
 PROPAGATIONS = ("mean", "ts1", "tsinf")
@@ -49,6 +51,9 @@ TS1_PARTICLES = 20
 """Default particles per candidate of ``"ts1"``: PETS' P. On half-cheetah (DE 64x3, 3 episodes of
 100 steps, a small sample) it planned best of mean, ts1 with 1, 5 or 20 particles and tsinf, at
 0.7 control steps/s against 10 for one particle; ``particles=1`` is the ts1 of before."""
+MIN_CHUNK = 16
+"""Fewest candidates a rollout thread of :class:`WorldModelObjective` takes: below it a step's
+fixed cost (about 0.2 ms of small torch ops) outweighs what a second core saves."""
 _CONTENTS = ("config", "state_dict", "input_normalizer", "target_normalizer")
 
 TerminationFn = Callable[[np.ndarray], np.ndarray]
@@ -122,6 +127,40 @@ class GaussianEnsemble(nn.Module):
         return mean, logvar
 
 
+@dataclass(frozen=True, eq=False)
+class MeanPredictor:
+    """The ensemble's mean prediction of one env step in data units, for fixed weights
+    (:meth:`WorldModel.predictor`): ``next observations (E, B, O), rewards (E, B) =
+    predictor(observations, actions)``, the arguments as :meth:`WorldModel.step`'s.
+
+    Attributes:
+        layers: ``(weight (E, fan_in, fan_out), bias (E, 1, fan_out))`` of each layer, SiLU
+            between them, inputs in data units and outputs the ``(change (O,), reward)`` in
+            data units.
+        low, high: ``(O + 1,)`` bounds of the outputs (the changes' data range; the reward's
+            infinite).
+    """
+
+    layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+    low: torch.Tensor
+    high: torch.Tensor
+
+    def __call__(
+        self, observations: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.outputs(observations, actions)
+        return observations + out[..., :-1], out[..., -1]
+
+    def outputs(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Each member's predicted ``(change (O,), reward)``, ``(E, B, O + 1)``."""
+        x = torch.cat([observations, actions], dim=-1)
+        x = x.expand(len(self.layers[0][0]), *x.shape[-2:])
+        for weight, bias in self.layers[:-1]:
+            x = F.silu(torch.baddbmm(bias, x, weight), inplace=True)
+        weight, bias = self.layers[-1]
+        return torch.clamp(torch.baddbmm(bias, x, weight), self.low, self.high)
+
+
 class WorldModel:
     """The trained ensemble with its normalisers, predicting in data units.
 
@@ -177,12 +216,36 @@ class WorldModel:
         Returns:
             next observations (E, B, O) and rewards (E, B); non-finite where a member is.
         """
-        inputs = self.input_normalizer.normalize(torch.cat([observations, actions], dim=-1))
-        mean, _ = self.network(inputs.expand(self.ensemble_size, *inputs.shape[-2:]))
-        changes = self.target_normalizer.denormalize(mean)[..., :-1]
-        normalizer = self.target_normalizer
-        rewards = mean[..., -1] * normalizer.scale[-1] + normalizer.center[-1]
-        return observations + changes, rewards
+        return self.predictor()(observations, actions)
+
+    @torch.no_grad()
+    def predictor(self) -> MeanPredictor:
+        """:meth:`step` as a function of the network's current weights, for many steps with the
+        same weights (a planner's rollout): the normalisers are folded into the first and last
+        layers and the log-variance, which planning never reads, is not computed.
+
+        The input normaliser's ``(x - c) / s`` followed by a layer ``u W + b`` is one layer
+        ``x (W / s) + (b - (c / s) W)``, and the target normaliser's ``m s' + c'`` after the
+        head's mean half ``h W' + b'`` is ``h (W' s') + (b' s' + c')``: a planning step runs
+        only the ensemble's layers and one clamp of the changes to the data's range.
+        """
+        layers = [(layer.weight.detach(), layer.bias.detach()) for layer in self.network.hidden]
+        inputs, targets = self.input_normalizer, self.target_normalizer
+        first, first_bias = layers[0]
+        shift = (inputs.center / inputs.scale).expand(first.shape[0], 1, -1)
+        layers[0] = (first / inputs.scale[:, None], first_bias - torch.bmm(shift, first))
+        head = self.network.head
+        mean = slice(0, self.config.target_dim)
+        layers.append(
+            (
+                head.weight[..., mean] * targets.scale,
+                head.bias[..., mean] * targets.scale + targets.center,
+            )
+        )
+        unbounded = torch.full((1,), math.inf, device=self.device)
+        low = torch.cat([targets.low[:-1], -unbounded])  # rewards are not clamped (see class)
+        high = torch.cat([targets.high[:-1], unbounded])
+        return MeanPredictor(tuple(layers), low, high)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write one checkpoint file (config, weights, normalisers, task)."""
@@ -277,6 +340,11 @@ class WorldModelObjective:
     charged what the simulator's is. Like the reward, they count up to a particle's terminal
     step.
 
+    The model rolls the particles out alone, step by step; the task's rules (``terminated_fn``,
+    ``reward_fn``, ``cost_fn``) then read the whole trajectory in one call each, all H x rows
+    steps stacked, so each must treat its rows independently, as the task's rules do (called per
+    step, half-cheetah's flip cost added 4 ms to a 31 ms call of 64 x 16 candidates).
+
     ``disagreement_penalty`` > 0 subtracts that weight times the members' disagreement (the std
     over members of the normalised next observation, averaged over dimensions) from every step's
     reward; it needs every member's prediction, so ``"tsinf"`` refuses it.
@@ -293,9 +361,14 @@ class WorldModelObjective:
         particles: P (None: 1 for ``"mean"``, E for ``"tsinf"``, :data:`TS1_PARTICLES` for
             ``"ts1"``); ``"mean"`` takes only 1 (:func:`check_particles`).
         cost_fn: planning-only costs per step (:data:`RewardFn` signature; None: none).
+        threads: threads of the rollouts (None: the rollout threads of the planning thread
+            policy in force, :mod:`planner.threads`): the candidates are split into that many
+            chunks (of :data:`MIN_CHUNK` or more), each rolled out on its own Python thread with
+            torch on one thread; torch releases the GIL while it computes.
 
     Attributes:
-        particles: P, resolved. num_evaluated: candidates scored so far. num_invalid: of those,
+        particles: P, resolved. threads: threads of the rollouts, resolved.
+            num_evaluated: candidates scored so far. num_invalid: of those,
             scored -inf.
         plans_from_observation: True: its planning state is the env's observation, so a policy
             passes the observation rather than the simulator state.
@@ -314,8 +387,12 @@ class WorldModelObjective:
         particles: int | None = None,
         reward_fn: RewardFn | None = None,
         cost_fn: RewardFn | None = None,
+        threads: int | None = None,
     ) -> None:
         check_particles(propagation, particles)
+        if threads is None:
+            threads = current_planning_threads().rollout_threads
+        check_count("threads", threads, hint="torch threads of the world model's rollouts")
         if not disagreement_penalty >= 0:
             raise ValueError(f"disagreement_penalty must be >= 0, got {disagreement_penalty}")
         if disagreement_penalty and propagation == "tsinf":
@@ -329,10 +406,10 @@ class WorldModelObjective:
         if particles is None:
             particles = {"mean": 1, "ts1": TS1_PARTICLES, "tsinf": members}[propagation]
         self.termination_cost = float(termination_cost)
+        self.threads = threads
         self.model = model
         self.terminated_fn = terminated_fn
         self.reward_fn, self.cost_fn = reward_fn, cost_fn
-        self._step_reward = _head_reward if reward_fn is None else self._computed_reward
         self.propagation = propagation
         self.particles = particles
         self.disagreement_penalty = float(disagreement_penalty)
@@ -343,9 +420,13 @@ class WorldModelObjective:
         self._slots = (
             members * math.ceil(particles / members) if propagation == "tsinf" else particles
         )
-        self._predict = self._own_member if propagation == "tsinf" else self._every_member
-        self._combine = finite_mean if propagation == "mean" else self._sample_member
+        self._predict = {
+            "mean": self._every_member if disagreement_penalty else self._members_mean,
+            "ts1": self._every_member,
+            "tsinf": self._own_member,
+        }[propagation]
         self._used = self._tsinf_slots if propagation == "tsinf" else self._all_slots
+        self._executor: ThreadPoolExecutor | None = None
         self.num_evaluated = 0
         self.num_invalid = 0
 
@@ -355,25 +436,29 @@ class WorldModelObjective:
         observation, actions = self._check(observation, actions)
         n, horizon, _ = actions.shape
         rows = self._slots * n  # row s * N + i: slot s of candidate i
-        obs = torch.as_tensor(observation, dtype=torch.float32, device=device).expand(rows, -1)
-        plan = torch.as_tensor(actions, dtype=torch.float32, device=device).repeat(
-            self._slots, 1, 1
-        )
-        total = torch.zeros(rows, dtype=torch.float64, device=device)
-        alive = torch.ones(rows, dtype=torch.bool, device=device)
-        invalid = torch.zeros(rows, dtype=torch.bool, device=device)
         used = self._used()
-        for t in range(horizon):
-            next_obs, reward, valid = self._predict(obs, plan[:, t])
-            if self.cost_fn is not None:
-                reward, valid = self._charged(obs, plan[:, t], next_obs, reward, valid)
-            invalid |= alive & ~valid
-            total += torch.where(alive & valid, reward, 0.0).double()
-            obs = torch.where(valid[:, None], next_obs, obs)
-            if self.terminated_fn is not None:
-                ended = self.terminated_fn(obs.double().cpu().numpy())
-                alive &= ~torch.as_tensor(np.asarray(ended, dtype=bool), device=device)
-        total -= self.termination_cost * (~alive).double()
+        picks = self._picks(horizon, n)
+        # Roll out: the model alone, the candidates in chunks on the objective's threads; the
+        # task's rules then read the whole trajectory at once
+        predict = self.model.predictor()
+        start = torch.as_tensor(observation, dtype=torch.float32, device=device)
+        plan = torch.as_tensor(actions, dtype=torch.float32, device=device).transpose(0, 1)
+        plan = plan[:, None].expand(-1, self._slots, -1, -1)  # (H, slots, N, A)
+
+        def roll_out(chunk: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            chunk_picks = None if picks is None else picks[:, :, chunk]
+            return self._rollout(predict, start, plan[:, :, chunk], chunk_picks)
+
+        parts = list(self._map(roll_out, self._chunks(n)))
+        states, rewards, valid = (
+            torch.cat(part, dim=2).flatten(1, 2) for part in zip(*parts, strict=True)
+        )
+        plan = plan.reshape(horizon, rows, -1)
+        rewards, valid, alive = self._apply_rules(states, plan, rewards, valid)
+        # A step counts while its particle is alive; its end is charged once
+        total = torch.where(alive[:-1] & valid, rewards, 0.0).sum(dim=0)
+        total -= self.termination_cost * (~alive[-1]).double()
+        invalid = (alive[:-1] & ~valid).any(dim=0)
         # Mean over each candidate's particles
         total = torch.where(used[:, None], total.view(self._slots, n), 0.0)
         scores = total.sum(dim=0) / self.particles
@@ -383,43 +468,110 @@ class WorldModelObjective:
         self.num_invalid += int(failed.sum())
         return scores.cpu().numpy()
 
-    def _every_member(self, obs, action):
-        next_all, reward_all = self.model.step(obs, action)
+    def _rollout(self, predict, start, plan, picks):
+        """The model's rollout of ``plan (H, slots, C, A)`` from ``start (O,)`` (``picks (H,
+        slots, C)``: ts1's members): states ``(H + 1, slots, C, O)``, rewards and valid ``(H,
+        slots, C)``; a row's state stays where its prediction is not finite."""
+        horizon, slots, count, _ = plan.shape
+        rows = slots * count
+        plan = plan.reshape(horizon, rows, -1)
+        states = torch.empty(horizon + 1, rows, len(start), device=start.device)
+        states[0] = start
+        rewards = torch.empty(horizon, rows, dtype=torch.float64, device=start.device)
+        valid = torch.ones(horizon, rows, dtype=torch.bool, device=start.device)
+        for t in range(horizon):
+            pick = None if picks is None else picks[t].reshape(-1)
+            next_obs, rewards[t], step_valid = self._predict(predict, states[t], plan[t], pick)
+            if step_valid is True:
+                states[t + 1] = next_obs
+            else:
+                valid[t] = step_valid
+                states[t + 1] = torch.where(step_valid[:, None], next_obs, states[t])
+        return (
+            states.view(horizon + 1, slots, count, -1),
+            rewards.view(horizon, slots, count),
+            valid.view(horizon, slots, count),
+        )
+
+    def _chunks(self, n: int) -> list[slice]:
+        """The candidates' chunks: one per thread, none under :data:`MIN_CHUNK` candidates."""
+        count = max(1, min(self.threads, n // MIN_CHUNK))
+        bounds = np.linspace(0, n, count + 1).round().astype(int)
+        return [slice(a, b) for a, b in pairwise(bounds)]
+
+    def _map(self, function, chunks):
+        if len(chunks) == 1:
+            return [function(chunks[0])]
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, "world-model-rollout")
+        return self._executor.map(function, chunks)
+
+    def _picks(self, horizon: int, n: int) -> torch.Tensor | None:
+        """ts1: the member of every particle at every step ``(H, slots, N)``, drawn before the
+        rollout (so the chunks' threads draw nothing); other propagations: None."""
+        if self.propagation != "ts1":
+            return None
+        shape = (horizon, self._slots, n)
+        return torch.randint(
+            self.model.ensemble_size, shape, generator=self.generator, device=self.model.device
+        )
+
+    def _apply_rules(self, states, plan, rewards, valid):
+        """The task's rules on a rolled-out trajectory, ``states (H + 1, R, O)`` by ``plan (H,
+        R, A)``: ``rewards (H, R)`` replaced by ``reward_fn``'s and less ``cost_fn``'s (a row
+        where either is not finite is invalid), and ``alive (H + 1, R)``: whether a row has not
+        terminated before step t (``alive[H]``: within the horizon)."""
+        alive = torch.ones(len(states), states.shape[1], dtype=torch.bool, device=states.device)
+        if self.reward_fn is None and self.cost_fn is None and self.terminated_fn is None:
+            return rewards, valid, alive
+        rows = states.shape[1]
+        flat_states, flat_actions = (
+            x.reshape(-1, x.shape[-1]).double().cpu().numpy() for x in (states, plan)
+        )
+        before, after = flat_states[:-rows], flat_states[rows:]
+        for rule, replaces in ((self.reward_fn, True), (self.cost_fn, False)):
+            if rule is None:
+                continue
+            value = np.asarray(rule(before, flat_actions, after), dtype=np.float64)
+            value = torch.as_tensor(value, device=states.device).view(rewards.shape)
+            rewards = value if replaces else rewards - value
+            valid = valid & torch.isfinite(value)
+        if self.terminated_fn is not None:
+            ended = np.asarray(self.terminated_fn(after), dtype=bool)
+            ended = torch.as_tensor(ended, device=states.device).view(valid.shape)
+            alive[1:] = torch.cumprod(~ended, dim=0).bool()
+        return rewards, valid, alive
+
+    def _members_mean(self, predict, obs, action, pick):
+        """``"mean"`` in fewer ops while every member is finite (a step's small ops cost as
+        much as its arithmetic, and hold the GIL that the rollout threads share); ``valid`` is
+        then a plain True."""
+        out = predict.outputs(obs, action)
+        mean = out.mean(dim=0)
+        if not bool(torch.isfinite(mean).all()):  # a non-finite member makes the mean so
+            return self._every_member(predict, obs, action, pick, out)
+        return obs + mean[:, :-1], mean[:, -1], True
+
+    def _every_member(self, predict, obs, action, pick, out=None):
+        out = predict.outputs(obs, action) if out is None else out
+        next_all, reward_all = obs + out[..., :-1], out[..., -1]
         finite = torch.isfinite(next_all).all(dim=-1) & torch.isfinite(reward_all)
-        next_obs, reward, valid = self._combine(next_all, reward_all, finite)
-        reward, valid = self._step_reward(obs, action, next_obs, reward, valid)
+        if pick is None:
+            next_obs, reward, valid = finite_mean(next_all, reward_all, finite)
+        else:
+            rows = torch.arange(len(pick), device=pick.device)
+            next_obs, reward, valid = (x[pick, rows] for x in (next_all, reward_all, finite))
         if self.disagreement_penalty:
             reward = reward - self.disagreement_penalty * self._disagreement(next_all, finite)
         return next_obs, reward, valid
 
-    def _own_member(self, obs, action):
+    def _own_member(self, predict, obs, action, pick):
         members = self.model.ensemble_size
-        next_obs, reward = self.model.step(
+        next_obs, reward = predict(
             obs.reshape(members, -1, obs.shape[-1]), action.reshape(members, -1, action.shape[-1])
         )
         next_obs, reward = next_obs.reshape(obs.shape), reward.reshape(-1)
-        valid = torch.isfinite(next_obs).all(dim=-1) & torch.isfinite(reward)
-        return next_obs, *self._step_reward(obs, action, next_obs, reward, valid)
-
-    def _computed_reward(self, obs, action, next_obs, head_reward, valid):
-        """``reward_fn`` on the rows, in place of the head's ``head_reward``; a row whose
-        computed reward is not finite is invalid."""
-        reward = self.reward_fn(*(x.double().cpu().numpy() for x in (obs, action, next_obs)))
-        reward = torch.as_tensor(np.asarray(reward, dtype=np.float64), device=obs.device)
-        return reward, valid & torch.isfinite(reward)
-
-    def _charged(self, obs, action, next_obs, reward, valid):
-        """``reward`` less ``cost_fn``'s planning costs of the rows' steps; a row whose cost is
-        not finite is invalid."""
-        cost = self.cost_fn(*(x.double().cpu().numpy() for x in (obs, action, next_obs)))
-        cost = torch.as_tensor(np.asarray(cost, dtype=np.float64), device=obs.device)
-        return reward - cost, valid & torch.isfinite(cost)
-
-    def _sample_member(self, next_all, reward_all, finite):
-        members, n = reward_all.shape
-        pick = torch.randint(members, (n,), generator=self.generator, device=reward_all.device)
-        rows = torch.arange(n, device=reward_all.device)
-        return next_all[pick, rows], reward_all[pick, rows], finite[pick, rows]
+        return next_obs, reward, torch.isfinite(next_obs).all(dim=-1) & torch.isfinite(reward)
 
     def _all_slots(self) -> torch.Tensor:
         return torch.ones(self._slots, dtype=torch.bool, device=self.model.device)
@@ -460,11 +612,6 @@ class WorldModelObjective:
         return observation, np.clip(actions, -1.0, 1.0)
 
 
-def _head_reward(obs, action, next_obs, head_reward, valid):
-    """The reward head's prediction, as it is."""
-    return head_reward, valid
-
-
 def finite_mean(
     next_all: torch.Tensor, reward_all: torch.Tensor, finite: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -477,6 +624,8 @@ def finite_mean(
         next observations (N, O), rewards (N,) and valid (N,): whether any member was finite
         (where none was, the mean is 0 and must not be used).
     """
+    if bool(finite.all()):
+        return next_all.mean(dim=0), reward_all.mean(dim=0), finite[0]
     count = finite.sum(dim=0)
     next_obs = torch.where(finite[..., None], next_all, 0.0).sum(dim=0)
     reward = torch.where(finite, reward_all, 0.0).sum(dim=0)

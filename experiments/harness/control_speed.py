@@ -7,7 +7,9 @@ reports the planner's own split (``PlanResult.timing``: decode, reward, other), 
 ``predict`` call, the control rate (planning and env steps, as ``run_mpc.py`` counts it)
 against the task's real-time rate ``1 / dt``, and for MuJoCo tasks the physics floor: the same
 rollouts (the planner's own calls, recorded once and replayed) stepped by MuJoCo in C on the
-same number of threads (:mod:`experiments.harness.raw_physics`).
+same number of threads (:mod:`experiments.harness.raw_physics`). With ``reward="world-model"``
+the task's shipped world model scores the candidates (no physics floor): its rollouts are
+chunks on the pool's threads (:mod:`planner.threads`).
 """
 
 from __future__ import annotations
@@ -77,10 +79,12 @@ def measure_control(
     steps: int,
     rounds: int,
     seed: int,
+    reward: str = "simulator",
 ) -> list[dict[str, Any]]:
-    """One row per configuration of ``configs`` for ``planner`` on ``task`` (see module)."""
+    """One row per configuration of ``configs`` for ``planner`` on ``task``, its candidates
+    scored by ``reward`` (``"simulator"`` or ``"world-model"``; see module)."""
     env = make_env(task)
-    setup = PlanningSetup(task, planner, seed=seed)
+    setup = PlanningSetup(task, planner, seed=seed, reward=reward)
     policies = {}
     for config in configs:
         _, pool = thread_counts(config, cores)
@@ -120,6 +124,7 @@ def measure_control(
             {
                 "task": task,
                 "planner": planner,
+                "reward": reward,
                 "config": config,
                 "torch_threads": torch_threads,
                 "pool_threads": pool,
@@ -168,9 +173,9 @@ def _physics_floors(planning: Planning, steps: int, pools: set[int]) -> dict[int
 def markdown_table(rows: list[dict[str, Any]], machine: str, command: str) -> str:
     """The rows as a markdown report: the machine and command, then one line per row."""
     header = (
-        "| task | load | planner | decoder | threads (torch / pool) | budget | decode ms "
-        "| reward ms | other ms | whole step ms | physics ms | step / physics | control Hz "
-        "| real-time Hz |"
+        "| task | load | planner | scored by | decoder | threads (torch / pool) | budget "
+        "| decode ms | reward ms | other ms | whole step ms | physics ms | step / physics "
+        "| control Hz | real-time Hz |"
     )
     lines = [
         f"Machine: {machine}. Command: `{command}`.",
@@ -182,7 +187,8 @@ def markdown_table(rows: list[dict[str, Any]], machine: str, command: str) -> st
         physics = "-" if row["physics_ms"] is None else f"{row['physics_ms']:.1f}"
         ratio = "-" if row["step_over_physics"] is None else f"{row['step_over_physics']:.2f}"
         lines.append(
-            f"| {row['task']} | {row['load']} | {row['planner']} | {row['decoder']} | "
+            f"| {row['task']} | {row['load']} | {row['planner']} | {row['reward']} | "
+            f"{row['decoder']} | "
             f"{row['config']} "
             f"({row['torch_threads']} / {row['pool_threads']}) | {row['budget']} | "
             f"{row['decode_ms']:.1f} | "

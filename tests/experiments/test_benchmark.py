@@ -33,4 +33,23 @@ def test_control_writes_rows_and_a_markdown_table(tmp_path):
     assert rows[2]["realtime_hz"] == 50.0  # Reacher-v5 steps 0.02 s
     table = out.with_suffix(".md").read_text()
     assert {row["decoder"] for row in rows} == {"student"}  # the tasks' default decoder
-    assert "| reacher | quiet | de | student | pool-1 (1 / 1) | 64x3 |" in table
+    assert "| reacher | quiet | de | simulator | student | pool-1 (1 / 1) | 64x3 |" in table
+
+
+def test_control_measures_the_world_models_planner_beside_the_simulators(tmp_path):
+    out = tmp_path / "control.json"
+    command = [
+        sys.executable, str(REPO / "experiments" / "benchmark.py"), "control",
+        "--tasks", "reacher", "--rewards", "simulator", "world-model", "--steps", "2",
+        "--rounds", "1", "--configs", "policy", "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert [row["reward"] for row in rows] == ["simulator", "world-model"]
+    assert rows[0]["physics_ms"] > 0 and rows[1]["physics_ms"] is None  # no floor for a model
+    assert rows[0]["evaluations_per_step"] == rows[1]["evaluations_per_step"]  # equal budgets
+    assert (
+        "| reacher | quiet | de | world-model | student | policy"
+        in out.with_suffix(".md").read_text()
+    )

@@ -99,6 +99,47 @@ def test_previous_plan_shifted_past_the_cached_step_is_executed_when_only_it_sco
     assert result.reward_evaluations == 5  # N*T, whatever the safeguards add
 
 
+def test_the_safeguards_candidates_are_scored_in_the_last_populations_call():
+    """One objective call per iteration: the previous plan (shifted) rides with the last
+    population, as iCEM's and random shooting's do, not in a call of its own (a world model
+    pays a whole rollout per call, however few its rows)."""
+    calls = []
+
+    def recorded(state, actions):
+        calls.append(actions.copy())
+        return point_mass(state, actions)
+
+    safeguards = Safeguards(keep_previous_plan=True, safe_plan=False)
+    planner = make(PlannerConfig(population=8, iterations=2), recorded, safeguards)
+    planner.plan(np.zeros(2))
+    (shifted,) = planner.memory.candidates(1)
+    calls.clear()
+    second = planner.plan(np.zeros(2))
+    assert [len(c) for c in calls] == [8, 8] and second.reward_evaluations == 16
+    np.testing.assert_array_equal(calls[-1][-1], shifted)
+
+
+def test_the_safeguards_candidates_are_scored_when_the_search_stops_early():
+    """Every searched candidate invalid in the first iteration: the search stops, and the
+    previous plan is still scored (alone) and executed."""
+    previous = {}
+
+    def only_the_previous_plan(state, actions):
+        if "plan" not in previous:
+            return point_mass(state, actions)
+        match = (actions == previous["plan"]).all(axis=(1, 2))
+        return np.where(match, 1.0, -np.inf)
+
+    safeguards = Safeguards(keep_previous_plan=True, safe_plan=False)
+    planner = make(PlannerConfig(population=8, iterations=2), only_the_previous_plan, safeguards)
+    planner.plan(np.zeros(2))
+    (previous["plan"],) = planner.memory.candidates(1)
+    result = planner.plan(np.zeros(2))
+    assert result.iterations == 0 and not result.fallback
+    assert result.predicted_reward == 1.0 and result.reward_evaluations == 9
+    np.testing.assert_array_equal(result.plan, previous["plan"])
+
+
 @pytest.fixture(params=["identity", "prior"])
 def decoder(request):
     """The identity decoder (CEM) and a trained prior, whose search (S=2) and final (S=5)

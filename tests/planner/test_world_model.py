@@ -2,14 +2,17 @@
 checks, diverging members, checkpoints."""
 
 import math
+import threading
 
 import numpy as np
 import pytest
 import torch
 
+from planner import threads
 from planner.checkpoint import CheckpointError
 from planner.normalizer import Normalizer
 from planner.planning import Budget
+from planner.threads import use_planning_threads
 from planner.world_model import (
     GaussianEnsemble,
     WorldModel,
@@ -83,16 +86,19 @@ def test_no_reward_after_termination(trained):
 def test_termination_cost_is_charged_once_to_candidates_that_end(trained):
     model, _ = trained
     actions = np.random.default_rng(3).uniform(-1, 1, size=(4, 6, ACT))
+    recorder = StepRecorder(len(actions))
+    WorldModelObjective(model, recorder)(np.zeros(OBS), actions)
+    second = recorder.steps[1][[0, 2]]  # where candidates 0 and 2 are after their second step
+
+    def ends_rows_at_step_two(obs):
+        return (obs[:, None] == second).all(axis=-1).any(axis=-1)
+
     ends = np.array([True, False, True, False])
-    calls = iter(range(100))
-
-    def ends_rows_at_step_two(obs):  # rows 0 and 2 end after their second step
-        return ends if next(calls) == 1 else np.zeros(len(obs), bool)
-
     bare = WorldModelObjective(model, ends_rows_at_step_two)(np.zeros(OBS), actions)
-    calls = iter(range(100))
     charged = WorldModelObjective(model, ends_rows_at_step_two, termination_cost=50.0)
     np.testing.assert_allclose(charged(np.zeros(OBS), actions), bare - 50.0 * ends, rtol=1e-6)
+    free = WorldModelObjective(model)(np.zeros(OBS), actions)
+    assert (bare[ends] != free[ends]).all() and (bare[~ends] == free[~ends]).all()
 
 
 @pytest.mark.parametrize(
@@ -180,13 +186,15 @@ def test_ts1_is_seeded(trained):
 def member_stub(members: int = 5) -> WorldModel:
     """A world model whose member m, whatever it is given, moves observation dimension 0 by
     m + 1 and earns 10**m per step: a trajectory's observations tell which member made each step,
-    a candidate's score counts its particles on each member in its decimal digits."""
+    a candidate's score counts its particles on each member in its decimal digits. Every member
+    moves dimension 1 by 1: it counts the steps."""
     config = WorldModelConfig(OBS, ACT, ensemble_size=members, hidden=4, depth=1)
     network = GaussianEnsemble(config)
     with torch.no_grad():
         network.head.weight.zero_()
         network.head.bias.zero_()
         network.head.bias[:, 0, 0] = torch.arange(1.0, members + 1)
+        network.head.bias[:, 0, 1] = 1.0
         network.head.bias[:, 0, OBS] = 10.0 ** torch.arange(members)
 
     def identity(channels: int) -> Normalizer:
@@ -197,19 +205,26 @@ def member_stub(members: int = 5) -> WorldModel:
 
 
 class StepRecorder:
-    """A terminated_fn that never ends a row and keeps every step's observations (rows, O)."""
+    """A terminated_fn that never ends a row and keeps the observations of its last call: a
+    rollout's H steps of ``rows`` rows, stacked step after step."""
 
-    def __init__(self) -> None:
-        self.steps: list[np.ndarray] = []
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.calls: list[np.ndarray] = []
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
-        self.steps.append(observations.copy())
+        self.calls.append(observations.copy())
         return np.zeros(len(observations), bool)
+
+    @property
+    def steps(self) -> np.ndarray:
+        """(H, rows, O): the observation after each step."""
+        return self.calls[-1].reshape(-1, self.rows, OBS)
 
     def members(self) -> np.ndarray:
         """(rows, H): the member that made each row's each step (from dimension 0's moves)."""
-        positions = np.stack([np.zeros(len(self.steps[0]))] + [s[:, 0] for s in self.steps], 1)
-        return np.diff(positions, axis=1).round().astype(int) - 1
+        positions = np.concatenate([np.zeros((1, self.rows)), self.steps[:, :, 0]])
+        return np.diff(positions, axis=0).T.round().astype(int) - 1
 
 
 def particle_counts(scores: np.ndarray, particles: int, horizon: int) -> np.ndarray:
@@ -221,7 +236,7 @@ def particle_counts(scores: np.ndarray, particles: int, horizon: int) -> np.ndar
 
 def test_tsinf_keeps_one_member_per_particle_for_the_whole_horizon():
     n, horizon, particles = 3, 6, 10
-    recorder = StepRecorder()
+    recorder = StepRecorder(particles * n)
     objective = WorldModelObjective(member_stub(), recorder, "tsinf", seed=1, particles=particles)
     scores = objective(np.zeros(OBS), np.zeros((n, horizon, ACT)))
     members = recorder.members()  # (particles * N, H): row p' * N + i belongs to candidate i
@@ -284,7 +299,7 @@ def test_tsinf_charges_the_termination_cost_per_particle():
 
 def test_ts1_draws_a_member_anew_for_every_particle_and_step():
     n, horizon, particles = 4, 6, 8
-    recorder = StepRecorder()
+    recorder = StepRecorder(particles * n)
     objective = WorldModelObjective(member_stub(), recorder, "ts1", seed=2, particles=particles)
     objective(np.zeros(OBS), np.zeros((n, horizon, ACT)))
     members = recorder.members()  # (particles * N, H)
@@ -397,6 +412,76 @@ def test_k_step_error_grows_with_k_and_is_small_for_a_trained_model(trained):
     assert errors[1] < 0.2 and errors[1] <= errors[20]
 
 
+def test_a_planning_step_folds_the_normalisers_into_the_network_and_predicts_the_same(trained):
+    model, _ = trained
+    rng = np.random.default_rng(9)
+    shared = torch.tensor(rng.normal(size=(6, OBS)), dtype=torch.float32)
+    own = torch.tensor(rng.normal(size=(3, 6, OBS)), dtype=torch.float32)
+    for obs in (shared, own):
+        action = torch.tensor(rng.uniform(-1, 1, size=(*obs.shape[:-1], ACT)), dtype=torch.float32)
+        inputs = model.input_normalizer.normalize(torch.cat([obs, action], dim=-1))
+        with torch.no_grad():
+            mean, _ = model.network(inputs.expand(3, 6, OBS + ACT))
+        target = model.target_normalizer
+        expected_next = obs + target.denormalize(mean)[..., :-1]
+        expected_reward = mean[..., -1] * target.scale[-1] + target.center[-1]
+        next_obs, reward = model.predictor()(obs, action)
+        assert not next_obs.requires_grad
+        torch.testing.assert_close(next_obs, expected_next, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(reward, expected_reward, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("propagation", "particles"), [("mean", 1), ("ts1", 4), ("tsinf", 5)])
+def test_chunks_on_threads_score_as_one_thread_bit_for_bit(
+    trained, monkeypatch, propagation, particles
+):
+    model = trained[0]
+    seen = []
+    predictor = model.predictor
+
+    def recorded():
+        predict = predictor()
+        outputs = predict.outputs
+
+        def recorded_outputs(obs, action):
+            seen.append((threading.current_thread().name, obs.shape[:-1].numel()))
+            return outputs(obs, action)
+
+        object.__setattr__(predict, "outputs", recorded_outputs)  # a frozen dataclass
+        return predict
+
+    monkeypatch.setattr(model, "predictor", recorded)
+    actions = np.random.default_rng(10).uniform(-1, 1, size=(40, 3, ACT))
+    scores = {}
+    for count in (1, 3):
+        seen.clear()
+        objective = WorldModelObjective(
+            model, lambda obs: obs[:, 0] > 0.5, propagation, seed=6, particles=particles,
+            termination_cost=2.0, threads=count,
+        )  # fmt: skip
+        scores[count] = objective(np.zeros(OBS), actions)
+        # 40 candidates: 2 chunks of at least MIN_CHUNK = 16, whatever the 3 threads, each on a
+        # rollout thread; one thread: one chunk on the caller's
+        slots = objective._slots
+        chunk_rows = [slots * 40] if count == 1 else [slots * 20, slots * 20]
+        assert sorted({rows for _, rows in seen}) == sorted(set(chunk_rows))
+        assert len(seen) == 3 * len(chunk_rows)
+        names = {name for name, _ in seen}
+        assert all(name.startswith("world-model-rollout") for name in names) == (count > 1)
+    np.testing.assert_array_equal(scores[3], scores[1])
+
+
+def test_rollouts_take_the_policys_rollout_threads(trained, monkeypatch):
+    monkeypatch.setattr(threads, "_current", None)
+    before = torch.get_num_threads()
+    try:
+        use_planning_threads(3)
+        assert WorldModelObjective(trained[0]).threads == 3
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_changes_are_clamped_to_the_data_range_but_rewards_are_not(trained):
     model, _ = trained
     state = {k: v.clone() for k, v in model.network.state_dict().items()}
@@ -426,13 +511,14 @@ def test_a_reward_fn_replaces_the_reward_head_in_every_propagation(propagation, 
     n, horizon = 3, 4
     actions = np.zeros((n, horizon, ACT))
     actions[:, :, 0] = [[-0.5], [0.0], [2.0]]  # the last is clipped to 1
-    recorder = StepRecorder()
+    rows = particles * n  # every slot holds a particle here
+    recorder = StepRecorder(rows)
     objective = WorldModelObjective(
         member_stub(), recorder, propagation, particles=particles, reward_fn=moved_and_pushed
     )
     scores = objective(np.zeros(OBS), actions)
-    rows = particles * n  # every slot holds a particle here
-    assert calls == [((rows, OBS), (rows, ACT), (rows, OBS), np.float64)] * horizon
+    steps = horizon * rows  # one call reads the whole rollout
+    assert calls == [((steps, OBS), (steps, ACT), (steps, OBS), np.float64)]
     # a particle earns where dimension 0 ended, whichever members moved it, and none of the
     # head's 10**m rewards
     final = recorder.steps[-1][:, 0].reshape(particles, n)
@@ -470,20 +556,12 @@ def test_costs_are_subtracted_from_every_steps_reward_up_to_the_terminal_one(
     observation = np.zeros(OBS)
     np.testing.assert_allclose(charged(observation, actions), bare(observation, actions) - costs)
 
-    calls = iter(range(100))  # every row ends after its second step: two steps' costs only
+    def ends_after_two(obs):  # every row ends after its second step: two steps' costs only
+        return obs[:, 1] >= 2
 
-    def ends_after_two(obs):
-        return np.full(len(obs), next(calls) >= 1)
-
-    ending = WorldModelObjective(
-        member_stub(), ends_after_two, propagation, cost_fn=pushed, **options
-    )
-    calls_bare = iter(range(100))
-    ending_bare = WorldModelObjective(
-        member_stub(),
-        lambda obs: np.full(len(obs), next(calls_bare) >= 1),
-        propagation,
-        **options,
+    ending, ending_bare = (
+        WorldModelObjective(member_stub(), ends_after_two, propagation, cost_fn=cost, **options)
+        for cost in (pushed, None)
     )
     np.testing.assert_allclose(
         ending(observation, actions), ending_bare(observation, actions) - costs / 2
