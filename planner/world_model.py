@@ -296,8 +296,9 @@ class WorldModelObjective:
     """Planning reward from a learned model: ``rewards (N,) = objective(observation (O,),
     actions (N, H, A))``.
 
-    Each candidate rolls out as P particles; all N x P rows roll forward together, one batched
-    ensemble call per step. Propagation (PETS' names):
+    Each candidate rolls out as P particles; a chunk of candidates' rows rolls forward together,
+    one batched ensemble call per step, each chunk on one of ``threads`` threads (scores do not
+    depend on the chunks). Propagation (PETS' names):
 
     - ``"mean"`` (P = 1): each step's next observation and reward are the mean over the members
       whose prediction for that row is finite (a diverging member is ignored); a row for which
