@@ -665,6 +665,7 @@ def k_step_errors(
     episode_index = np.asarray(episode_index)
     ends = np.flatnonzero(np.append(np.diff(episode_index) != 0, True))  # last row of each
     last_row = ends[np.searchsorted(ends, np.arange(len(episode_index)))]
+    predict = model.predictor()  # the weights are fixed: fold the normalisers once
     errors = {}
     for k in ks:
         starts = np.flatnonzero(last_row - np.arange(len(episode_index)) >= k - 1)
@@ -674,7 +675,7 @@ def k_step_errors(
         rows = torch.as_tensor(starts, device=model.device)
         state = obs[rows]
         for step in range(k):
-            next_all, reward_all = model.step(state, act[rows + step])
+            next_all, reward_all = predict(state, act[rows + step])
             finite = torch.isfinite(next_all).all(dim=-1) & torch.isfinite(reward_all)
             mean, _, valid = finite_mean(next_all, reward_all, finite)
             state = torch.where(valid[:, None], mean, torch.nan)
