@@ -103,13 +103,21 @@ def read_transitions(args: TrainArgs) -> tuple[dict, dict, list[dict]]:
 
 
 def plot(history: dict, errors: dict[int, float], path: Path) -> None:
-    """Validation error per epoch and held-out k-step error against k."""
-    figure = Figure(figsize=(10, 3.5), dpi=90)
+    """Validation error per epoch (and the rollout stage's held-out loss, when it ran) and
+    held-out k-step error against k."""
+    rollout = history.get("rollout")
+    panels = 3 if rollout else 2
+    figure = Figure(figsize=(5 * panels, 3.5), dpi=90)
     FigureCanvasAgg(figure)
-    loss, kstep = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    loss, kstep = figure.add_subplot(1, panels, 1), figure.add_subplot(1, panels, panels)
     loss.plot(history["epoch"], history["val_mse"])
     loss.set(xlabel="epoch", ylabel="validation MSE (normalised targets)", yscale="log")
     loss.axvline(history["best_epoch"], color="grey", linestyle=":")
+    if rollout:
+        stage = figure.add_subplot(1, panels, 2)
+        stage.plot([0, *rollout["epoch"]], [rollout["initial_val_loss"], *rollout["val_loss"]])
+        stage.set(xlabel="rollout-stage epoch", ylabel="held-out rollout loss", yscale="log")
+        stage.axvline(rollout["best_epoch"], color="grey", linestyle=":")
     kstep.plot(list(errors), list(errors.values()), marker="o")
     kstep.set(xlabel="k (open-loop steps)", ylabel="normalised RMSE, held-out episodes")
     kstep.set_yscale("log")

@@ -6,11 +6,22 @@ scored by the mean-prediction squared error, early stopping on it (the best epoc
 returned) and a tqdm progress bar. Each member sees the training transitions in its own order
 (and starts from its own initialisation), which is what makes the members disagree away from the
 data. One seed drives the split, the initialisation and the batches.
+
+With ``rollout_steps`` k > 1 a second stage follows: each member is fine-tuned on its own k-step
+open-loop rollouts (its mean prediction fed back as the next input, along the recorded actions),
+the loss being the per-step squared error of the predicted observation and reward, each divided
+by the target's scale. That is the error a planner meets: one-step training never sees a member's
+own mistakes as inputs. Windows of k consecutive transitions never cross an episode (a row
+continues the one before it when its observation is that row's next observation); a share of the
+episodes is held out whole and chooses the stage's best epoch. On half-cheetah, k = 8 lifted a
+model's planning return by +91 +- 62 on validation seeds, k = 16 lowered it
+(results/world-model-loop/).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,11 +51,20 @@ class WorldModelTraining:
     """Stop after this many epochs without a lower validation error."""
     logvar_bound_weight: float = 0.01
     """Weight of ``sum(max_logvar) - sum(min_logvar)`` in the loss."""
+    rollout_steps: int = 1
+    """k of the rollout stage that follows (1: none); see the module's doc."""
+    rollout_learning_rate: float = 1e-4
+    """Adam's learning rate in the rollout stage: a fine-tune, ten times below the first's."""
+    rollout_epochs: int = 100
+    """Most passes over the rollout stage's windows (early stopping ends it first)."""
+    rollout_patience: int = 5
+    """Stop the rollout stage after this many epochs without a lower held-out rollout loss."""
     seed: int = 0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "patience"):
+        counts = ("epochs", "batch_size", "patience")
+        for name in (*counts, "rollout_steps", "rollout_epochs", "rollout_patience"):
             check_count(name, getattr(self, name))
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
@@ -53,6 +73,8 @@ class WorldModelTraining:
                 f"learning_rate must be > 0 and weight_decay >= 0, got {self.learning_rate} "
                 f"and {self.weight_decay}"
             )
+        if not self.rollout_learning_rate > 0:
+            raise ValueError(f"rollout_learning_rate must be > 0, got {self.rollout_learning_rate}")
 
 
 def train_world_model(
@@ -78,9 +100,16 @@ def train_world_model(
         the model with the best validation epoch's weights, and the history: per epoch
         ``train_loss`` (NLL), ``val_mse`` (normalised targets, mean prediction of each member),
         and ``initial_val_mse`` (before training), ``best_epoch``, ``best_val_mse``,
-        ``stopped_early``.
+        ``stopped_early``; with ``training.rollout_steps`` > 1 also ``rollout``, the rollout
+        stage's own (:func:`_rollout_stage`).
+
+    Raises:
+        ValueError: mismatched or non-finite transitions; with ``rollout_steps`` k > 1, data
+            without two episodes of at least k transitions (one trains, one is held out).
     """
     inputs, targets = _transitions(observations, actions, rewards, next_observations, config)
+    if training.rollout_steps > 1:  # refused before the first stage spends its minutes
+        windows = _rollout_windows(observations, next_observations, training)
     device = torch.device(training.device)
     rng = np.random.default_rng(training.seed)
     order = rng.permutation(len(inputs))
@@ -101,29 +130,20 @@ def train_world_model(
     )
 
     members = config.ensemble_size
-    history: dict = {"epoch": [], "train_loss": [], "val_mse": []}
-    initial_val_mse = _validation_mse(network, members, x_val, y_val)
-    best = (initial_val_mse, 0, copy.deepcopy(network.state_dict()))
-    bar = tqdm(range(1, training.epochs + 1), desc="world model", disable=not progress)
-    for epoch in bar:
-        loss = _train_epoch(network, members, optimizer, x_train, y_train, generator, training)
-        score = _validation_mse(network, members, x_val, y_val)
-        history["epoch"].append(epoch)
-        history["train_loss"].append(loss)
-        history["val_mse"].append(score)
-        bar.set_postfix(loss=f"{loss:.3f}", val=f"{score:.4f}")
-        if score < best[0]:
-            best = (score, epoch, copy.deepcopy(network.state_dict()))
-        elif epoch - best[1] >= training.patience:
-            break
-    network.load_state_dict(best[2])
-    history |= {
-        "initial_val_mse": initial_val_mse,
-        "best_epoch": best[1],
-        "best_val_mse": best[0],
-        "stopped_early": history["epoch"][-1] < training.epochs,
-    }
+    history = _early_stopping(
+        network,
+        lambda: _train_epoch(network, members, optimizer, x_train, y_train, generator, training),
+        lambda: _validation_mse(network, members, x_val, y_val),
+        training.epochs,
+        training.patience,
+        "val_mse",
+        "world model" if progress else None,
+    )
+    history["stopped_early"] = history["epoch"][-1] < training.epochs
     model = WorldModel(config, input_normalizer, target_normalizer, network, task, device)
+    if training.rollout_steps > 1:
+        recorded = (observations, actions, rewards, next_observations)
+        history["rollout"] = _rollout_stage(model, recorded, windows, training, progress)
     return model, history
 
 
@@ -188,3 +208,140 @@ def _validation_mse(
         mean, _ = network(x_val.expand(members, *x_val.shape))
     network.train()
     return float((mean - y_val).square().mean())
+
+
+def _rollout_windows(
+    observations: np.ndarray, next_observations: np.ndarray, training: WorldModelTraining
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first rows of the windows of k = ``training.rollout_steps`` consecutive transitions of
+    one episode, split into training and held-out windows by whole episodes (a seeded
+    ``val_fraction`` of them, at least one). A row starts a new episode unless its observation
+    equals the previous row's next observation."""
+    k = training.rollout_steps
+    continues = np.all(observations[1:] == next_observations[:-1], axis=1)
+    episode = np.concatenate([[0], np.cumsum(~continues)])
+    starts = np.flatnonzero(episode[: len(episode) - k + 1] == episode[k - 1 :])
+    episodes = np.unique(episode[starts])
+    if len(episodes) < 2:
+        raise ValueError(
+            f"the rollout loss over k = {k} steps needs two episodes of >= {k} transitions in "
+            f"a row (one trains, one is held out), found {len(episodes)}: record more episodes "
+            "or lower rollout_steps (1: no rollout stage)"
+        )
+    rng = np.random.default_rng(training.seed)
+    n_held = max(1, round(training.val_fraction * len(episodes)))
+    held = np.isin(episode[starts], rng.choice(episodes, n_held, replace=False))
+    return starts[~held], starts[held]
+
+
+def _rollout_stage(
+    model: WorldModel,
+    recorded: tuple[np.ndarray, ...],
+    windows: tuple[np.ndarray, np.ndarray],
+    training: WorldModelTraining,
+    progress: bool,
+) -> dict:
+    """Fine-tune ``model``'s network in place on its members' k-step rollouts along the
+    ``recorded`` (observations, actions, rewards, next observations) from the first rows
+    ``windows`` (training, held out), keeping the epoch with the lowest held-out loss. The
+    normalisers stay as the first stage fitted them. Returns the stage's history: per epoch
+    ``train_loss`` and ``val_loss``, and ``initial_val_loss``, ``best_epoch``, ``best_val_loss``,
+    ``windows`` (training, held out)."""
+    device = torch.device(training.device)
+    tensors = tuple(torch.as_tensor(x, dtype=torch.float32, device=device) for x in recorded)
+    train_starts, val_starts = windows
+    network = model.network
+    optimizer = torch.optim.Adam(network.parameters(), lr=training.rollout_learning_rate)
+    rng = np.random.default_rng(training.seed)
+
+    def held_out_loss() -> float:
+        network.eval()
+        with torch.no_grad():
+            loss = _rollout_loss(model, tensors, val_starts, training.rollout_steps)
+        network.train()
+        return float(loss)
+
+    def train_epoch() -> float:
+        order = rng.permutation(train_starts)
+        losses = []
+        for begin in range(0, len(order), training.batch_size):
+            loss = _rollout_loss(
+                model, tensors, order[begin : begin + training.batch_size], training.rollout_steps
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return float(np.mean(losses))
+
+    label = f"world model, {training.rollout_steps}-step rollouts"
+    history = _early_stopping(
+        network,
+        train_epoch,
+        held_out_loss,
+        training.rollout_epochs,
+        training.rollout_patience,
+        "val_loss",
+        label if progress else None,
+    )
+    network.eval()
+    return history | {"windows": [len(train_starts), len(val_starts)]}
+
+
+def _early_stopping(
+    network: torch.nn.Module,
+    train_epoch: Callable[[], float],
+    validate: Callable[[], float],
+    epochs: int,
+    patience: int,
+    score: str,
+    progress: str | None,
+) -> dict:
+    """Run ``train_epoch`` (returns its mean loss) for at most ``epochs`` epochs, until
+    ``validate``'s score has not fallen for ``patience`` epochs, then load the best epoch's
+    weights into ``network``; ``progress``: the label of a tqdm bar (None: no bar). Returns per
+    epoch ``epoch``, ``train_loss`` and ``score``, and ``initial_<score>`` (before training),
+    ``best_epoch``, ``best_<score>``."""
+    bar = tqdm(range(1, epochs + 1), desc=progress, disable=progress is None)
+    initial = validate()
+    best = (initial, 0, copy.deepcopy(network.state_dict()))
+    history: dict = {"epoch": [], "train_loss": [], score: []}
+    for epoch in bar:
+        loss = train_epoch()
+        value = validate()
+        history["epoch"].append(epoch)
+        history["train_loss"].append(loss)
+        history[score].append(value)
+        bar.set_postfix(loss=f"{loss:.3f}", val=f"{value:.4f}")
+        if value < best[0]:
+            best = (value, epoch, copy.deepcopy(network.state_dict()))
+        elif epoch - best[1] >= patience:
+            break
+    network.load_state_dict(best[2])
+    return history | {f"initial_{score}": initial, "best_epoch": best[1], f"best_{score}": best[0]}
+
+
+def _rollout_loss(
+    model: WorldModel, recorded: tuple[torch.Tensor, ...], starts: np.ndarray, k: int
+) -> torch.Tensor:
+    """Each member rolls its mean prediction k steps from the recorded observation at every row
+    of ``starts`` along the recorded actions; the mean over steps, members and rows of the squared
+    errors of the predicted observation and reward, each divided by its target's scale."""
+    observations, actions, rewards, next_observations = recorded
+    rows = torch.as_tensor(starts, device=observations.device)
+    members = model.ensemble_size
+    inputs, targets = model.input_normalizer, model.target_normalizer
+    state = observations[rows].expand(members, -1, -1)
+    total = torch.zeros((), device=observations.device)
+    for step in range(k):
+        action = actions[rows + step].expand(members, -1, -1)
+        mean, _ = model.network(inputs.normalize(torch.cat([state, action], dim=-1)))
+        change = mean * targets.scale + targets.center
+        state = state + change[..., :-1]
+        total = (
+            total + ((state - next_observations[rows + step]) / targets.scale[:-1]).square().mean()
+        )
+        total = (
+            total + ((change[..., -1] - rewards[rows + step]) / targets.scale[-1]).square().mean()
+        )
+    return total / k

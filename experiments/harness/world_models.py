@@ -47,6 +47,11 @@ class WorldModelArgs(ScriptArgs):
     )
     batch_size: int = arg(TRAINING.batch_size, "batch size", minimum=1)
     learning_rate: float = arg(TRAINING.learning_rate, "AdamW learning rate")
+    rollout_steps: int = arg(
+        TRAINING.rollout_steps,
+        "k: then fine-tune on the members' own k-step rollouts (1: no such stage)",
+        minimum=1,
+    )
 
     def world_model_config(self, obs_dim: int, action_dim: int) -> WorldModelConfig:
         """The ensemble for observations of O = ``obs_dim`` and actions of A = ``action_dim``."""
@@ -65,6 +70,7 @@ class WorldModelArgs(ScriptArgs):
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             patience=self.patience,
+            rollout_steps=self.rollout_steps,
             seed=seed,
             device=device,
         )

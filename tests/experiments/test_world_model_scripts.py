@@ -10,7 +10,8 @@ import pytest
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, run_script_here):
-    """A 2-member reacher world model trained for 2 epochs on 4 random episodes."""
+    """A 2-member reacher world model trained for 2 epochs on 4 random episodes, then on its
+    4-step rollouts."""
     folder = tmp_path_factory.mktemp("wm")
     data = folder / "reacher.npz"
     run_script_here(
@@ -23,7 +24,8 @@ def tiny_model(tmp_path_factory, run_script_here):
         "train_world_model.py",
         *("--env", "reacher", "--data", str(data), "--checkpoint", str(checkpoint)),
         *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--epochs", "2"),
-        *("--test-episodes", "0.25", "--threads", "1", "--out", str(folder / "kstep.json")),
+        *("--rollout-steps", "4", "--test-episodes", "0.25", "--threads", "1"),
+        *("--out", str(folder / "kstep.json")),
     )
     return folder, checkpoint
 
@@ -38,6 +40,9 @@ def test_training_writes_the_checkpoint_record_plot_and_k_step_json(tiny_model):
         "train_world_model.py" in record["command"]
         and record["k_step_error"] == kstep["k_step_error"]
     )
+    rollout = record["history"]["rollout"]  # the rollout stage ran on windows of the data
+    assert record["training"]["rollout_steps"] == 4
+    assert rollout["windows"][0] > 0 and len(rollout["val_loss"]) >= 1
     assert checkpoint.with_suffix(".kstep.png").stat().st_size > 0
 
 

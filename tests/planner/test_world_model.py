@@ -24,16 +24,34 @@ from planner.world_model_training import WorldModelTraining, train_world_model
 from policies.planners import build_planner
 
 OBS, ACT = 3, 2
+B = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, -0.5]])
+"""The toy system: next = obs + 0.1 * B @ action, reward = -|next|^2."""
 
 
 def toy_transitions(m: int, seed: int = 0):
-    """ACT linear system: next = obs + 0.1 * B @ action, reward = -|next|^2."""
+    """M independent transitions of the toy system, each from a random observation."""
     rng = np.random.default_rng(seed)
-    b = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, -0.5]])
     obs = rng.normal(size=(m, OBS))
     act = rng.uniform(-1, 1, size=(m, ACT))
-    nxt = obs + 0.1 * act @ b.T
+    nxt = obs + 0.1 * act @ B.T
     return obs, act, -np.square(nxt).sum(axis=1), nxt
+
+
+def toy_episodes(lengths: tuple[int, ...], seed: int = 0):
+    """Episodes of the toy system one after another, of the given lengths: within one, each row's
+    next observation is the next row's observation."""
+    rng = np.random.default_rng(seed)
+    observations, actions, next_observations = [], [], []
+    for length in lengths:
+        x = rng.normal(size=OBS)
+        for _ in range(length):
+            action = rng.uniform(-1, 1, size=ACT)
+            observations.append(x)
+            actions.append(action)
+            x = x + 0.1 * B @ action
+            next_observations.append(x)
+    nxt = np.array(next_observations)
+    return np.array(observations), np.array(actions), -np.square(nxt).sum(axis=1), nxt
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +69,49 @@ def test_training_lowers_the_validation_error(trained):
 
 def test_training_is_seeded():
     config = WorldModelConfig(OBS, ACT, ensemble_size=2, hidden=8, depth=1)
+    training = WorldModelTraining(epochs=2, rollout_steps=3, rollout_epochs=2)
     runs = [
-        train_world_model(
-            *toy_transitions(128), config, WorldModelTraining(epochs=2), progress=False
-        )[1]["val_mse"]
+        train_world_model(*toy_episodes((64, 64)), config, training, progress=False)[1]
         for _ in range(2)
     ]
-    assert runs[0] == runs[1]
+    assert runs[0]["val_mse"] == runs[1]["val_mse"]
+    assert runs[0]["rollout"]["val_loss"] == runs[1]["rollout"]["val_loss"]
+
+
+def test_the_rollout_stage_lowers_the_held_out_rollout_loss():
+    config = WorldModelConfig(OBS, ACT, ensemble_size=2, hidden=32, depth=2)
+    training = WorldModelTraining(
+        epochs=3, batch_size=32, rollout_steps=4, rollout_epochs=15, rollout_learning_rate=1e-3
+    )
+    model, history = train_world_model(*toy_episodes((40,) * 10), config, training, progress=False)
+    rollout = history["rollout"]
+    assert rollout["best_val_loss"] < 0.5 * rollout["initial_val_loss"]
+    assert rollout["best_epoch"] > 0 and not model.network.training
+
+
+def test_rollout_windows_stay_inside_one_episode_and_held_out_episodes_are_whole():
+    config = WorldModelConfig(OBS, ACT, ensemble_size=2, hidden=8, depth=1)
+    training = WorldModelTraining(epochs=1, rollout_steps=8, rollout_epochs=1)
+    _, history = train_world_model(*toy_episodes((20, 20, 15)), config, training, progress=False)
+    # 13 + 13 + 8 windows of 8 steps inside the episodes; a window across two would add more
+    windows = history["rollout"]["windows"]
+    assert sum(windows) == 34 and windows[1] in (13, 8)
+
+
+@pytest.mark.parametrize("lengths", [(60,), (60, 7)])
+def test_the_rollout_stage_refuses_data_without_two_episodes_of_k_steps(lengths):
+    config = WorldModelConfig(OBS, ACT, ensemble_size=2, hidden=8, depth=1)
+    training = WorldModelTraining(epochs=1, rollout_steps=8)
+    with pytest.raises(ValueError, match="two episodes of >= 8 transitions"):
+        train_world_model(*toy_episodes(lengths), config, training, progress=False)
+
+
+@pytest.mark.parametrize(
+    "options", [{"rollout_steps": 0}, {"rollout_patience": 0}, {"rollout_learning_rate": 0.0}]
+)
+def test_bad_rollout_settings_are_refused(options):
+    with pytest.raises(ValueError, match="rollout_"):
+        WorldModelTraining(**options)
 
 
 def test_a_batched_rollout_equals_a_step_by_step_loop(trained):
@@ -395,19 +449,8 @@ def test_save_load_round_trip_and_another_task_is_refused(trained, tmp_path):
 
 def test_k_step_error_grows_with_k_and_is_small_for_a_trained_model(trained):
     model, _ = trained
-    obs, act, _, _ = toy_transitions(40, seed=9)
-    # two recorded episodes of 20 steps of the toy system
-    b = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, -0.5]])
-    observations, next_observations = [], []
-    for episode in range(2):
-        x = obs[20 * episode]
-        for t in range(20):
-            observations.append(x)
-            x = x + 0.1 * act[20 * episode + t] @ b.T
-            next_observations.append(x)
-    errors = k_step_errors(
-        model, np.array(observations), act, np.array(next_observations), np.repeat([0, 1], 20)
-    )
+    observations, actions, _, next_observations = toy_episodes((20, 20), seed=9)
+    errors = k_step_errors(model, observations, actions, next_observations, np.repeat([0, 1], 20))
     assert set(errors) == {1, 5, 10, 20}
     assert errors[1] < 0.2 and errors[1] <= errors[20]
 
