@@ -36,6 +36,11 @@ from planner.action_scaling import ActionScaling
 from planner.threads import current_planning_threads
 from planner.validation import check_count
 
+TerminalValue = Callable[[np.ndarray], np.ndarray]
+"""``values (N,) = terminal_value(observations (N, O))``: a planning estimate of what a candidate
+would earn after its horizon, from the env's observation of its last state
+(:class:`policies.sb3_agents.CriticValue`: an SB3 agent's critic)."""
+
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
 _TIME = mujoco.mjtState.mjSTATE_TIME.value
 _WARNING_COUNT = 1  # mjWarningStat is (lastinfo, number)
@@ -107,6 +112,7 @@ class MujocoTask:
         self.state_dim = int(mujoco.mj_stateSize(self.model, STATE_SPEC))
         self.default_horizon = info.default_horizon
         self.termination_cost = float(self.reward.alive_bonus) * episode_limit(base)
+        self._observer: gymnasium.Env | None = None  # made on the first observations() call
 
     def __repr__(self) -> str:
         return f"MujocoTask({self.env_id}, A={self.action_dim}, D={self.state_dim})"
@@ -138,6 +144,21 @@ class MujocoTask:
             )
         return array
 
+    def observations(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        """The env's observations ``(N, O)`` of the states ``qpos (N, nq)``, ``qvel (N, nv)``:
+        each set into a private copy of the env (made from its spec, never stepped), forwarded
+        and read by the env's own observation function."""
+        if self._observer is None:
+            spec = self.env.unwrapped.spec
+            self._observer = gymnasium.make(spec.id, **spec.kwargs).unwrapped
+        base = self._observer
+        out = np.empty((len(qpos), self.obs_dim))
+        for row, (position, velocity) in enumerate(zip(qpos, qvel, strict=True)):
+            base.data.qpos[:], base.data.qvel[:] = position, velocity
+            mujoco.mj_forward(base.model, base.data)
+            out[row] = base._get_obs()
+        return out
+
     def scale_actions(self, actions: np.ndarray) -> np.ndarray:
         """Normalised actions ``(..., A)`` in [-1, 1] (clipped) -> env actions within bounds."""
         return self.action_scaling.to_env(actions)
@@ -147,11 +168,13 @@ class MujocoTask:
         threads: int | None = None,
         termination_cost: float | None = None,
         costs: tuple[CostTerm, ...] = (),
+        terminal_value: TerminalValue | None = None,
     ) -> MujocoObjective:
         """A batched planning reward on ``threads`` threads (default: the thread policy's) that
         charges ``termination_cost`` for a fall (default: the task's) and the planning-only
-        cost terms ``costs`` at every step."""
-        return MujocoObjective(self, threads, termination_cost, costs)
+        cost terms ``costs`` at every step, and adds ``terminal_value`` to the candidates that
+        do not fall (default: none)."""
+        return MujocoObjective(self, threads, termination_cost, costs, terminal_value)
 
 
 class MujocoObjective:
@@ -170,7 +193,10 @@ class MujocoObjective:
     state; divergence after the terminal step does not matter, as the env would have stopped.
     Planning-only cost terms (``costs``, :class:`envs.mujoco_rewards.PlanningCosts`) are
     subtracted from each step's reward before the steps are summed, so they count up to the
-    terminal step too; like the termination cost they never enter an episode's return.
+    terminal step too; like the termination cost they never enter an episode's return. An
+    optional ``terminal_value`` of the observation of a candidate's last state is added to the
+    reward of every candidate that does not terminate within the horizon: what it would earn
+    after it. It is planning only too.
 
     Args:
         task: the task to score.
@@ -180,6 +206,8 @@ class MujocoObjective:
             ``termination_cost``; 0: score with the env's reward alone).
         costs: planning-only cost terms charged at every step (default: none); a term the
             task's body lacks raises ValueError.
+        terminal_value: ``values (N,) = terminal_value(observations (N, O))``, one finite value
+            per candidate (:data:`TerminalValue`; None: nothing after the horizon).
 
     Attributes:
         num_evaluated: candidates scored so far.
@@ -193,6 +221,7 @@ class MujocoObjective:
         threads: int | None = None,
         termination_cost: float | None = None,
         costs: tuple[CostTerm, ...] = (),
+        terminal_value: TerminalValue | None = None,
     ):
         threads = current_planning_threads().rollout_threads if threads is None else threads
         check_count("threads", threads, hint="or None for every core")
@@ -205,10 +234,13 @@ class MujocoObjective:
         self.threads = threads
         self.termination_cost = float(cost)
         self.costs = PlanningCosts.from_env(task.env.unwrapped, tuple(costs))
+        self.terminal_value = terminal_value
         self.num_evaluated = 0
         self.num_diverged = 0
-        # qpos is always recorded: the state before each env step is the qpos after the last
-        self._fields = tuple(dict.fromkeys(("qpos", *task.reward.fields)))
+        # qpos is always recorded: the state before each env step is the qpos after the last;
+        # qvel too where a terminal value reads the last state
+        needed = ("qpos", "qvel") if terminal_value is not None else ("qpos",)
+        self._fields = tuple(dict.fromkeys((*needed, *task.reward.fields)))
         self._record = (*self._fields, _TIME)
         self._batch: mj_batch.Batch | None = None
         self.pools_built = 0
@@ -254,7 +286,10 @@ class MujocoObjective:
         last_step = np.where(terminated.any(axis=1), terminated.argmax(axis=1), horizon - 1)
         counted = np.arange(horizon) <= last_step[:, None]
         rewards = np.where(counted, step_rewards, 0.0).sum(axis=1)
-        rewards -= self.termination_cost * terminated.any(axis=1)
+        fell = terminated.any(axis=1)
+        rewards -= self.termination_cost * fell
+        if self.terminal_value is not None:
+            rewards += self._terminal_values(after, ~fell & np.isfinite(rewards))
 
         # Invalidate divergence up to the terminal step: the batch stops a simulation at its
         # first warning and repeats that substep's record, so time stops advancing there
@@ -267,6 +302,30 @@ class MujocoObjective:
         self.num_evaluated += n
         self.num_diverged += int(diverged.sum())
         return rewards
+
+    def _terminal_values(self, after: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+        """``terminal_value`` of the observation after the last step of the candidates ``rows``
+        (a mask ``(N,)``; the others get 0), checked for shape and finiteness."""
+        qpos, qvel = after["qpos"][rows, -1], after["qvel"][rows, -1]
+        finite = np.isfinite(qpos).all(axis=1) & np.isfinite(qvel).all(axis=1)
+        rows = np.flatnonzero(rows)[finite]  # a diverged state scores -inf below anyway
+        values = np.zeros(len(after["qpos"]))
+        if not len(rows):
+            return values
+        observations = self.task.observations(qpos[finite], qvel[finite])
+        found = np.asarray(self.terminal_value(observations), dtype=np.float64)
+        if found.shape != (len(rows),):
+            raise ValueError(
+                f"terminal_value must return one value per observation, shape ({len(rows)},) "
+                f"from observations {observations.shape}; got shape {found.shape}"
+            )
+        if not np.isfinite(found).all():
+            raise ValueError(
+                f"terminal_value returned NaN or inf for {int((~np.isfinite(found)).sum())} of "
+                f"{len(rows)} finite observations (first: {observations[~np.isfinite(found)][0]})"
+            )
+        values[rows] = found
+        return values
 
     def close(self) -> None:
         """Stop the thread pool (a later call starts a new one)."""

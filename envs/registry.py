@@ -3,9 +3,9 @@
 ``make_env(name)`` returns a Gymnasium env that answers ``planning_state()`` (through its
 wrappers, and inside SB3 VecEnvs via ``env_method``): the full simulator state the task's
 objective restarts from (see :mod:`envs.planning_state`, which also reads it from a plain
-``gymnasium.make`` env). ``task.make_objective(env, costs)`` gives the batched objective
-``rewards (N,) = objective(state, actions (N, H, A))`` for that env. Together they are all a
-planner needs.
+``gymnasium.make`` env). ``task.make_objective(env, costs, terminal_value)`` gives the batched
+objective ``rewards (N,) = objective(state, actions (N, H, A))`` for that env. Together they are
+all a planner needs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import gymnasium as gym
 
 from envs import mujoco_tasks
 from envs.mujoco_rewards import CostTerm, format_costs, parse_costs, unsupported_reason
+from envs.mujoco_tasks import TerminalValue
 from envs.planning_state import PlanningState
 from envs.unicycle import register_unicycle_envs
 
@@ -35,8 +36,10 @@ class TaskSpec:
     Attributes:
         name: short name (``unicycle-goal``).
         env_id: Gymnasium id the env is made from.
-        make_objective: ``(env, costs) -> objective`` scoring (N, H, A) normalised actions from a
-            state, charging the planning-only cost terms ``costs`` (``()``: none).
+        make_objective: ``(env, costs, terminal_value) -> objective`` scoring (N, H, A)
+            normalised actions from a state, charging the planning-only cost terms ``costs``
+            (``()``: none) and adding ``terminal_value`` at the horizon's end (None: none;
+            :data:`envs.mujoco_tasks.TerminalValue`).
         prior: file name in ``checkpoints/`` of the shipped action-chunk prior (None: none yet).
         student: file name in ``checkpoints/`` of the one-step student distilled from that
             prior (experiments/distill_prior.py; None: none), DE's default decoder where it
@@ -68,7 +71,7 @@ class TaskSpec:
 
     name: str
     env_id: str
-    make_objective: Callable[[gym.Env, tuple[CostTerm, ...]], Any]
+    make_objective: Callable[[gym.Env, tuple[CostTerm, ...], TerminalValue | None], Any]
     prior: str | None = None
     student: str | None = None
     horizon: int = 16
@@ -97,7 +100,14 @@ class TaskSpec:
         return None if self.student is None else CHECKPOINTS / self.student
 
 
-def _unicycle_objective(env: gym.Env, costs: tuple[CostTerm, ...] = ()) -> Any:
+def _unicycle_objective(
+    env: gym.Env, costs: tuple[CostTerm, ...] = (), terminal_value: TerminalValue | None = None
+) -> Any:
+    if terminal_value is not None:
+        raise ValueError(
+            "the unicycle tasks take no terminal value: a goal-reaching plan's return is all "
+            "within its horizon"
+        )
     if costs:
         raise ValueError(
             f"the unicycle tasks have no planning cost terms ({format_costs(costs)}): they are "
@@ -106,8 +116,10 @@ def _unicycle_objective(env: gym.Env, costs: tuple[CostTerm, ...] = ()) -> Any:
     return env.unwrapped.objective
 
 
-def _mujoco_objective(env: gym.Env, costs: tuple[CostTerm, ...] = ()) -> Any:
-    return mujoco_tasks.MujocoTask(env).objective(costs=costs)
+def _mujoco_objective(
+    env: gym.Env, costs: tuple[CostTerm, ...] = (), terminal_value: TerminalValue | None = None
+) -> Any:
+    return mujoco_tasks.MujocoTask(env).objective(costs=costs, terminal_value=terminal_value)
 
 
 UNICYCLE_PLANNER = {

@@ -175,6 +175,12 @@ class EvalArgs(ScriptArgs):
         f"none: no terms): {COSTS_SYNTAX} (terms: run_mpc.py --help)",
         check=parse_costs,
     )
+    value_agent: str | None = arg(
+        None,
+        "a SAC agent zip whose critic values the horizon's end of every simulator row "
+        "(default: no value)",
+    )
+    value_weight: float = arg(1.0, "the value is multiplied by it")
     workers: int = arg(
         1, "parallel processes (control rates are only comparable with 1)", minimum=1
     )
@@ -249,6 +255,8 @@ class EvalArgs(ScriptArgs):
             knots=self.knots,
             interpolation=self.interpolation,
             costs=None if self.costs is None else parse_costs(self.costs),
+            value_agent=self.value_agent,
+            value_weight=self.value_weight,
         )
 
 

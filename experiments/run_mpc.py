@@ -134,6 +134,12 @@ class RunArgs(ScriptArgs):
         "reward head (default: the task's, envs/registry.py)",
         WORLD_MODEL_REWARDS,
     )
+    value_agent: str | None = arg(
+        None,
+        "a SAC agent zip whose critic values each candidate's state at the horizon's end, added "
+        "to the simulator's planning reward of those that do not fall (default: no value)",
+    )
+    value_weight: float = arg(1.0, "the value is multiplied by it")
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
     max_steps: int | None = arg(
         None, "cut episodes after this many steps (default: the task's)", minimum=1

@@ -1,9 +1,13 @@
-"""Trained stable-baselines3 agents as controllers to compare against (they have ``predict``)."""
+"""Trained stable-baselines3 agents: controllers to compare against (they have ``predict``), and
+their critics as a planner's value at the horizon's end."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import torch
 
 from planner.checkpoint import CheckpointError
 
@@ -42,3 +46,40 @@ def load_sb3_agent(path: str | Path, algorithm: str | None = None, device: str =
             f"{path}: cannot be read as a {algorithm.upper()} agent (truncated or corrupted?): "
             f"{exc}; train it again with experiments/train_agent.py"
         ) from exc
+
+
+class CriticValue:
+    """An SB3 actor-critic agent's value of an observation, ``V(s) = min_i Q_i(s, mu(s))`` with
+    ``mu`` its deterministic action: what the agent expects to earn from ``s`` on (discounted
+    by its ``gamma``), a terminal value for planning (:data:`envs.mujoco_tasks.TerminalValue`).
+
+    Args:
+        agent: a loaded SB3 agent with an actor and a Q critic (SAC, TD3, DDPG).
+        weight: the value is multiplied by it.
+    """
+
+    def __init__(self, agent: Any, weight: float = 1.0) -> None:
+        if not all(hasattr(agent, name) for name in ("actor", "critic")):
+            raise ValueError(
+                f"{type(agent).__name__} has no actor and Q critic to value a state with: "
+                "pass a SAC, TD3 or DDPG agent"
+            )
+        if not np.isfinite(weight):
+            raise ValueError(f"the value's weight must be finite, got {weight}")
+        self.agent, self.weight = agent, float(weight)
+        self.obs_dim = int(agent.observation_space.shape[0])
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        """``values (N,)`` of ``observations (N, O)``."""
+        observations = np.asarray(observations, dtype=np.float32)
+        if observations.ndim != 2 or observations.shape[1] != self.obs_dim:
+            raise ValueError(
+                f"the agent values observations (N, {self.obs_dim}), got {observations.shape}: "
+                "was it trained on another task?"
+            )
+        policy = self.agent.policy
+        with torch.no_grad():
+            obs = torch.as_tensor(observations, device=policy.device)
+            # the actor's action in the squashed [-1, 1] space the critic was trained on
+            q = torch.min(*policy.critic(obs, policy._predict(obs, deterministic=True)))
+        return self.weight * q.squeeze(-1).cpu().numpy().astype(np.float64)

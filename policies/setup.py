@@ -23,6 +23,7 @@ setting's Python name and its command-line flag.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -44,7 +45,7 @@ from planner.validation import check_count
 from planner.world_model import PROPAGATIONS, WorldModel, WorldModelObjective, check_particles
 from policies.diffusion_elites import DiffusionElitesPolicy
 from policies.planners import PLANNERS, build_planner, sub_env_seed
-from policies.sb3_agents import load_sb3_agent
+from policies.sb3_agents import CriticValue, load_sb3_agent
 
 AGENTS = ("sac", "ppo")
 """Trained stable-baselines3 agents a setup can run instead of a planner (no budget)."""
@@ -115,6 +116,10 @@ class PlanningSetup:
             cost terms. None: the task's; empty or ``"none"``: no cost terms. They shape the
             search only: the reported return is the env's own.
         agent: the SB3 agent zip (default: checkpoints/agents/<task>-<planner>.zip).
+        value_agent: a SAC agent zip whose critic values the state at the horizon's end
+            (:class:`~policies.sb3_agents.CriticValue`), added to the simulator's planning reward
+            of every candidate that does not fall (None: no value; planning only).
+        value_weight: the value is multiplied by it.
         device: torch device of the prior and world model.
         seed: seeds the planners (sub-env i of a VecEnv: :func:`sub_env_seed`) and the world
             model's sampling.
@@ -146,6 +151,8 @@ class PlanningSetup:
     tuning: tuple[tuple[str, Any], ...] = field(default=())
     costs: tuple[CostTerm, ...] | None = None
     agent: str | None = None
+    value_agent: str | None = None
+    value_weight: float = 1.0
     device: str = "cpu"
     seed: int = 0
     record: bool = False
@@ -179,6 +186,13 @@ class PlanningSetup:
         for name in counts:
             if getattr(self, name) is not None:
                 check_count(f"PlanningSetup.{name}", getattr(self, name))
+        if not math.isfinite(self.value_weight):
+            raise SetupError(f"{option('value_weight')} must be finite, got {self.value_weight}")
+        if self.value_agent is not None and self.reward != "simulator":
+            raise SetupError(
+                f"{option('value_agent')} values simulator states: plan with "
+                f"{option('reward', 'simulator')}, or drop it"
+            )
         if self.horizon_seconds is not None and not self.horizon_seconds > 0:
             raise SetupError(f"{option('horizon_seconds')} must be > 0, got {self.horizon_seconds}")
         if self.horizon is not None and self.horizon_seconds is not None:
@@ -307,14 +321,19 @@ class PlanningSetup:
         :func:`envs.world_model_rules.reward_fn`) or ``"learned"`` (the model's reward head);
         None: the task's default. The cost terms (``costs``, or the task's declared ones) are
         charged alike: on simulator rollouts, or on the model's predicted observations
-        (:func:`envs.world_model_rules.cost_fn`).
+        (:func:`envs.world_model_rules.cost_fn`). ``value_agent``'s critic, times
+        ``value_weight``, values the simulator's candidates at their horizon's end.
         """
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
         costs = spec.costs if self.costs is None else self.costs
         if self.reward == "simulator":
+            value = None
+            if self.value_agent is not None:
+                agent = load_agent(spec, env, "sac", self.value_agent, self.device)
+                value = CriticValue(agent, self.value_weight)
             try:
-                return spec.make_objective(env, costs)
+                return spec.make_objective(env, costs, value)
             except ValueError as exc:
                 raise SetupError(f"{exc} ({option('costs')})") from None
         try:

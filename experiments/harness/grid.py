@@ -124,6 +124,10 @@ class GridSettings:
     costs: tuple[CostTerm, ...] | None = None
     """Planning-only cost terms of every simulator row (None: each task's declared ones; empty:
     none); grid-wide, like the world model: to compare terms, run one grid each and pair them."""
+    value_agent: str | None = None
+    """The SAC agent whose critic values the horizon's end of every simulator row (None: none)."""
+    value_weight: float = 1.0
+    """The value is multiplied by it."""
 
 
 def _optional_int(text: str) -> int | None:
@@ -244,6 +248,8 @@ def row_setup(row: Row, settings: GridSettings) -> PlanningSetup:
         warm_start=row.warm_start or None,
         tuning=row.tuning,
         costs=settings.costs,
+        value_agent=settings.value_agent if row.reward == "simulator" else None,
+        value_weight=settings.value_weight,
     )
 
 

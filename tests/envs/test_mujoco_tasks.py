@@ -234,3 +234,64 @@ def test_bad_inputs_raise_with_the_expected_shape():
         task.objective(threads=1, termination_cost=-1.0)
     with pytest.raises(NotImplementedError, match="Hopper-v5"):
         make_task("Ant-v5")
+
+
+def final_observations(task: MujocoTask, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """The env's observation after stepping through each action sequence ``(N, H, A)``."""
+    env = task.env.unwrapped
+    observations = []
+    for sequence in actions:
+        task.restore(env, state)
+        for action in sequence:
+            observation, *_ = env.step(task.scale_actions(action))
+        observations.append(observation)
+    return np.array(observations)
+
+
+@pytest.mark.parametrize("name,seed,steps,scale,_", CASES)
+def test_observations_of_recorded_states_are_the_envs_own(name, seed, steps, scale, _):
+    task = make_task(name)
+    start_state(task, seed, steps, scale)
+    base = task.env.unwrapped
+    observed = task.observations(base.data.qpos[None].copy(), base.data.qvel[None].copy())
+    # positions read after mj_step lag the state by its last substep (reacher's fingertip,
+    # about 1e-6; envs/mujoco_rewards.py); observations() forwards the state itself
+    np.testing.assert_allclose(observed[0], base._get_obs(), rtol=0, atol=1e-5)
+
+
+def test_a_terminal_value_is_added_to_the_survivors_from_their_last_observation():
+    task = make_task("hopper")
+    state = start_state(task, 2, 10)
+    actions = np.random.default_rng(2).uniform(-1, 1, (12, 16, task.action_dim))
+    _, fell = env_returns_and_falls(task, state, actions)
+    assert fell.any() and not fell.all()  # seed 2: some of the 12 fall within 16 steps
+    seen = []
+
+    def value(observations: np.ndarray) -> np.ndarray:
+        seen.append(observations)
+        return observations[:, 0] * 100.0  # the torso's height, scaled
+
+    without = task.objective(threads=1)(state, actions)
+    with_value = task.objective(threads=1, terminal_value=value)(state, actions)
+
+    survivors = final_observations(task, state, actions[~fell])
+    np.testing.assert_allclose(seen[0], survivors, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(with_value[fell], without[fell], rtol=0, atol=0)
+    np.testing.assert_allclose(
+        with_value[~fell] - without[~fell], survivors[:, 0] * 100.0, rtol=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        (lambda obs: np.zeros(len(obs) + 1), r"shape \(\d+,\)"),
+        (lambda obs: np.full(len(obs), np.nan), "NaN or inf"),
+    ],
+)
+def test_a_bad_terminal_value_is_refused_with_what_it_returned(value, message):
+    task = make_task("half-cheetah")
+    state = start_state(task, 0)
+    objective = task.objective(threads=1, terminal_value=value)
+    with pytest.raises(ValueError, match=message):
+        objective(state, np.zeros((3, 4, task.action_dim)))

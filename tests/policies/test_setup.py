@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from envs.registry import CHECKPOINTS, get_task, make_env, task_names
 from envs.world_model_rules import reward_fn
@@ -157,6 +158,42 @@ def test_costs_reach_the_objective_from_the_command_line_or_python():
     ],
 )
 def test_costs_a_setup_cannot_charge_are_refused(settings, mentions):
+    with pytest.raises(SetupError, match=mentions):
+        setup = PlanningSetup(**settings)
+        setup.objective(make_env(setup.task))
+
+
+SAC_HOPPER = str(CHECKPOINTS / "agents" / "hopper-sac.zip")
+
+
+def test_a_value_agents_critic_reaches_the_objective_from_the_command_line():
+    argv = ["--env", "hopper", "--value-agent", SAC_HOPPER, "--value-weight", "0.5"]
+    args = parse_args(RunArgs, "", argv)
+    setup = PlanningSetup.from_fields(args, task=args.env)
+    assert setup == PlanningSetup("hopper", value_agent=SAC_HOPPER, value_weight=0.5)
+    value = setup.objective(make_env("hopper")).terminal_value
+    observations = np.random.default_rng(0).normal(size=(4, 11))
+    policy = value.agent.policy
+    with torch.no_grad():
+        obs = torch.as_tensor(observations, dtype=torch.float32)
+        q1, q2 = policy.critic(obs, policy.actor(obs, deterministic=True))
+    np.testing.assert_allclose(value(observations), 0.5 * torch.min(q1, q2).squeeze(-1), rtol=1e-6)
+    assert PlanningSetup("hopper").objective(make_env("hopper")).terminal_value is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "mentions"),
+    [
+        ({"task": "hopper", "value_weight": float("nan")}, r"value_weight.*finite"),
+        (
+            {"task": "hopper", "value_agent": SAC_HOPPER, "reward": "world-model"},
+            r"values simulator states.*--reward simulator",
+        ),
+        ({"task": "half-cheetah", "value_agent": SAC_HOPPER}, r"observes \(11,\).*\(17,\)"),
+        ({"task": "hopper", "value_agent": "missing-sac.zip"}, "no SAC agent at missing-sac.zip"),
+    ],
+)
+def test_a_value_a_setup_cannot_use_is_refused(settings, mentions):
     with pytest.raises(SetupError, match=mentions):
         setup = PlanningSetup(**settings)
         setup.objective(make_env(setup.task))
