@@ -55,7 +55,8 @@ class CriticValue:
 
     Args:
         agent: a loaded SB3 agent with an actor and a Q critic (SAC, TD3, DDPG).
-        weight: the value is multiplied by it.
+        weight: the value is multiplied by it (finite: PlanningSetup checks it, and the
+            objective refuses a non-finite value).
     """
 
     def __init__(self, agent: Any, weight: float = 1.0) -> None:
@@ -64,8 +65,6 @@ class CriticValue:
                 f"{type(agent).__name__} has no actor and Q critic to value a state with: "
                 "pass a SAC, TD3 or DDPG agent"
             )
-        if not np.isfinite(weight):
-            raise ValueError(f"the value's weight must be finite, got {weight}")
         self.agent, self.weight = agent, float(weight)
         self.obs_dim = int(agent.observation_space.shape[0])
 

@@ -335,7 +335,12 @@ class PlanningSetup:
             try:
                 return spec.make_objective(env, costs, value)
             except ValueError as exc:
-                raise SetupError(f"{exc} ({option('costs')})") from None
+                given = (
+                    option("costs")
+                    if value is None
+                    else f"{option('costs')}, {option('value_agent')}"
+                )
+                raise SetupError(f"{exc} ({given})") from None
         try:
             charged = cost_fn(env, costs)
         except ValueError as exc:

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from stable_baselines3 import SAC
 
 from envs.registry import CHECKPOINTS, get_task, make_env, task_names
 from envs.world_model_rules import reward_fn
@@ -179,6 +180,14 @@ def test_a_value_agents_critic_reaches_the_objective_from_the_command_line():
         q1, q2 = policy.critic(obs, policy.actor(obs, deterministic=True))
     np.testing.assert_allclose(value(observations), 0.5 * torch.min(q1, q2).squeeze(-1), rtol=1e-6)
     assert PlanningSetup("hopper").objective(make_env("hopper")).terminal_value is None
+
+
+def test_a_unicycle_task_refuses_a_value_naming_the_flag(tmp_path):
+    agent = tmp_path / "unicycle-goal-sac.zip"
+    SAC("MlpPolicy", make_env("unicycle-goal"), device="cpu").save(agent)
+    setup = PlanningSetup("unicycle-goal", value_agent=str(agent))
+    with pytest.raises(SetupError, match=r"take no terminal value.*--value-agent"):
+        setup.objective(make_env("unicycle-goal"))
 
 
 @pytest.mark.parametrize(
