@@ -6,6 +6,10 @@ Writes ``<out>`` (SB3's own format; default ``<env>-<algo>.zip`` in a new run fo
 ``runs/train_agent__<env>-<algo>__<time>/``, never a shipped agent) and a ``.json`` record beside
 it (command, seed, timesteps, wall time, evaluation return). An existing ``--out`` is refused
 unless ``--overwrite`` is given.
+
+``--resume ZIP`` trains a saved agent further: its networks and optimiser states go on from
+where they stopped, for ``--timesteps`` more steps (the zip holds no replay buffer, so that
+starts empty). The record counts all steps, and names the zip it resumed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from stable_baselines3 import PPO, SAC
@@ -30,6 +35,8 @@ from experiments.harness.cli import (
     write_json,
 )
 from experiments.harness.outputs import check_output, new_run_file, overwrite_arg
+from planner.checkpoint import CheckpointError
+from policies.sb3_agents import load_sb3_agent
 
 ALGORITHMS = {"sac": SAC, "ppo": PPO}
 
@@ -52,6 +59,7 @@ class AgentArgs(ScriptArgs):
     eval_episodes: int = arg(10, "episodes of the final evaluation", minimum=1)
     threads: int = arg(1, "torch CPU threads", minimum=1)
     device: str = arg("cpu", "torch device of the agent (or auto: SB3 picks)", check=sb3_device)
+    resume: str | None = arg(None, "an agent's zip to train further (default: a new agent)")
     out: str | None = arg(None, "zip path (default: <env>-<algo>.zip in a new folder of runs/)")
     overwrite: bool = overwrite_arg()
 
@@ -77,6 +85,16 @@ class ProgressBar(BaseCallback):
         self.bar.close()
 
 
+def check_resumed(model: Any, env: Any, args: AgentArgs) -> None:
+    """Refuse to resume an agent that acts on another task (its spaces differ from the env's)."""
+    for name in ("observation_space", "action_space"):
+        if getattr(model, name).shape != getattr(env, name).shape:
+            raise CheckpointError(
+                f"--resume {args.resume}: its {name} {getattr(model, name).shape} is not "
+                f"{args.env}'s {getattr(env, name).shape}: pass an agent trained on {args.env}"
+            )
+
+
 def output_path(args: AgentArgs) -> Path:
     """``--out``, or ``<env>-<algo>.zip`` in a new run folder."""
     name = f"{get_task(args.env).name}-{args.algo}.zip"
@@ -90,10 +108,16 @@ def main(args: AgentArgs) -> Path:
     torch.set_num_threads(args.threads)
     spec = get_task(args.env)
     env = make_env(spec.name)
-    model = ALGORITHMS[args.algo]("MlpPolicy", env, seed=args.seed, device=args.device, verbose=0)
+    if args.resume is None:
+        model = ALGORITHMS[args.algo]("MlpPolicy", env, seed=args.seed, device=args.device)
+    else:
+        model = load_sb3_agent(args.resume, args.algo, args.device)
+        check_resumed(model, env, args)
+        model.set_env(env)
+        model.set_random_seed(args.seed)
     started = time.perf_counter()
     bar = ProgressBar(args.timesteps, f"{spec.name} {args.algo}", args.max_seconds)
-    model.learn(args.timesteps, callback=bar)
+    model.learn(args.timesteps, callback=bar, reset_num_timesteps=args.resume is None)
     seconds = time.perf_counter() - started
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
@@ -109,6 +133,8 @@ def main(args: AgentArgs) -> Path:
         "eval_return_std": float(std),
         "torch": torch.__version__,
     }
+    if args.resume is not None:
+        record["resumed_from"] = args.resume
     write_json(out.with_suffix(".json"), record)
     print(f"wrote {out}: return {mean:.1f} +- {std:.1f} over {args.eval_episodes} episodes")
     return out
