@@ -73,7 +73,7 @@ from experiments.harness.grid import (
 from experiments.harness.report import write_report
 from planner.knots import INTERPOLATIONS
 from planner.mpc import WARM_STARTS
-from planner.world_model import PROPAGATIONS, check_particles
+from planner.world_model import PROPAGATIONS, check_particles, check_pessimism
 from policies.planners import PLANNERS
 from policies.setup import AGENTS, CONTROLLERS, DECODERS, REWARDS, agent_path, load_agent
 
@@ -154,6 +154,9 @@ class EvalArgs(ScriptArgs):
         "world model rows: particles per candidate of ts1/tsinf (default: the propagation's)",
         minimum=1,
     )
+    pessimism: float = arg(
+        0.0, "world model rows, ts1/tsinf: score mean - k std over a candidate's particles"
+    )
     horizon: int | None = arg(
         None, "H of planners without a prior (default: the task's; DE: its prior's)", minimum=1
     )
@@ -220,6 +223,7 @@ class EvalArgs(ScriptArgs):
                     f"--{name.replace('_', '-')}: unknown {unknown}; pick from {', '.join(known)}"
                 )
         check_particles(self.propagation, self.particles)
+        check_pessimism(self.propagation, self.pessimism)
         for block in self.blocks():
             if not block.envs or not block.planners:
                 raise ValueError("--envs and --planners each need at least one name")
@@ -250,6 +254,7 @@ class EvalArgs(ScriptArgs):
             world_model=self.world_model,
             propagation=self.propagation,
             particles=self.particles,
+            pessimism=self.pessimism,
             horizon=self.horizon,
             horizon_seconds=self.horizon_seconds,
             knots=self.knots,

@@ -120,6 +120,11 @@ class RunArgs(ScriptArgs):
         "particles",
         minimum=1,
     )
+    pessimism: float = arg(
+        0.0,
+        "world model, ts1/tsinf: score a candidate k standard deviations of its particles' "
+        "returns below their mean (0: the mean)",
+    )
     costs: str | None = arg(
         None,
         f"planning-only cost terms of the planning reward, simulator or world model (default: "

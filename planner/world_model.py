@@ -292,6 +292,18 @@ def check_particles(propagation: str, particles: int | None) -> None:
         )
 
 
+def check_pessimism(propagation: str, pessimism: float) -> None:
+    """Raise ValueError for a ``pessimism`` that is not finite and >= 0, or > 0 with
+    ``"mean"``, whose one particle per candidate has no spread to charge."""
+    if not (math.isfinite(pessimism) and pessimism >= 0):
+        raise ValueError(f"pessimism must be finite and >= 0, got {pessimism}")
+    if pessimism and propagation == "mean":
+        raise ValueError(
+            f"pessimism={pessimism} charges the spread of a candidate's particles, and "
+            "propagation 'mean' rolls one: pass propagation 'tsinf' or 'ts1', or pessimism 0"
+        )
+
+
 class WorldModelObjective:
     """Planning reward from a learned model: ``rewards (N,) = objective(observation (O,),
     actions (N, H, A))``.
@@ -322,7 +334,10 @@ class WorldModelObjective:
     A particle's return counts rewards up to its own terminal step and nothing after it (what
     is predicted there, finite or not, does not matter), minus ``termination_cost`` if it
     terminates within the horizon; a particle through a non-finite prediction returns -inf. A
-    candidate's score is the mean of its P particles' returns (-inf if any is).
+    candidate's score is the mean of its P particles' returns (-inf if any is), less
+    ``pessimism`` times their standard deviation: a sampling propagation's P returns tell how
+    far the members disagree about that candidate, and a planner that ranks by the mean picks
+    the candidates whose return the model overrates.
 
     Budget: a candidate counts once in ``num_evaluated``, whatever P: one reward evaluation of
     the N x T budget, as PETS counts a candidate action sequence (planners count evaluations
@@ -357,6 +372,8 @@ class WorldModelObjective:
         propagation: one of :data:`PROPAGATIONS`.
         seed: seeds the member draws of ``"ts1"`` and ``"tsinf"``.
         disagreement_penalty: weight of the disagreement penalty (0: none).
+        pessimism: k of a candidate's score ``mean - k std`` over its particles' returns (0:
+            the mean); it needs particles that differ, so ``"mean"`` refuses k > 0.
         termination_cost: charged once to a particle that terminates within the horizon
             (planning only: a fall ranks below surviving; see ``MujocoObjective``).
         particles: P (None: 1 for ``"mean"``, E for ``"tsinf"``, :data:`TS1_PARTICLES` for
@@ -389,8 +406,10 @@ class WorldModelObjective:
         reward_fn: RewardFn | None = None,
         cost_fn: RewardFn | None = None,
         threads: int | None = None,
+        pessimism: float = 0.0,
     ) -> None:
         check_particles(propagation, particles)
+        check_pessimism(propagation, pessimism)
         if threads is None:
             threads = current_planning_threads().rollout_threads
         check_count("threads", threads, hint="torch threads of the world model's rollouts")
@@ -414,6 +433,7 @@ class WorldModelObjective:
         self.propagation = propagation
         self.particles = particles
         self.disagreement_penalty = float(disagreement_penalty)
+        self.pessimism = float(pessimism)
         self.generator = torch.Generator(device=model.device).manual_seed(seed)
         # Slots (rows per candidate): its P particles; for tsinf E blocks of ceil(P/E) slots,
         # block e on member e, particle p in block (o + p) mod E at p // E; a slot holding no
@@ -460,9 +480,12 @@ class WorldModelObjective:
         total = torch.where(alive[:-1] & valid, rewards, 0.0).sum(dim=0)
         total -= self.termination_cost * (~alive[-1]).double()
         invalid = (alive[:-1] & ~valid).any(dim=0)
-        # Mean over each candidate's particles
+        # Mean over each candidate's particles, less the pessimism's multiple of their spread
         total = torch.where(used[:, None], total.view(self._slots, n), 0.0)
         scores = total.sum(dim=0) / self.particles
+        if self.pessimism:
+            deviation = torch.where(used[:, None], total - scores, 0.0)
+            scores -= self.pessimism * (deviation.square().sum(dim=0) / self.particles).sqrt()
         failed = (invalid.view(self._slots, n) & used[:, None]).any(dim=0)
         scores[failed] = -math.inf
         self.num_evaluated += n

@@ -42,7 +42,13 @@ from planner.planning import Budget, Planner
 from planner.prior import DiffusionPrior
 from planner.safeguards import Safeguards
 from planner.validation import check_count
-from planner.world_model import PROPAGATIONS, WorldModel, WorldModelObjective, check_particles
+from planner.world_model import (
+    PROPAGATIONS,
+    WorldModel,
+    WorldModelObjective,
+    check_particles,
+    check_pessimism,
+)
 from policies.diffusion_elites import DiffusionElitesPolicy
 from policies.planners import PLANNERS, build_planner, sub_env_seed
 from policies.sb3_agents import CriticValue, load_sb3_agent
@@ -103,6 +109,8 @@ class PlanningSetup:
         particles: P, rollouts per candidate of a sampling propagation (None: its default,
             :class:`~planner.world_model.WorldModelObjective`); a candidate counts once in the
             budget whatever P.
+        pessimism: k of a world model's candidate score ``mean - k std`` over its particles'
+            returns (0: the mean; a sampling propagation only).
         world_model_reward: the world model's reward, one of :data:`WORLD_MODEL_REWARDS`:
             the task's rule on predicted observations or the model's reward head (None: the
             task's default, :attr:`~envs.registry.TaskSpec.world_model_reward`).
@@ -143,6 +151,7 @@ class PlanningSetup:
     world_model: str | None = None
     propagation: str = "mean"
     particles: int | None = None
+    pessimism: float = 0.0
     world_model_reward: str | None = None
     search_steps: int | None = None
     final_steps: int | None = None
@@ -204,6 +213,15 @@ class PlanningSetup:
             check_particles(self.propagation, self.particles)
         except ValueError as exc:
             raise SetupError(f"{exc} ({option('particles')}, {option('propagation')})") from None
+        try:
+            check_pessimism(self.propagation, self.pessimism)
+        except ValueError as exc:
+            raise SetupError(f"{exc} ({option('pessimism')}, {option('propagation')})") from None
+        if self.pessimism and self.reward != "world-model":
+            raise SetupError(
+                f"{option('pessimism')} charges a world model's disagreement: plan with "
+                f"{option('reward', 'world-model')}, or drop it"
+            )
         for name in DE_ONLY:
             if getattr(self, name) is not None and self.planner != "de":
                 raise SetupError(
@@ -316,7 +334,8 @@ class PlanningSetup:
         refused) and scores candidates from the current observation, with the task's
         termination rule on predicted observations (envs/world_model_rules.py) and its
         termination cost (as the simulator's objective charges it), rolling the ensemble out
-        by ``propagation`` with ``particles`` per candidate, seeded with ``seed``. Its reward is
+        by ``propagation`` with ``particles`` per candidate, seeded with ``seed``, a candidate
+        scored ``pessimism`` standard deviations of its particles below their mean. Its reward is
         ``world_model_reward``: ``"computed"`` (the task's rule on predicted observations,
         :func:`envs.world_model_rules.reward_fn`) or ``"learned"`` (the model's reward head);
         None: the task's default. The cost terms (``costs``, or the task's declared ones) are
@@ -367,6 +386,7 @@ class PlanningSetup:
             seed=self.seed,
             termination_cost=termination_cost(env),
             particles=self.particles,
+            pessimism=self.pessimism,
             reward_fn=rule,
             cost_fn=charged,
         )

@@ -113,6 +113,8 @@ class GridSettings:
     would add a column to episodes.csv, which the results already written could not be read by)."""
     particles: int | None = None
     """Particles per candidate of ``world-model`` rows (None: the propagation's default)."""
+    pessimism: float = 0.0
+    """k of ``world-model`` rows' candidate score, mean - k std over its particles' returns."""
     horizon: int | None = None
     """H of the planners without a prior (default: the task's); DE plans over its prior's."""
     horizon_seconds: float | None = None
@@ -243,6 +245,7 @@ def row_setup(row: Row, settings: GridSettings) -> PlanningSetup:
         world_model=settings.world_model,
         propagation=settings.propagation,
         particles=settings.particles,
+        pessimism=settings.pessimism if row.reward == "world-model" else 0.0,
         search_steps=settings.search_steps,
         final_steps=settings.final_steps,
         warm_start=row.warm_start or None,

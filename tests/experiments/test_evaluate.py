@@ -215,6 +215,18 @@ def test_the_propagation_and_particles_reach_every_world_model_row():
         EvalArgs(propagation="ts1", particles=0)
 
 
+def test_the_pessimism_reaches_world_model_rows_only():
+    args = EvalArgs(
+        envs="half-cheetah", planners="de,cem", budgets="8x1", rewards="simulator,world-model",
+        propagation="tsinf", pessimism=1.5,
+    )  # fmt: skip
+    settings = args.settings()
+    seen = {row_setup(row, settings).pessimism: row.reward for row, _ in plan_episodes(args)}
+    assert seen == {0.0: "simulator", 1.5: "world-model"}
+    with pytest.raises(ValueError, match="propagation 'mean' rolls one"):
+        EvalArgs(rewards="world-model", pessimism=1.0)
+
+
 def test_the_costs_reach_every_row_and_rows_that_cannot_charge_them_are_refused_first():
     args = EvalArgs(envs="hopper", planners="de,cem", budgets="8x1", costs="upright=3")
     settings = args.settings()

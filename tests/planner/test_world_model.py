@@ -182,6 +182,9 @@ def test_bad_shapes_are_refused_with_clear_messages(trained, observation, action
         ({"propagation": "tsinf", "particles": 2.5}, "particles must be an int >= 1"),
         ({"particles": 4}, "particles=4 needs a sampling propagation.*'ts1' or 'tsinf'"),
         ({"propagation": "tsinf", "disagreement_penalty": 1.0}, "every member's prediction"),
+        ({"pessimism": 1.0}, r"propagation 'mean' rolls one.*'tsinf' or 'ts1'"),
+        ({"propagation": "tsinf", "pessimism": -0.5}, "finite and >= 0"),
+        ({"propagation": "ts1", "pessimism": math.nan}, "finite and >= 0"),
     ],
 )
 def test_bad_options_are_refused(trained, options, message):
@@ -322,6 +325,28 @@ def test_tsinf_shares_particles_equally_and_draws_the_remainder_seeded(particles
         np.testing.assert_array_equal(
             particle_counts(again(np.zeros(OBS), actions), particles, horizon), counts
         )
+
+
+@pytest.mark.parametrize("particles", [5, 7])
+def test_pessimism_scores_the_particles_mean_less_k_standard_deviations(particles):
+    # member m earns 10**m per step: a candidate's particle returns are H 10**m, each member
+    # carrying as many of them as the digits of its mean score say
+    horizon, k = 3, 1.5
+    actions = np.zeros((4, horizon, ACT))
+    plain, pessimistic = (
+        WorldModelObjective(
+            member_stub(), propagation="tsinf", particles=particles, seed=3, pessimism=pessimism
+        )(np.zeros(OBS), actions)
+        for pessimism in (0.0, k)
+    )
+    counts = particle_counts(plain, particles, horizon)
+    returns = horizon * 10.0 ** np.arange(5)
+    for i in range(len(actions)):
+        particle_returns = np.repeat(returns, counts[i])
+        assert plain[i] == pytest.approx(particle_returns.mean(), rel=1e-12)
+        expected = particle_returns.mean() - k * particle_returns.std()
+        assert pessimistic[i] == pytest.approx(expected, rel=1e-12)
+    assert (pessimistic < plain).all()
 
 
 def test_tsinf_with_a_multiple_of_the_members_scores_as_one_particle_per_member(trained):

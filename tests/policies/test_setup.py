@@ -58,6 +58,9 @@ def test_mujoco_tasks_default_to_their_budget_not_the_budget_classes():
         ({"world_model_reward": "oracle"}, r"world_model_reward \(--world-model-reward\)"),
         ({"propagation": "tsinf", "particles": 0}, r"particles must be an int >= 1.*--particles"),
         ({"reward": "world-model", "particles": 3}, r"sampling propagation.*--propagation"),
+        ({"reward": "world-model", "pessimism": 1.0}, r"'mean' rolls one.*--pessimism"),
+        ({"propagation": "tsinf", "pessimism": -1.0}, r"finite and >= 0.*--pessimism"),
+        ({"propagation": "tsinf", "pessimism": 1.0}, r"world model's.*--reward world-model"),
         (
             {"planner": "cem", "prior": "x.pt"},
             r"setting of Diffusion Elites.*planner=de \(--planner de\)",
