@@ -68,7 +68,7 @@ class EpisodeRecorder:
             self.steps.append((env.unwrapped.config, np.array(state), result))
             return
         try:
-            frame = env.render()
+            frame = mujoco_frame(env)
         except Exception as error:  # no OpenGL context on this machine: keep planning, no video
             self.problem = (
                 f"no video: rendering failed ({type(error).__name__}: {error}). MuJoCo needs an "
@@ -128,6 +128,25 @@ BODY_PATHS = {
     "InvertedDoublePendulum-v5": BodyPath("cart", "x"),
 }
 """The path panel of each MuJoCo task, by Gymnasium id."""
+
+
+def mujoco_frame(env: gym.Env) -> np.ndarray | None:
+    """The env's ``render()``, for a planar runner with its camera moved to the body first.
+
+    Gymnasium's v5 envs render with a free camera that stays where the episode began, so a
+    cheetah or hopper that runs 20-100 m leaves the picture. For the tasks whose path panel is
+    the side view (:data:`BODY_PATHS`, axes ``xz``) the camera's look-at point follows the body
+    along x before each frame.
+    """
+    base = env.unwrapped
+    path = BODY_PATHS.get(base.spec.id) if base.spec is not None else None
+    if path is None or path.axes != "xz":
+        return env.render()
+    renderer = base.mujoco_renderer
+    if renderer.viewer is None:
+        env.render()  # makes the camera
+    renderer.viewer.cam.lookat[0] = base.data.body(path.body).xpos[0]
+    return env.render()
 
 
 def body_positions(env: gym.Env, states: list, body: str) -> np.ndarray:
