@@ -1,10 +1,11 @@
 """Pictures of planning episodes: a GIF of one episode and a PNG of all of them.
 
 Unicycle tasks are drawn from their planning states (scene, population in grey, elites by rank,
-executed plan in red). MuJoCo tasks use the env's own ``render()`` frames for the GIF; their PNG
-plots each episode's return, each control step's plan (its predicted return against the reward
-then realised over the same steps) and the path of the body the task moves (:data:`BODY_PATHS`),
-read from the recorded simulator states.
+executed plan in red). MuJoCo tasks use the env's own ``render()`` frames for the GIF, the
+camera following the runners (:func:`mujoco_frame`); their PNG plots each episode's return, each
+control step's plan (its predicted return against the reward then realised over the same steps)
+and the path of the body the task moves (:data:`BODY_PATHS`), read from the recorded simulator
+states.
 """
 
 from __future__ import annotations
