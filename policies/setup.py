@@ -209,19 +209,16 @@ class PlanningSetup:
                 f"pass the horizon once: {option('horizon')} in env steps or "
                 f"{option('horizon_seconds')}, not both"
             )
-        try:
-            check_particles(self.propagation, self.particles)
-        except ValueError as exc:
-            raise SetupError(f"{exc} ({option('particles')}, {option('propagation')})") from None
         if self.pessimism and self.reward != "world-model":
             raise SetupError(
                 f"{option('pessimism')} charges a world model's disagreement: plan with "
                 f"{option('reward', 'world-model')}, or drop it"
             )
-        try:
-            check_pessimism(self.propagation, self.pessimism)
-        except ValueError as exc:
-            raise SetupError(f"{exc} ({option('pessimism')}, {option('propagation')})") from None
+        for name, check in (("particles", check_particles), ("pessimism", check_pessimism)):
+            try:
+                check(self.propagation, getattr(self, name))
+            except ValueError as exc:
+                raise SetupError(f"{exc} ({option(name)}, {option('propagation')})") from None
         for name in DE_ONLY:
             if getattr(self, name) is not None and self.planner != "de":
                 raise SetupError(
