@@ -67,6 +67,10 @@ class TaskSpec:
             (``policies.setup.WORLD_MODEL_REWARDS``): ``"computed"``, the task's rule on
             predicted observations (:func:`envs.world_model_rules.reward_fn`), where it planned
             at least as well as the model's reward head, else ``"learned"``.
+        value_agent: file name in ``checkpoints/`` of the SAC agent whose critic values the
+            horizon's end of every simulator planner by default (None: no value); declared
+            only where a measurement showed it helps (results/terminal-value/README.md).
+        value_weight: the default weight of that value.
     """
 
     name: str
@@ -84,6 +88,8 @@ class TaskSpec:
     family: str = ""
     costs: tuple[CostTerm, ...] = ()
     world_model_reward: str = "learned"
+    value_agent: str | None = None
+    value_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.family:
@@ -98,6 +104,18 @@ class TaskSpec:
     def student_path(self) -> Path | None:
         """Absolute path of the shipped student of the shipped prior, or None."""
         return None if self.student is None else CHECKPOINTS / self.student
+
+    @property
+    def value_agent_path(self) -> Path | None:
+        """Absolute path of the agent whose critic is the default value, or None."""
+        return None if self.value_agent is None else CHECKPOINTS / self.value_agent
+
+    @property
+    def value_text(self) -> str:
+        """The default value in words, for help texts and reports."""
+        if self.value_agent is None:
+            return "none"
+        return f"checkpoints/{self.value_agent}'s critic at weight {self.value_weight:g}"
 
 
 def _unicycle_objective(
@@ -173,6 +191,14 @@ chosen on validation seeds 1000-1009, 64x3, 200 steps (runs kept in results/stud
 return +214 +- 108 over the DDIM decode, reacher level. Hopper's student lost (-55 +- 45) and
 does not ship."""
 
+MUJOCO_VALUES = {
+    "hopper": {"value_agent": "agents/hopper-value-452k-sac.zip", "value_weight": 2.0},
+}
+"""Each task's default value at the horizon's end (the SAC agent whose critic it is, and its
+weight), for every planner on the simulator. Hopper, chosen on validation seeds 300-304 (1000
+steps, DE 64x3) among two agents and weights 1 and 2: the 452k-step agent at weight 2 kept it
+up all 1000 steps on every seed; without a value every planner falls within 200 steps
+(results/terminal-value/README.md). The other tasks have no agent that was measured to help."""
 MUJOCO_COMPUTED_REWARDS = ("reacher",)
 """Tasks whose world model plans by default with the reward computed from predicted
 observations, chosen on validation seeds 1000-1007 (results/world-model-reward/: DE 64x3, the
@@ -240,10 +266,17 @@ TASKS: dict[str, TaskSpec] = {
             world_model_reward="computed"
             if info.short_name in MUJOCO_COMPUTED_REWARDS
             else "learned",
+            **MUJOCO_VALUES.get(info.short_name, {}),
         )
         for info in mujoco_tasks.TASKS.values()
     ]
 }
+
+
+def default_values() -> str:
+    """The tasks' default values at the horizon's end in words, for help texts."""
+    declared = [f"{spec.name}: {spec.value_text}" for spec in TASKS.values() if spec.value_agent]
+    return "; ".join([*declared, "no value elsewhere"])
 
 
 def task_names() -> list[str]:

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envs.mujoco_rewards import COSTS_SYNTAX, parse_costs
-from envs.registry import get_task, make_env, task_names
+from envs.registry import default_values, get_task, make_env, task_names
 from envs.world_model_rules import cost_fn
 from experiments.harness.cli import (
     REPO_ROOT,
@@ -181,9 +181,9 @@ class EvalArgs(ScriptArgs):
     value_agent: str | None = arg(
         None,
         "a SAC agent zip whose critic values the horizon's end of every simulator row "
-        "(default: no value)",
+        f"(default: the task's: {default_values()}; none: no value)",
     )
-    value_weight: float = arg(1.0, "the value is multiplied by it")
+    value_weight: float | None = arg(None, "the value is multiplied by it (default: the task's)")
     workers: int = arg(
         1, "parallel processes (control rates are only comparable with 1)", minimum=1
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from experiments.harness.cli import REPO_ROOT, ScriptArgs, UsageError, arg, run_main
@@ -70,13 +70,17 @@ def read_grid(folder: Path, any_grid: bool) -> tuple[dict, list[dict]]:
     return grid, records
 
 
+ROW_FIELDS = {field.name for field in fields(Row)}
+"""The keys of a ``grid.json`` row that are :class:`Row` fields (not its seeds or value)."""
+
+
 def grid_rows(grid: dict) -> list[Row]:
     """The :class:`Row` s of a ``grid.json`` record, in its order."""
     rows = []
     for record in grid["rows"]:
-        fields = {key: value for key, value in record.items() if key != "seeds"}
-        fields["tuning"] = tuple(tuple(pair) for pair in fields.get("tuning", ()))
-        rows.append(Row(**fields))
+        values = {key: value for key, value in record.items() if key in ROW_FIELDS}
+        values["tuning"] = tuple(tuple(pair) for pair in values.get("tuning", ()))
+        rows.append(Row(**values))
     return rows
 
 

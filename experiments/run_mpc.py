@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from envs.mujoco_rewards import COST_TERMS, COSTS_SYNTAX, parse_costs
-from envs.registry import make_env, task_names
+from envs.registry import default_values, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
     ScriptArgs,
@@ -142,9 +142,10 @@ class RunArgs(ScriptArgs):
     value_agent: str | None = arg(
         None,
         "a SAC agent zip whose critic values each candidate's state at the horizon's end, added "
-        "to the simulator's planning reward of those that do not fall (default: no value)",
+        "to the simulator's planning reward of those that do not fall (default: the task's: "
+        f"{default_values()}; none: no value)",
     )
-    value_weight: float = arg(1.0, "the value is multiplied by it")
+    value_weight: float | None = arg(None, "the value is multiplied by it (default: the task's)")
     force_prior: bool = arg(False, "use --prior even if it was trained for another task")
     max_steps: int | None = arg(
         None, "cut episodes after this many steps (default: the task's)", minimum=1

@@ -63,6 +63,8 @@ WORLD_MODEL_REWARDS = ("computed", "learned")
 DECODERS = ("ddim", "student")
 """How Diffusion Elites decodes a latent: the prior's DDIM decode, or its one-call student."""
 DE_ONLY = ("prior", "decoder", "final_decoder", "student")
+NO_VALUE = "none"
+"""``PlanningSetup.value_agent`` that plans without a value, also where the task has one."""
 
 
 class SetupError(ValueError):
@@ -126,8 +128,10 @@ class PlanningSetup:
         agent: the SB3 agent zip (default: checkpoints/agents/<task>-<planner>.zip).
         value_agent: a SAC agent zip whose critic values the state at the horizon's end
             (:class:`~policies.sb3_agents.CriticValue`), added to the simulator's planning reward
-            of every candidate that does not fall (None: no value; planning only).
-        value_weight: the value is multiplied by it.
+            of every candidate that does not fall; planning only. None: the task's
+            (:attr:`~envs.registry.TaskSpec.value_agent`: hopper's critic, no value elsewhere);
+            ``"none"``: no value. A world model plans without the task's.
+        value_weight: the value is multiplied by it (None: the task's weight).
         device: torch device of the prior and world model.
         seed: seeds the planners (sub-env i of a VecEnv: :func:`sub_env_seed`) and the world
             model's sampling.
@@ -161,7 +165,7 @@ class PlanningSetup:
     costs: tuple[CostTerm, ...] | None = None
     agent: str | None = None
     value_agent: str | None = None
-    value_weight: float = 1.0
+    value_weight: float | None = None
     device: str = "cpu"
     seed: int = 0
     record: bool = False
@@ -195,9 +199,9 @@ class PlanningSetup:
         for name in counts:
             if getattr(self, name) is not None:
                 check_count(f"PlanningSetup.{name}", getattr(self, name))
-        if not math.isfinite(self.value_weight):
+        if self.value_weight is not None and not math.isfinite(self.value_weight):
             raise SetupError(f"{option('value_weight')} must be finite, got {self.value_weight}")
-        if self.value_agent is not None and self.reward != "simulator":
+        if self.value_agent not in (None, NO_VALUE) and self.reward != "simulator":
             raise SetupError(
                 f"{option('value_agent')} values simulator states: plan with "
                 f"{option('reward', 'simulator')}, or drop it"
@@ -314,6 +318,18 @@ class PlanningSetup:
                 f"{exc} ({option('horizon')}, {option('knots')}, {option('interpolation')})"
             ) from None
 
+    def value(self) -> tuple[Path, float] | None:
+        """The agent whose critic values the simulator's horizon ends, and its weight:
+        ``value_agent`` and ``value_weight``, else the task's. None: no value (``value_agent``
+        ``"none"``, a task without one, a world-model reward, or an SB3 agent, which does not
+        plan)."""
+        if self.value_agent == NO_VALUE or self.reward != "simulator" or self.planner in AGENTS:
+            return None
+        path = Path(self.value_agent) if self.value_agent else self.spec.value_agent_path
+        if path is None:
+            return None
+        return path, self.spec.value_weight if self.value_weight is None else self.value_weight
+
     def planner_config(self) -> PlannerConfig:
         """DE's and CEM's :class:`~planner.mpc.PlannerConfig`: the set fields, else the task's."""
         defaults = self.spec.planner
@@ -338,16 +354,17 @@ class PlanningSetup:
         None: the task's default. The cost terms (``costs``, or the task's declared ones) are
         charged alike: on simulator rollouts, or on the model's predicted observations
         (:func:`envs.world_model_rules.cost_fn`). ``value_agent``'s critic, times
-        ``value_weight``, values the simulator's candidates at their horizon's end.
+        ``value_weight``, values the simulator's candidates at their horizon's end
+        (:meth:`value`).
         """
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
         costs = spec.costs if self.costs is None else self.costs
         if self.reward == "simulator":
-            value = None
-            if self.value_agent is not None:
-                agent = load_agent(spec, env, "sac", self.value_agent, self.device)
-                value = CriticValue(agent, self.value_weight)
+            value, chosen = None, self.value()
+            if chosen is not None:
+                agent = load_agent(spec, env, "sac", str(chosen[0]), self.device, "value_agent")
+                value = CriticValue(agent, chosen[1])
             try:
                 return spec.make_objective(env, costs, value)
             except ValueError as exc:
@@ -537,20 +554,27 @@ def agent_path(spec: TaskSpec, kind: str, path: str | None = None) -> Path:
     return Path(path) if path else CHECKPOINTS / "agents" / f"{spec.name}-{kind}.zip"
 
 
-def load_agent(spec: TaskSpec, env: Any, kind: str, path: str | None = None, device="cpu") -> Any:
+def load_agent(
+    spec: TaskSpec,
+    env: Any,
+    kind: str,
+    path: str | None = None,
+    device: str = "cpu",
+    given_as: str = "agent",
+) -> Any:
     """The SB3 agent ``kind`` (in AGENTS) at :func:`agent_path`, refused unless it observes what
-    ``env`` gives."""
+    ``env`` gives; ``given_as``: the setup field that names it, for the messages."""
     path = agent_path(spec, kind, path)
     if not path.is_file():
         raise SetupError(
             f"no {kind.upper()} agent at {path}: train one with experiments/train_agent.py "
-            f"--env {spec.name} --algo {kind}, or pass {option('agent', 'PATH')}"
+            f"--env {spec.name} --algo {kind}, or pass {option(given_as, 'PATH')}"
         )
     model = load_sb3_agent(path, kind, device)
     if model.observation_space.shape != env.observation_space.shape:
         raise SetupError(
             f"{path} observes {model.observation_space.shape} but {spec.name} gives "
             f"{env.observation_space.shape}: pass the agent trained on {spec.name} as "
-            f"{option('agent', 'PATH')}"
+            f"{option(given_as, 'PATH')}"
         )
     return model

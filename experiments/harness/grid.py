@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from envs.mujoco_rewards import CostTerm
 from envs.registry import get_task, make_env
-from experiments.harness.cli import UsageError
+from experiments.harness.cli import REPO_ROOT, UsageError
 from experiments.harness.distributed import map_unordered, ray_session
 from experiments.harness.episodes import NO_BUDGET, run_episode
 from planner.threads import available_cores, use_planning_threads
@@ -127,9 +127,10 @@ class GridSettings:
     """Planning-only cost terms of every simulator row (None: each task's declared ones; empty:
     none); grid-wide, like the world model: to compare terms, run one grid each and pair them."""
     value_agent: str | None = None
-    """The SAC agent whose critic values the horizon's end of every simulator row (None: none)."""
-    value_weight: float = 1.0
-    """The value is multiplied by it."""
+    """The SAC agent whose critic values the horizon's end of every simulator row (None: each
+    task's, :attr:`~envs.registry.TaskSpec.value_agent`; ``"none"``: no value)."""
+    value_weight: float | None = None
+    """The value is multiplied by it (None: each task's weight)."""
 
 
 def _optional_int(text: str) -> int | None:
@@ -333,8 +334,23 @@ def describe_grid(
     seeds: dict[Row, list[int]] = {}
     for row, seed in episodes:
         seeds.setdefault(row, []).append(seed)
-    rows = [{**dataclasses.asdict(row), "seeds": of_row} for row, of_row in seeds.items()]
+    rows = [
+        {**dataclasses.asdict(row), "seeds": of_row, "value": row_value(row, settings)}
+        for row, of_row in seeds.items()
+    ]
     return {"suite": suite, "settings": dataclasses.asdict(settings), "rows": rows}
+
+
+def row_value(row: Row, settings: GridSettings) -> dict[str, Any] | None:
+    """The value a row plans with (:meth:`~policies.setup.PlanningSetup.value`) as JSON: the
+    agent's path (relative to the repository where it lies in it) and the weight; None: none.
+    Recorded per row, so that a folder planned with another default value does not resume."""
+    chosen = row_setup(row, settings).value()
+    if chosen is None:
+        return None
+    path = chosen[0].resolve()
+    shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    return {"agent": str(shown), "weight": chosen[1]}
 
 
 def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | None:
@@ -344,10 +360,19 @@ def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | N
     """
     if recorded.get("suite") != wanted.get("suite"):
         return f"suite: {recorded.get('suite')} there, {wanted.get('suite')} here"
-    # a setting added since the folder was written reads as its default there
+    # A setting added since the folder was written reads as its default there. The value
+    # settings are compared as each row resolved them (its "value"), not as given: a row
+    # planned without a value before its task declared one differs, other rows do not.
     defaults = dataclasses.asdict(GridSettings())
-    settings = {**defaults, **recorded.get("settings", {})}
-    if settings != {**defaults, **wanted.get("settings", {})}:
+    settings, wished = (
+        {
+            name: setting
+            for name, setting in {**defaults, **record.get("settings", {})}.items()
+            if name not in ("value_agent", "value_weight")
+        }
+        for record in (recorded, wanted)
+    )
+    if settings != wished:
         return f"settings: {recorded.get('settings')} there, {wanted.get('settings')} here"
     old, new = recorded.get("rows", []), wanted.get("rows", [])
     for index, (before, now) in enumerate(zip(old, new, strict=False)):

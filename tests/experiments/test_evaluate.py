@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from envs.mujoco_rewards import parse_costs
+from envs.registry import CHECKPOINTS
 from experiments import evaluate as evaluate_module
 from experiments.evaluate import SUITES, EvalArgs, plan_episodes
 from experiments.evaluate import main as evaluate_main
@@ -350,6 +351,32 @@ def test_a_setting_added_since_a_folder_was_written_reads_as_its_default():
     assert "tsinf" in grid_difference(older, grid(GridSettings(max_steps=3, propagation="tsinf")))
     assert "horizon" in grid_difference(older, grid(GridSettings(max_steps=3, horizon=32)))
     assert "knots" in grid_difference(older, grid(GridSettings(max_steps=3, knots=4)))
+
+
+def test_a_folder_resumes_only_where_each_row_plans_with_the_value_it_was_run_with():
+    from experiments.harness.grid import GridSettings, Row, describe_grid, grid_difference
+
+    def grid(settings, env="hopper"):  # as evaluate.py compares them: through JSON
+        rows = [(Row(env, "cem", 8, 1), 0), (Row(env, "sac"), 0)]
+        return json.loads(json.dumps(describe_grid(None, rows, settings)))
+
+    hopper = grid(GridSettings())
+    declared = {"agent": "checkpoints/agents/hopper-value-452k-sac.zip", "weight": 2.0}
+    assert [row["value"] for row in hopper["rows"]] == [declared, None]  # an agent plans none
+    assert grid_difference(hopper, grid(GridSettings(value_weight=2.0))) is None
+    agent = str(CHECKPOINTS / "agents" / "hopper-value-452k-sac.zip")  # the same file, named
+    assert grid_difference(hopper, grid(GridSettings(value_agent=agent))) is None
+    assert "value" in grid_difference(hopper, grid(GridSettings(value_weight=1.0)))
+    assert "value" in grid_difference(hopper, grid(GridSettings(value_agent="none")))
+    # written before tasks declared values: no row value, and the old default weight 1
+    older = grid(GridSettings(value_weight=1.0))
+    for row in older["rows"]:
+        del row["value"]
+    assert "value" in grid_difference(older, hopper)
+    reacher_before = grid(GridSettings(value_weight=1.0), "reacher")
+    for row in reacher_before["rows"]:
+        del row["value"]
+    assert grid_difference(reacher_before, grid(GridSettings(), "reacher")) is None
 
 
 def test_a_sampled_world_model_scores_an_episode_alike_whatever_ran_before_it():

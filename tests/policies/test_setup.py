@@ -17,6 +17,7 @@ from experiments.run_mpc import RunArgs
 from planner.distilled import DistilledPrior
 from planner.knots import KnotSchedule
 from planner.prior import DiffusionPrior
+from policies.sb3_agents import load_sb3_agent
 from policies.setup import PlanningSetup, SetupError
 
 ENV = SimpleNamespace(action_space=SimpleNamespace(shape=(2,)))
@@ -185,7 +186,31 @@ def test_a_value_agents_critic_reaches_the_objective_from_the_command_line():
         obs = torch.as_tensor(observations, dtype=torch.float32)
         q1, q2 = policy.critic(obs, policy.actor(obs, deterministic=True))
     np.testing.assert_allclose(value(observations), 0.5 * torch.min(q1, q2).squeeze(-1), rtol=1e-6)
-    assert PlanningSetup("hopper").objective(make_env("hopper")).terminal_value is None
+
+
+def test_hopper_plans_with_its_declared_critic_unless_told_otherwise():
+    spec = get_task("hopper")
+    default = PlanningSetup("hopper").objective(make_env("hopper")).terminal_value
+    assert default.weight == spec.value_weight == 2.0
+    shipped = load_sb3_agent(spec.value_agent_path, "sac")
+    observations = np.random.default_rng(1).normal(size=(3, 11)).astype(np.float32)
+    with torch.no_grad():
+        obs = torch.as_tensor(observations)
+        policy = shipped.policy
+        q1, q2 = policy.critic(obs, policy.actor(obs, deterministic=True))
+    np.testing.assert_allclose(
+        default(observations), 2.0 * torch.min(q1, q2).squeeze(-1), rtol=1e-6
+    )
+    reweighted = PlanningSetup("hopper", value_weight=0.5).objective(make_env("hopper"))
+    assert reweighted.terminal_value.weight == 0.5
+    args = parse_args(RunArgs, "", ["--env", "hopper", "--value-agent", "none"])
+    setup = PlanningSetup.from_fields(args, task=args.env)
+    assert setup.value() is None
+    assert setup.objective(make_env("hopper")).terminal_value is None
+    # a world model, an SB3 agent and a task without a declared value plan without one
+    assert PlanningSetup("hopper", reward="world-model").value() is None
+    assert PlanningSetup("hopper", planner="sac").value() is None
+    assert PlanningSetup("half-cheetah").objective(make_env("half-cheetah")).terminal_value is None
 
 
 def test_a_unicycle_task_refuses_a_value_naming_the_flag(tmp_path):
@@ -205,7 +230,10 @@ def test_a_unicycle_task_refuses_a_value_naming_the_flag(tmp_path):
             r"values simulator states.*--reward simulator",
         ),
         ({"task": "half-cheetah", "value_agent": SAC_HOPPER}, r"observes \(11,\).*\(17,\)"),
-        ({"task": "hopper", "value_agent": "missing-sac.zip"}, "no SAC agent at missing-sac.zip"),
+        (
+            {"task": "hopper", "value_agent": "missing-sac.zip"},
+            r"no SAC agent at missing-sac.zip.*--value-agent PATH",
+        ),
     ],
 )
 def test_a_value_a_setup_cannot_use_is_refused(settings, mentions):
