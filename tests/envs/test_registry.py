@@ -2,7 +2,7 @@
 
 import pytest
 
-from envs.registry import get_task, task_names
+from envs.registry import default_values, get_task, task_names
 
 
 @pytest.mark.parametrize(
@@ -23,3 +23,15 @@ def test_an_unplannable_name_is_refused_with_its_reason_and_the_known_tasks(name
     assert reason in str(refused.value)
     assert "known tasks: " + ", ".join(task_names()) in str(refused.value)
     assert get_task("Hopper-v5") is get_task("hopper")
+
+
+def test_only_hopper_declares_a_value_and_its_agent_ships():
+    declared = {name: get_task(name) for name in task_names() if get_task(name).value_agent}
+    assert list(declared) == ["hopper"]
+    assert declared["hopper"].value_agent_path.is_file()
+    assert declared["hopper"].value_weight == 2.0
+    assert default_values() == (
+        "hopper: checkpoints/agents/hopper-value-452k-sac.zip's critic at weight 2; "
+        "no value elsewhere"
+    )
+    assert get_task("walker2d").value_text == "none"
