@@ -14,10 +14,10 @@ return; ``--costs none`` drops the terms a task declares.
 ensemble member (PETS' TS-inf).
 
 Writes ``runs/<env>__<planner>__s<seed>__<time>/`` with ``config.json``, ``results.json``
-(``summary`` + per-episode list), ``trajectories.png`` (unicycle: each episode's path; MuJoCo:
-returns, each step's plan, predicted against realised, and the body's path) and ``episode.gif``
-(the first episode: population, elites and executed plan at each step); ``--out PATH`` also
-writes the results JSON.
+(``summary``, the per-episode list, and ``value``: the critic it planned with, if any),
+``trajectories.png`` (unicycle: each episode's path; MuJoCo: returns, each step's plan,
+predicted against realised, and the body's path) and ``episode.gif`` (the first episode:
+population, elites and executed plan at each step); ``--out PATH`` also writes the results JSON.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from experiments.harness.cli import (
 )
 from experiments.harness.drawing import EpisodeRecorder, plot_episodes
 from experiments.harness.episodes import print_summary, run_episodes, summarise
+from experiments.harness.grid import value_record
 from planner.knots import INTERPOLATIONS
 from planner.mpc import EXECUTE, WARM_STARTS
 from planner.threads import use_planning_threads
@@ -183,6 +184,7 @@ def run(args: RunArgs) -> dict:
         "env": spec.name,
         "planner": args.planner,
         "setup": asdict(setup),
+        "value": value_record(setup),
         "summary": summary,
         "episodes": episodes,
     }

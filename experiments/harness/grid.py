@@ -342,10 +342,16 @@ def describe_grid(
 
 
 def row_value(row: Row, settings: GridSettings) -> dict[str, Any] | None:
-    """The value a row plans with (:meth:`~policies.setup.PlanningSetup.value`) as JSON: the
-    agent's path (relative to the repository where it lies in it) and the weight; None: none.
-    Recorded per row, so that a folder planned with another default value does not resume."""
-    chosen = row_setup(row, settings).value()
+    """The value a row plans with, as :func:`value_record` writes it. Recorded per row, so that
+    a folder planned with another default value does not resume."""
+    return value_record(row_setup(row, settings))
+
+
+def value_record(setup: PlanningSetup) -> dict[str, Any] | None:
+    """The value ``setup`` plans with (:meth:`~policies.setup.PlanningSetup.value`) as JSON:
+    the agent's path (relative to the repository where it lies in it) and the weight; None:
+    none."""
+    chosen = setup.value()
     if chosen is None:
         return None
     path = chosen[0].resolve()

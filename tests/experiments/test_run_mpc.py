@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from experiments.harness.cli import parse_args
+from experiments.run_mpc import RunArgs, run
+
 REPO = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {
     "mean_return",
@@ -122,3 +125,21 @@ def test_an_agent_run_shows_no_budget(tmp_path):
     )  # fmt: skip
     summary = run(args)["summary"]
     assert summary["budget"] == summary["plan"] == "-" and summary["horizon"] is None
+
+
+HOPPER_CRITIC = "checkpoints/agents/hopper-value-452k-sac.zip"
+
+
+@pytest.mark.parametrize(
+    ("flags", "value"),
+    [
+        ((), {"agent": HOPPER_CRITIC, "weight": 2.0}),
+        (("--value-weight", "0.5"), {"agent": HOPPER_CRITIC, "weight": 0.5}),
+        (("--value-agent", "none"), None),
+    ],
+)
+def test_a_hopper_run_records_the_value_it_planned_with(tmp_path, flags, value):
+    argv = ["--env", "hopper", "--episodes", "1", "--population", "4", "--iterations", "1"]
+    argv += ["--max-steps", "2", "--no-render", "--runs-dir", str(tmp_path), *flags]
+    results = run(parse_args(RunArgs, "", argv))
+    assert results["value"] == value
