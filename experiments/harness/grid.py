@@ -330,21 +330,20 @@ def run_grid(
 def describe_grid(
     suite: str | None, episodes: list[tuple[Row, int]], settings: GridSettings
 ) -> dict[str, Any]:
-    """The grid as JSON-ready data (``grid.json``): what a resumed run must match exactly."""
+    """The grid as JSON-ready data (``grid.json``): what a resumed run must match exactly. Each
+    row records the value it plans with, so a folder planned with another value does not resume."""
     seeds: dict[Row, list[int]] = {}
     for row, seed in episodes:
         seeds.setdefault(row, []).append(seed)
     rows = [
-        {**dataclasses.asdict(row), "seeds": of_row, "value": row_value(row, settings)}
+        {
+            **dataclasses.asdict(row),
+            "seeds": of_row,
+            "value": value_record(row_setup(row, settings)),
+        }
         for row, of_row in seeds.items()
     ]
     return {"suite": suite, "settings": dataclasses.asdict(settings), "rows": rows}
-
-
-def row_value(row: Row, settings: GridSettings) -> dict[str, Any] | None:
-    """The value a row plans with, as :func:`value_record` writes it. Recorded per row, so that
-    a folder planned with another default value does not resume."""
-    return value_record(row_setup(row, settings))
 
 
 def value_record(setup: PlanningSetup) -> dict[str, Any] | None:
@@ -359,6 +358,18 @@ def value_record(setup: PlanningSetup) -> dict[str, Any] | None:
     return {"agent": str(shown), "weight": chosen[1]}
 
 
+VALUE_SETTINGS = ("value_agent", "value_weight")
+"""Settings compared as each row resolved them (its recorded ``value``), not as given: a row
+planned without a value before its task declared one differs, other rows do not."""
+
+
+def _compared_settings(record: dict[str, Any]) -> dict[str, Any]:
+    """A grid record's settings as a resume compares them: one added since the folder was
+    written reads as its default there, and the value settings are left to the rows."""
+    settings = {**dataclasses.asdict(GridSettings()), **record.get("settings", {})}
+    return {name: value for name, value in settings.items() if name not in VALUE_SETTINGS}
+
+
 def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | None:
     """How two :func:`describe_grid` records differ, in words (None: they are the same grid).
 
@@ -366,19 +377,7 @@ def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | N
     """
     if recorded.get("suite") != wanted.get("suite"):
         return f"suite: {recorded.get('suite')} there, {wanted.get('suite')} here"
-    # A setting added since the folder was written reads as its default there. The value
-    # settings are compared as each row resolved them (its "value"), not as given: a row
-    # planned without a value before its task declared one differs, other rows do not.
-    defaults = dataclasses.asdict(GridSettings())
-    settings, wished = (
-        {
-            name: setting
-            for name, setting in {**defaults, **record.get("settings", {})}.items()
-            if name not in ("value_agent", "value_weight")
-        }
-        for record in (recorded, wanted)
-    )
-    if settings != wished:
+    if _compared_settings(recorded) != _compared_settings(wanted):
         return f"settings: {recorded.get('settings')} there, {wanted.get('settings')} here"
     old, new = recorded.get("rows", []), wanted.get("rows", [])
     for index, (before, now) in enumerate(zip(old, new, strict=False)):
