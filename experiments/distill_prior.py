@@ -1,8 +1,8 @@
 """Distil a trained prior's S-step DDIM decode into a one-step student and write it.
 
-    python experiments/distill_prior.py --prior checkpoints/hopper-action.pt
-    python experiments/distill_prior.py --prior checkpoints/hopper-action.pt --steps 5 \\
-        --train-steps 8000 --out checkpoints/hopper-action-student.pt
+    python experiments/distill_prior.py --prior checkpoints/hopper-action-sac452k.pt
+    python experiments/distill_prior.py --prior checkpoints/hopper-action-sac452k.pt --steps 5 \\
+        --train-steps 8000 --out runs/hopper-action-sac452k-student.pt
 
 The student (planner/distilled.py) is the teacher's network, started from its weights and
 trained to give the teacher's S-step decode in one call (planner/distillation.py). Writes

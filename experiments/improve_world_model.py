@@ -3,15 +3,15 @@
     python experiments/improve_world_model.py --env half-cheetah --rounds 3
     python experiments/improve_world_model.py --env hopper --episodes 8 --propagation tsinf
     python experiments/improve_world_model.py --env walker2d --planner cem
-    python experiments/improve_world_model.py --env walker2d --prior runs/walker2d/prior.pt
+    python experiments/improve_world_model.py --env hopper --prior runs/hopper/prior.pt
     python experiments/improve_world_model.py --env half-cheetah --ray-address auto  # on Ray
 
 Every episode plans with ``--planner`` at the task's budget (``--population``, ``--iterations``):
 Diffusion Elites with the task's shipped prior (``--prior``: another), the best planner
-available, or action-space CEM, which needs none (walker2d ships no prior). Round 0's data are
-its episodes on the true simulator and ``--random-episodes`` episodes of smooth random actions
-(as PETS starts: states a planner alone never visits; on half-cheetah neither kind alone made a
-first model that plans forward, results/world-model-loop/). Every round r then
+available, or action-space CEM, which needs none (for a task that ships no prior). Round 0's
+data are its episodes on the true simulator and ``--random-episodes`` episodes of smooth random
+actions (as PETS starts: states a planner alone never visits; on half-cheetah neither kind
+alone made a first model that plans forward, results/world-model-loop/). Every round r then
 
 1. trains a world model (probabilistic ensemble, planner/world_model_training.py; its flags as
    train_world_model.py's) on every data episode of rounds 0..r, with seed ``--seed`` + r;

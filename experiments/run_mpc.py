@@ -38,7 +38,7 @@ from experiments.harness.cli import (
 )
 from experiments.harness.drawing import EpisodeRecorder, plot_episodes
 from experiments.harness.episodes import print_summary, run_episodes, summarise
-from experiments.harness.grid import value_record
+from experiments.harness.grid import planned_with
 from planner.knots import INTERPOLATIONS
 from planner.mpc import EXECUTE, WARM_STARTS
 from planner.threads import use_planning_threads
@@ -184,7 +184,7 @@ def run(args: RunArgs) -> dict:
         "env": spec.name,
         "planner": args.planner,
         "setup": asdict(setup),
-        "value": value_record(setup),
+        **planned_with(setup),
         "summary": summary,
         "episodes": episodes,
     }

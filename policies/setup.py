@@ -261,6 +261,21 @@ class PlanningSetup:
         the SB3 agent; either answers ``predict(observation)``."""
         return self.resolve(env).policy()
 
+    def prior_file(self) -> Path | None:
+        """DE's prior checkpoint: ``prior``, else the task's shipped one (None: a planner
+        without a prior). Refuses a task that ships none when ``prior`` is not set."""
+        if self.planner != "de":
+            return None
+        if self.prior:
+            return Path(self.prior)
+        if self.spec.prior_path is None:
+            raise SetupError(
+                f"task {self.spec.name} ships no prior yet: pass {option('prior', 'PATH')}, a "
+                "file written by experiments/train_prior.py, or plan with a baseline such as "
+                f"{option('planner', 'cem')}, which needs none"
+            )
+        return self.spec.prior_path
+
     def decoders(self) -> tuple[Any, Any]:
         """DE's search decoder and the executed plan's ((None, None) for other planners).
 
@@ -268,16 +283,10 @@ class PlanningSetup:
         (``student`` or the task's shipped one), one network call. A student is refused unless it
         was distilled from that very prior file (``force_prior`` skips this and the task check).
         """
-        if self.planner != "de":
+        teacher = self.prior_file()
+        if teacher is None:
             return None, None
         spec = self.spec
-        teacher = Path(self.prior) if self.prior else spec.prior_path
-        if teacher is None:
-            raise SetupError(
-                f"task {spec.name} ships no prior yet: pass {option('prior', 'PATH')}, a file "
-                "written by experiments/train_prior.py, or plan with a baseline such as "
-                f"{option('planner', 'cem')}, which needs none"
-            )
         prior = read_prior(teacher, spec.family, self.device, self.force_prior)
         decoder = self.decoder
         if decoder is None:

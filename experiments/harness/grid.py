@@ -331,7 +331,8 @@ def describe_grid(
     suite: str | None, episodes: list[tuple[Row, int]], settings: GridSettings
 ) -> dict[str, Any]:
     """The grid as JSON-ready data (``grid.json``): what a resumed run must match exactly. Each
-    row records the value it plans with, so a folder planned with another value does not resume."""
+    row records the prior and value it plans with (:func:`planned_with`), so a folder planned
+    with another does not resume, even where only a task's default changed."""
     seeds: dict[Row, list[int]] = {}
     for row, seed in episodes:
         seeds.setdefault(row, []).append(seed)
@@ -339,23 +340,30 @@ def describe_grid(
         {
             **dataclasses.asdict(row),
             "seeds": of_row,
-            "value": value_record(row_setup(row, settings)),
+            **planned_with(row_setup(row, settings)),
         }
         for row, of_row in seeds.items()
     ]
     return {"suite": suite, "settings": dataclasses.asdict(settings), "rows": rows}
 
 
-def value_record(setup: PlanningSetup) -> dict[str, Any] | None:
-    """The value ``setup`` plans with (:meth:`~policies.setup.PlanningSetup.value`) as JSON:
-    the agent's path (relative to the repository where it lies in it) and the weight; None:
-    none."""
-    chosen = setup.value()
-    if chosen is None:
-        return None
-    path = chosen[0].resolve()
-    shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
-    return {"agent": str(shown), "weight": chosen[1]}
+def planned_with(setup: PlanningSetup) -> dict[str, Any]:
+    """The files ``setup`` plans with as it resolves them, as JSON: ``prior``, DE's prior
+    checkpoint (:meth:`~policies.setup.PlanningSetup.prior_file`), and ``value``, the value at
+    the horizon's end (:meth:`~policies.setup.PlanningSetup.value`): the agent and its weight.
+    Each is None where the setup has none. A task's default may change between releases; a
+    record of what was resolved is what tells a resumed run or a reader which one was used."""
+    prior, value = setup.prior_file(), setup.value()
+    return {
+        "prior": None if prior is None else _shown(prior),
+        "value": None if value is None else {"agent": _shown(value[0]), "weight": value[1]},
+    }
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository where it lies in it, else absolute."""
+    path = path.resolve()
+    return str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
 
 
 VALUE_SETTINGS = ("value_agent", "value_weight")
@@ -370,6 +378,24 @@ def _compared_settings(record: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in settings.items() if name not in VALUE_SETTINGS}
 
 
+PRIORS_BEFORE_RECORDS = {"hopper": "checkpoints/hopper-action.pt"}
+"""The shipped priors of the tasks whose default changed when grid.json began to record each
+row's prior; every other task's DE rows written before then planned with today's default."""
+
+
+def _with_prior(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """A recorded row with its ``prior``: a DE row written before rows recorded it planned
+    with ``--prior`` where the grid set one, else its task's default of that time."""
+    if "prior" in row:
+        return row
+    if row.get("planner") != "de":
+        return {**row, "prior": None}
+    if settings.get("prior"):
+        return {**row, "prior": _shown(Path(settings["prior"]))}
+    shipped = PRIORS_BEFORE_RECORDS.get(row["env"]) or get_task(row["env"]).prior_path
+    return {**row, "prior": None if shipped is None else _shown(REPO_ROOT / shipped)}
+
+
 def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | None:
     """How two :func:`describe_grid` records differ, in words (None: they are the same grid).
 
@@ -380,6 +406,7 @@ def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | N
     if _compared_settings(recorded) != _compared_settings(wanted):
         return f"settings: {recorded.get('settings')} there, {wanted.get('settings')} here"
     old, new = recorded.get("rows", []), wanted.get("rows", [])
+    old = [_with_prior(before, recorded.get("settings", {})) for before in old]
     for index, (before, now) in enumerate(zip(old, new, strict=False)):
         fields = [name for name in {**before, **now} if before.get(name) != now.get(name)]
         if fields:

@@ -25,13 +25,14 @@ def test_an_unplannable_name_is_refused_with_its_reason_and_the_known_tasks(name
     assert get_task("Hopper-v5") is get_task("hopper")
 
 
-def test_only_hopper_declares_a_value_and_its_agent_ships():
+def test_hopper_and_walker2d_declare_a_value_and_its_agent_ships():
     declared = {name: get_task(name) for name in task_names() if get_task(name).value_agent}
-    assert list(declared) == ["hopper"]
-    assert declared["hopper"].value_agent_path.is_file()
-    assert declared["hopper"].value_weight == 2.0
+    assert sorted(declared) == ["hopper", "walker2d"]
+    assert all(spec.value_agent_path.is_file() for spec in declared.values())
+    assert all(spec.value_weight == 2.0 for spec in declared.values())
     assert default_values() == (
         "hopper: checkpoints/agents/hopper-value-452k-sac.zip's critic at weight 2; "
+        "walker2d: checkpoints/agents/walker2d-value-sac.zip's critic at weight 2; "
         "no value elsewhere"
     )
-    assert get_task("walker2d").value_text == "none"
+    assert get_task("half-cheetah").value_text == "none"

@@ -379,6 +379,39 @@ def test_a_folder_resumes_only_where_each_row_plans_with_the_value_it_was_run_wi
     assert grid_difference(reacher_before, grid(GridSettings(), "reacher")) is None
 
 
+def test_a_folder_resumes_only_where_each_de_row_plans_with_the_prior_it_was_run_with():
+    from experiments.harness.grid import GridSettings, Row, describe_grid, grid_difference
+
+    def grid(settings, env="hopper", recorded=True):  # through JSON, as evaluate.py reads it
+        rows = [(Row(env, "de", 8, 1), 0), (Row(env, "cem", 8, 1), 0)]
+        record = json.loads(json.dumps(describe_grid(None, rows, settings)))
+        for row in [] if recorded else record["rows"]:
+            del row["prior"]  # as written before rows recorded their prior
+        return record
+
+    hopper, old = grid(GridSettings()), str(CHECKPOINTS / "hopper-action.pt")
+    assert [row["prior"] for row in hopper["rows"]] == [
+        "checkpoints/hopper-action-sac452k.pt",
+        None,
+    ]
+    assert grid(GridSettings(prior=old))["rows"][0]["prior"] == "checkpoints/hopper-action.pt"
+    elsewhere = grid(GridSettings())
+    elsewhere["rows"][0]["prior"] = "runs/another.pt"
+    assert "prior runs/another.pt there" in grid_difference(elsewhere, hopper)
+    # before the records, hopper's default was hopper-action.pt: its DE row differs now
+    assert "prior checkpoints/hopper-action.pt there" in grid_difference(
+        grid(GridSettings(), recorded=False), hopper
+    )
+    assert (
+        grid_difference(
+            grid(GridSettings(prior=old), recorded=False), grid(GridSettings(prior=old))
+        )
+        is None
+    )
+    reacher = grid(GridSettings(), "reacher")
+    assert grid_difference(grid(GridSettings(), "reacher", recorded=False), reacher) is None
+
+
 def test_a_sampled_world_model_scores_an_episode_alike_whatever_ran_before_it():
     """A grid episode's world model is seeded with the episode's seed, not shared along a
     process: TS-1 draws the same members for an episode whichever episodes came before it."""

@@ -1,6 +1,6 @@
 """improve_world_model.py: the data/model loop resumes a stopped round repeating nothing, refuses a
 folder of a run with other flags, writes its round table and plot (the planner and CEM on the
-simulator as lines), and plans walker2d, which ships no prior, with CEM (tiny models, 8 x 1,
+simulator as lines), and plans walker2d with CEM instead of DE (tiny models, 8 x 1,
 few-step episodes; the script runs in this process, its episode runner and trainer counted)."""
 
 import contextlib
@@ -222,7 +222,7 @@ def test_a_folder_written_before_random_episodes_resumes_without_them(tmp_path, 
     assert "other settings (random_episodes)" in line
 
 
-def test_walker2d_which_ships_no_prior_learns_and_plans_with_cem(tmp_path):
+def test_walker2d_learns_and_plans_with_cem(tmp_path):
     out = tmp_path / "walker"
     ran = improve(out, rounds=0, flags=WALKER)
     validation = [1000, 1001]
@@ -297,7 +297,7 @@ def test_a_folder_of_a_run_with_other_flags_is_refused(tmp_path, refusal):
         (["--validation-seeds", "1000-x"], ["FIRST-LAST"]),
         (["--env", "inverted-double-pendulum"], ["inverted-double-pendulum", "observation"]),
         (["--env", "unicycle-goal"], ["a world model plans on", "walker2d"]),
-        (["--env", "walker2d"], ["walker2d ships no prior", "--prior PATH", "--planner cem"]),
+        (["--env", "swimmer"], ["swimmer ships no prior", "--prior PATH", "--planner cem"]),
         (["--planner", "cem", "--prior", "x.pt"], ["--prior", "--planner de"]),
         (["--planner", "mppi"], ["--planner", "'mppi'"]),
         (["--prior", "/nonexistent.pt"], ["/nonexistent.pt", "--prior"]),

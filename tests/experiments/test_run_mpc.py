@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs.registry import CHECKPOINTS
 from experiments.harness.cli import parse_args
 from experiments.run_mpc import RunArgs, run
 
@@ -128,18 +129,25 @@ def test_an_agent_run_shows_no_budget(tmp_path):
 
 
 HOPPER_CRITIC = "checkpoints/agents/hopper-value-452k-sac.zip"
+HOPPER_PRIOR = "checkpoints/hopper-action-sac452k.pt"
+OLD_PRIOR = "checkpoints/hopper-action.pt"
 
 
 @pytest.mark.parametrize(
-    ("flags", "value"),
+    ("flags", "prior", "value"),
     [
-        ((), {"agent": HOPPER_CRITIC, "weight": 2.0}),
-        (("--value-weight", "0.5"), {"agent": HOPPER_CRITIC, "weight": 0.5}),
-        (("--value-agent", "none"), None),
+        ((), HOPPER_PRIOR, {"agent": HOPPER_CRITIC, "weight": 2.0}),
+        (("--value-weight", "0.5"), HOPPER_PRIOR, {"agent": HOPPER_CRITIC, "weight": 0.5}),
+        (
+            ("--value-agent", "none", "--prior", str(CHECKPOINTS / "hopper-action.pt")),
+            OLD_PRIOR,
+            None,
+        ),
+        (("--planner", "cem"), None, {"agent": HOPPER_CRITIC, "weight": 2.0}),
     ],
 )
-def test_a_hopper_run_records_the_value_it_planned_with(tmp_path, flags, value):
+def test_a_hopper_run_records_the_prior_and_value_it_planned_with(tmp_path, flags, prior, value):
     argv = ["--env", "hopper", "--episodes", "1", "--population", "4", "--iterations", "1"]
     argv += ["--max-steps", "2", "--no-render", "--runs-dir", str(tmp_path), *flags]
     results = run(parse_args(RunArgs, "", argv))
-    assert results["value"] == value
+    assert (results["prior"], results["value"]) == (prior, value)

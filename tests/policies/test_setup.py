@@ -352,7 +352,7 @@ def test_a_prior_of_another_task_is_refused_unless_forced():
     assert forced.task == "reacher"
 
 
-@pytest.mark.parametrize("task", ["walker2d", "swimmer", "inverted-double-pendulum"])
+@pytest.mark.parametrize("task", ["swimmer", "inverted-double-pendulum"])
 def test_a_task_without_a_prior_says_how_to_get_one_and_baselines_need_none(task):
     with pytest.raises(
         SetupError,
