@@ -33,13 +33,9 @@ from mujoco import batch as mj_batch
 
 from envs.mujoco_rewards import SUPPORTED_ENV_IDS, CostTerm, PlanningCosts, reward_for
 from planner.action_scaling import ActionScaling
+from planner.objective import TerminalValue, terminal_values
 from planner.threads import current_planning_threads
 from planner.validation import check_count
-
-TerminalValue = Callable[[np.ndarray], np.ndarray]
-"""``values (N,) = terminal_value(observations (N, O))``: a planning estimate of what a candidate
-would earn after its horizon, from the env's observation of its last state
-(:class:`policies.sb3_agents.CriticValue`: an SB3 agent's critic)."""
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
 _TIME = mujoco.mjtState.mjSTATE_TIME.value
@@ -313,18 +309,7 @@ class MujocoObjective:
         if not len(rows):
             return values
         observations = self.task.observations(qpos[finite], qvel[finite])
-        found = np.asarray(self.terminal_value(observations), dtype=np.float64)
-        if found.shape != (len(rows),):
-            raise ValueError(
-                f"terminal_value must return one value per observation, shape ({len(rows)},) "
-                f"from observations {observations.shape}; got shape {found.shape}"
-            )
-        if not np.isfinite(found).all():
-            raise ValueError(
-                f"terminal_value returned NaN or inf for {int((~np.isfinite(found)).sum())} of "
-                f"{len(rows)} finite observations (first: {observations[~np.isfinite(found)][0]})"
-            )
-        values[rows] = found
+        values[rows] = terminal_values(self.terminal_value, observations)
         return values
 
     def close(self) -> None:

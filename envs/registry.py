@@ -20,9 +20,9 @@ import gymnasium as gym
 
 from envs import mujoco_tasks
 from envs.mujoco_rewards import CostTerm, format_costs, parse_costs, unsupported_reason
-from envs.mujoco_tasks import TerminalValue
 from envs.planning_state import PlanningState
 from envs.unicycle import register_unicycle_envs
+from planner.objective import TerminalValue
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 TUNING_FILE = Path(__file__).resolve().parent / "baseline_tuning.json"
@@ -39,7 +39,7 @@ class TaskSpec:
         make_objective: ``(env, costs, terminal_value) -> objective`` scoring (N, H, A)
             normalised actions from a state, charging the planning-only cost terms ``costs``
             (``()``: none) and adding ``terminal_value`` at the horizon's end (None: none;
-            :data:`envs.mujoco_tasks.TerminalValue`).
+            :data:`planner.objective.TerminalValue`).
         prior: file name in ``checkpoints/`` of the shipped action-chunk prior (None: none yet).
         student: file name in ``checkpoints/`` of the one-step student distilled from that
             prior (experiments/distill_prior.py; None: none), DE's default decoder where it
@@ -68,7 +68,7 @@ class TaskSpec:
             predicted observations (:func:`envs.world_model_rules.reward_fn`), where it planned
             at least as well as the model's reward head, else ``"learned"``.
         value_agent: file name in ``checkpoints/`` of the SAC agent whose critic values the
-            horizon's end of every simulator planner by default (None: no value); declared
+            horizon's end of every planner by default (None: no value); declared
             only where a measurement showed it helps (results/terminal-value/README.md).
         value_weight: the default weight of that value.
     """
@@ -203,13 +203,15 @@ MUJOCO_VALUES = {
     "walker2d": {"value_agent": "agents/walker2d-value-sac.zip", "value_weight": 2.0},
 }
 """Each task's default value at the horizon's end (the SAC agent whose critic it is, and its
-weight), for every planner on the simulator. Hopper, chosen on validation seeds 300-304 (1000
-steps, DE 64x3) among two agents and weights 1 and 2: the 452k-step agent at weight 2 kept it
-up all 1000 steps on every seed; without a value every planner falls within 200 steps
+weight), for every planner, on the simulator or on a world model. Hopper, chosen on validation
+seeds 300-304 (1000 steps, DE 64x3) among two agents and weights 1 and 2: the 452k-step agent at
+weight 2 kept it up all 1000 steps on every seed; without a value every planner falls within 200
+steps
 (results/terminal-value/README.md). Walker2d: its agent's critic at weight 2 (the weight
 hopper's was chosen at, not tuned again) kept CEM walking all 1000 steps on validation seeds
-300-301, and DE over the task's prior on 300-302 (results/staying-up/README.md). The other tasks
-have no agent that was measured to help."""
+300-301, and DE over the task's prior on 300-302 (results/staying-up/README.md). On hopper's
+world model the critic took DE from 155 to 595 steps survived (validation seeds 1000-1002, 1000
+steps, results/world-model-value/). The other tasks have no agent that was measured to help."""
 MUJOCO_COMPUTED_REWARDS = ("reacher",)
 """Tasks whose world model plans by default with the reward computed from predicted
 observations, chosen on validation seeds 1000-1007 (results/world-model-reward/: DE 64x3, the

@@ -180,7 +180,7 @@ class EvalArgs(ScriptArgs):
     )
     value_agent: str | None = arg(
         None,
-        "a SAC agent zip whose critic values the horizon's end of every simulator row "
+        "a SAC agent zip whose critic values the horizon's end of every planner row "
         f"(default: the task's: {default_values()}; none: no value)",
     )
     value_weight: float | None = arg(None, "the value is multiplied by it (default: the task's)")

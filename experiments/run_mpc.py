@@ -142,8 +142,9 @@ class RunArgs(ScriptArgs):
     )
     value_agent: str | None = arg(
         None,
-        "a SAC agent zip whose critic values each candidate's state at the horizon's end, added "
-        "to the simulator's planning reward of those that do not fall (default: the task's: "
+        "a SAC agent zip whose critic values each candidate's state at the horizon's end, "
+        "simulated or predicted by the world model, added to the planning reward of those that "
+        "do not fall (default: the task's: "
         f"{default_values()}; none: no value)",
     )
     value_weight: float | None = arg(None, "the value is multiplied by it (default: the task's)")

@@ -14,7 +14,8 @@ construction (finite, ``(N, H, A)``, in ``[-1, 1]``). A planner binds once per c
 
 The planner knows nothing of gymnasium or MuJoCo: environments provide objectives. The helpers
 here, :func:`bind_state`, :func:`score_candidates` and :func:`top_indices`, serve every planner
-(Diffusion Elites and the action-space baselines alike).
+(Diffusion Elites and the action-space baselines alike); :func:`terminal_values` serves every
+objective that values its candidates' last states (the simulator's and a world model's).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class Objective(Protocol):
         """Score ``actions (N, H, A)`` from ``state``; return rewards ``(N,)``."""
         ...
 
+
+TerminalValue = Callable[[np.ndarray], np.ndarray]
+"""``values (N,) = terminal_value(observations (N, O))``: a planning estimate of what a candidate
+would earn after its horizon, from the env's observation of its last state (simulated or
+predicted; :class:`policies.sb3_agents.CriticValue`: an SB3 agent's critic)."""
 
 Score = Callable[[np.ndarray], np.ndarray]
 """``rewards (N,) = score(actions (N, H, A))``: an objective bound to one planning state."""
@@ -62,3 +68,21 @@ def top_indices(rewards: np.ndarray, k: int) -> np.ndarray:
     """Indices of the (at most) k highest finite rewards, best first."""
     order = np.argsort(-np.where(np.isfinite(rewards), rewards, -np.inf), kind="stable")[:k]
     return order[np.isfinite(rewards[order])]
+
+
+def terminal_values(terminal_value: TerminalValue, observations: np.ndarray) -> np.ndarray:
+    """``terminal_value`` of finite ``observations (M, O)``: ``values (M,)`` float64, or
+    ValueError if it does not return one finite value per observation."""
+    found = np.asarray(terminal_value(observations), dtype=np.float64)
+    if found.shape != (len(observations),):
+        raise ValueError(
+            f"terminal_value must return one value per observation, shape ({len(observations)},) "
+            f"from observations {observations.shape}; got shape {found.shape}"
+        )
+    if not np.isfinite(found).all():
+        raise ValueError(
+            f"terminal_value returned NaN or inf for {int((~np.isfinite(found)).sum())} of "
+            f"{len(observations)} finite observations (first: "
+            f"{observations[~np.isfinite(found)][0]})"
+        )
+    return found

@@ -41,6 +41,7 @@ from torch.nn import functional as F
 
 from planner.checkpoint import load_checkpoint, save_checkpoint
 from planner.normalizer import Normalizer
+from planner.objective import TerminalValue, terminal_values
 from planner.threads import current_planning_threads
 from planner.validation import check_count
 
@@ -361,6 +362,12 @@ class WorldModelObjective:
     steps stacked, so each must treat its rows independently, as the task's rules do (called per
     step, half-cheetah's flip cost added 4 ms to a 31 ms call of 64 x 16 candidates).
 
+    ``terminal_value`` (:data:`planner.objective.TerminalValue`) values the predicted observation
+    at the horizon's end of every particle that neither terminates nor passes a non-finite
+    prediction within it, and adds that to the particle's return, as the simulator's objective
+    adds it to a candidate that does not terminate: what the particle would earn after the
+    horizon.
+
     ``disagreement_penalty`` > 0 subtracts that weight times the members' disagreement (the std
     over members of the normalised next observation, averaged over dimensions) from every step's
     reward; it needs every member's prediction, so ``"tsinf"`` refuses it.
@@ -379,6 +386,8 @@ class WorldModelObjective:
         particles: P (None: 1 for ``"mean"``, E for ``"tsinf"``, :data:`TS1_PARTICLES` for
             ``"ts1"``); ``"mean"`` takes only 1 (:func:`check_particles`).
         cost_fn: planning-only costs per step (:data:`RewardFn` signature; None: none).
+        terminal_value: values of the predicted last observations, ``(M, O) -> (M,)``, one
+            finite value each (None: nothing after the horizon).
         threads: threads of the rollouts (None: the rollout threads of the planning thread
             policy in force, :mod:`planner.threads`): the candidates are split into that many
             chunks (of :data:`MIN_CHUNK` or more), each rolled out on its own Python thread with
@@ -407,6 +416,7 @@ class WorldModelObjective:
         cost_fn: RewardFn | None = None,
         threads: int | None = None,
         pessimism: float = 0.0,
+        terminal_value: TerminalValue | None = None,
     ) -> None:
         check_particles(propagation, particles)
         check_pessimism(propagation, pessimism)
@@ -430,6 +440,7 @@ class WorldModelObjective:
         self.model = model
         self.terminated_fn = terminated_fn
         self.reward_fn, self.cost_fn = reward_fn, cost_fn
+        self.terminal_value = terminal_value
         self.propagation = propagation
         self.particles = particles
         self.disagreement_penalty = float(disagreement_penalty)
@@ -480,6 +491,10 @@ class WorldModelObjective:
         total = torch.where(alive[:-1] & valid, rewards, 0.0).sum(dim=0)
         total -= self.termination_cost * (~alive[-1]).double()
         invalid = (alive[:-1] & ~valid).any(dim=0)
+        if self.terminal_value is not None:
+            total += self._terminal_values(
+                states[-1], alive[-1] & ~invalid & used.repeat_interleave(n)
+            )
         # Mean over each candidate's particles, less the pessimism's multiple of their spread
         total = torch.where(used[:, None], total.view(self._slots, n), 0.0)
         scores = total.sum(dim=0) / self.particles
@@ -516,6 +531,16 @@ class WorldModelObjective:
             rewards.view(horizon, slots, count),
             valid.view(horizon, slots, count),
         )
+
+    def _terminal_values(self, last: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``terminal_value`` of the last predicted observations ``last (R, O)`` of the rows
+        ``rows`` (a mask ``(R,)``; the others get 0), as float64 ``(R,)``."""
+        values = torch.zeros(len(last), dtype=torch.float64, device=last.device)
+        if bool(rows.any()):
+            observations = last[rows].double().cpu().numpy()
+            found = terminal_values(self.terminal_value, observations)
+            values[rows] = torch.as_tensor(found, device=last.device)
+        return values
 
     def _chunks(self, n: int) -> list[slice]:
         """The candidates' chunks: one per thread, none under :data:`MIN_CHUNK` candidates."""

@@ -51,7 +51,7 @@ def load_sb3_agent(path: str | Path, algorithm: str | None = None, device: str =
 class CriticValue:
     """An SB3 actor-critic agent's value of an observation, ``V(s) = min_i Q_i(s, mu(s))`` with
     ``mu`` its deterministic action: what the agent expects to earn from ``s`` on (discounted
-    by its ``gamma``), a terminal value for planning (:data:`envs.mujoco_tasks.TerminalValue`).
+    by its ``gamma``), a terminal value for planning (:data:`planner.objective.TerminalValue`).
 
     Args:
         agent: a loaded SB3 agent with an actor and a Q critic (SAC, TD3, DDPG).

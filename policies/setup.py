@@ -127,10 +127,11 @@ class PlanningSetup:
             search only: the reported return is the env's own.
         agent: the SB3 agent zip (default: checkpoints/agents/<task>-<planner>.zip).
         value_agent: a SAC agent zip whose critic values the state at the horizon's end
-            (:class:`~policies.sb3_agents.CriticValue`), added to the simulator's planning reward
-            of every candidate that does not fall; planning only. None: the task's
-            (:attr:`~envs.registry.TaskSpec.value_agent`: hopper's critic, no value elsewhere);
-            ``"none"``: no value. A world model plans without the task's.
+            (:class:`~policies.sb3_agents.CriticValue`), added to the planning reward of every
+            candidate that does not fall, at the last state the simulator reaches or the world
+            model predicts; planning only. None: the task's
+            (:attr:`~envs.registry.TaskSpec.value_agent`: hopper's and walker2d's critics, no
+            value elsewhere); ``"none"``: no value.
         value_weight: the value is multiplied by it (None: the task's weight).
         device: torch device of the prior and world model.
         seed: seeds the planners (sub-env i of a VecEnv: :func:`sub_env_seed`) and the world
@@ -201,11 +202,6 @@ class PlanningSetup:
                 check_count(f"PlanningSetup.{name}", getattr(self, name))
         if self.value_weight is not None and not math.isfinite(self.value_weight):
             raise SetupError(f"{option('value_weight')} must be finite, got {self.value_weight}")
-        if self.value_agent not in (None, NO_VALUE) and self.reward != "simulator":
-            raise SetupError(
-                f"{option('value_agent')} values simulator states: plan with "
-                f"{option('reward', 'simulator')}, or drop it"
-            )
         if self.horizon_seconds is not None and not self.horizon_seconds > 0:
             raise SetupError(f"{option('horizon_seconds')} must be > 0, got {self.horizon_seconds}")
         if self.horizon is not None and self.horizon_seconds is not None:
@@ -328,11 +324,10 @@ class PlanningSetup:
             ) from None
 
     def value(self) -> tuple[Path, float] | None:
-        """The agent whose critic values the simulator's horizon ends, and its weight:
-        ``value_agent`` and ``value_weight``, else the task's. None: no value (``value_agent``
-        ``"none"``, a task without one, a world-model reward, or an SB3 agent, which does not
-        plan)."""
-        if self.value_agent == NO_VALUE or self.reward != "simulator" or self.planner in AGENTS:
+        """The agent whose critic values the horizon's ends, and its weight: ``value_agent`` and
+        ``value_weight``, else the task's. None: no value (``value_agent`` ``"none"``, a task
+        without one, or an SB3 agent, which does not plan)."""
+        if self.value_agent == NO_VALUE or self.planner in AGENTS:
             return None
         path = Path(self.value_agent) if self.value_agent else self.spec.value_agent_path
         if path is None:
@@ -363,17 +358,17 @@ class PlanningSetup:
         None: the task's default. The cost terms (``costs``, or the task's declared ones) are
         charged alike: on simulator rollouts, or on the model's predicted observations
         (:func:`envs.world_model_rules.cost_fn`). ``value_agent``'s critic, times
-        ``value_weight``, values the simulator's candidates at their horizon's end
+        ``value_weight``, values the candidates at their horizon's end, simulated or predicted
         (:meth:`value`).
         """
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
         costs = spec.costs if self.costs is None else self.costs
+        value, chosen = None, self.value()
+        if chosen is not None:
+            agent = load_agent(spec, env, "sac", str(chosen[0]), self.device, "value_agent")
+            value = CriticValue(agent, chosen[1])
         if self.reward == "simulator":
-            value, chosen = None, self.value()
-            if chosen is not None:
-                agent = load_agent(spec, env, "sac", str(chosen[0]), self.device, "value_agent")
-                value = CriticValue(agent, chosen[1])
             try:
                 return spec.make_objective(env, costs, value)
             except ValueError as exc:
@@ -412,6 +407,7 @@ class PlanningSetup:
             pessimism=self.pessimism,
             reward_fn=rule,
             cost_fn=charged,
+            terminal_value=value,
         )
 
 

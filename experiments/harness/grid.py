@@ -127,7 +127,7 @@ class GridSettings:
     """Planning-only cost terms of every simulator row (None: each task's declared ones; empty:
     none); grid-wide, like the world model: to compare terms, run one grid each and pair them."""
     value_agent: str | None = None
-    """The SAC agent whose critic values the horizon's end of every simulator row (None: each
+    """The SAC agent whose critic values the horizon's end of every planner row (None: each
     task's, :attr:`~envs.registry.TaskSpec.value_agent`; ``"none"``: no value)."""
     value_weight: float | None = None
     """The value is multiplied by it (None: each task's weight)."""
@@ -252,7 +252,7 @@ def row_setup(row: Row, settings: GridSettings) -> PlanningSetup:
         warm_start=row.warm_start or None,
         tuning=row.tuning,
         costs=settings.costs,
-        value_agent=settings.value_agent if row.reward == "simulator" else None,
+        value_agent=settings.value_agent,
         value_weight=settings.value_weight,
     )
 

@@ -228,6 +228,21 @@ def test_the_pessimism_reaches_world_model_rows_only():
         EvalArgs(rewards="world-model", pessimism=1.0)
 
 
+def test_the_value_reaches_world_model_rows_as_it_reaches_simulator_rows():
+    declared = (CHECKPOINTS / "agents" / "hopper-value-452k-sac.zip", 2.0)
+    for value_agent, expected in ((None, declared), ("none", None)):
+        args = EvalArgs(
+            envs="hopper", planners="de,cem", budgets="8x1", rewards="simulator,world-model",
+            value_agent=value_agent,
+        )  # fmt: skip
+        settings = args.settings()
+        seen = {
+            (row.planner, row.reward): row_setup(row, settings).value()
+            for row, _ in plan_episodes(args)
+        }
+        assert len(seen) == 4 and all(value == expected for value in seen.values())
+
+
 def test_the_costs_reach_every_row_and_rows_that_cannot_charge_them_are_refused_first():
     args = EvalArgs(envs="hopper", planners="de,cem", budgets="8x1", costs="upright=3")
     settings = args.settings()

@@ -376,6 +376,51 @@ def test_tsinf_charges_the_termination_cost_per_particle():
     np.testing.assert_allclose(score, [np.mean(returns)])
 
 
+class LastObservations:
+    """A terminal value ``0.5 obs[0] + 100 obs[1]`` that keeps the observations it was given."""
+
+    def __init__(self) -> None:
+        self.given: list[np.ndarray] = []
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        self.given.append(observations.copy())
+        return 0.5 * observations[:, 0] + 100.0 * observations[:, 1]
+
+
+def test_tsinf_adds_the_terminal_value_of_each_surviving_particles_last_prediction():
+    horizon, cost = 4, 0.5
+
+    def ends(observations):  # member m ends at step ceil(8 / (m + 1)): member 0 survives
+        return observations[:, 0] >= 8
+
+    value = LastObservations()
+    valued, bare = (
+        WorldModelObjective(
+            member_stub(), ends, "tsinf", termination_cost=cost, terminal_value=terminal
+        )(np.zeros(OBS), np.zeros((2, horizon, ACT)))
+        for terminal in (value, None)
+    )
+    # only member 0's particles are valued, at their last prediction: dimension 0 moved by 1 per
+    # step, dimension 1 counts the H steps
+    (given,) = value.given
+    np.testing.assert_array_equal(given, [[horizon, horizon, 0.0]] * 2)
+    np.testing.assert_allclose(valued - bare, (0.5 * horizon + 100.0 * horizon) / 5)
+
+
+@pytest.mark.parametrize(
+    ("terminal_value", "message"),
+    [
+        (lambda obs: np.zeros(len(obs) + 1), r"one value per observation, shape \(4,\)"),
+        (lambda obs: np.full(len(obs), np.nan), "NaN or inf for 4 of 4"),
+    ],
+)
+def test_a_bad_terminal_value_is_refused(trained, terminal_value, message):
+    model, _ = trained
+    objective = WorldModelObjective(model, terminal_value=terminal_value)
+    with pytest.raises(ValueError, match=message):
+        objective(np.zeros(OBS), np.zeros((4, 3, ACT)))
+
+
 def test_ts1_draws_a_member_anew_for_every_particle_and_step():
     n, horizon, particles = 4, 6, 8
     recorder = StepRecorder(particles * n)

@@ -2,6 +2,7 @@
 the files it refuses, and the same policy as run_mpc.py on a plain ``gymnasium.make`` env."""
 
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import gymnasium as gym
@@ -17,6 +18,7 @@ from experiments.run_mpc import RunArgs
 from planner.distilled import DistilledPrior
 from planner.knots import KnotSchedule
 from planner.prior import DiffusionPrior
+from planner.world_model import WorldModelObjective
 from policies.sb3_agents import load_sb3_agent
 from policies.setup import PlanningSetup, SetupError
 
@@ -207,10 +209,25 @@ def test_hopper_plans_with_its_declared_critic_unless_told_otherwise():
     setup = PlanningSetup.from_fields(args, task=args.env)
     assert setup.value() is None
     assert setup.objective(make_env("hopper")).terminal_value is None
-    # a world model, an SB3 agent and a task without a declared value plan without one
-    assert PlanningSetup("hopper", reward="world-model").value() is None
+    # an SB3 agent and a task without a declared value plan without one
     assert PlanningSetup("hopper", planner="sac").value() is None
     assert PlanningSetup("half-cheetah").objective(make_env("half-cheetah")).terminal_value is None
+
+
+def test_a_world_model_values_its_predicted_horizon_ends_with_the_tasks_critic():
+    # the simulator's planner and the world model's get the same value at the horizon's end
+    simulator = PlanningSetup("hopper").objective(make_env("hopper"))
+    world_model = PlanningSetup("hopper", reward="world-model").objective(make_env("hopper"))
+    assert isinstance(world_model, WorldModelObjective)
+    observations = np.random.default_rng(2).normal(size=(5, 11))
+    np.testing.assert_array_equal(
+        world_model.terminal_value(observations), simulator.terminal_value(observations)
+    )
+    told = PlanningSetup("hopper", reward="world-model", value_agent=SAC_HOPPER, value_weight=0.5)
+    assert told.value() == (Path(SAC_HOPPER), 0.5)
+    assert told.objective(make_env("hopper")).terminal_value.weight == 0.5
+    none = PlanningSetup("hopper", reward="world-model", value_agent="none")
+    assert none.objective(make_env("hopper")).terminal_value is None
 
 
 def test_a_unicycle_task_refuses_a_value_naming_the_flag(tmp_path):
@@ -225,10 +242,6 @@ def test_a_unicycle_task_refuses_a_value_naming_the_flag(tmp_path):
     ("settings", "mentions"),
     [
         ({"task": "hopper", "value_weight": float("nan")}, r"value_weight.*finite"),
-        (
-            {"task": "hopper", "value_agent": SAC_HOPPER, "reward": "world-model"},
-            r"values simulator states.*--reward simulator",
-        ),
         ({"task": "half-cheetah", "value_agent": SAC_HOPPER}, r"observes \(11,\).*\(17,\)"),
         (
             {"task": "hopper", "value_agent": "missing-sac.zip"},
