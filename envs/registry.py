@@ -119,7 +119,8 @@ class TaskSpec:
         """The default value in words, for help texts and reports."""
         if self.value_agent is None:
             return "none"
-        return f"checkpoints/{self.value_agent}'s critic at weight {self.value_weight:g}"
+        critic = f"checkpoints/{self.value_agent}'s critic at weight {self.value_weight:g}"
+        return critic if self.world_model_value else f"{critic} (not on its world model)"
 
 
 def _unicycle_objective(

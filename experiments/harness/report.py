@@ -168,7 +168,8 @@ def _help_line(env: str) -> str:
         "Every planner alike: at most N x T reward evaluations per control step (its extra "
         f"candidates included); fill action {fill}; previous plan kept: "
         f"{'on' if guards.keep_previous_plan else 'off'}; safe plan: {safe}; the task's value at "
-        f"the horizon's end (simulator rows, unless the command names another): {spec.value_text}. "
+        f"the horizon's end (every planner row, unless the command names another): "
+        f"{spec.value_text}. "
         f"Tuned baselines (experiments/tune_baselines.py): {tuned or 'package defaults'}."
     )
 
