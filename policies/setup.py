@@ -373,6 +373,12 @@ class PlanningSetup:
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
         costs = spec.costs if self.costs is None else self.costs
+        path = Path(self.world_model or CHECKPOINTS / f"{spec.name}-world-model.pt")
+        if self.reward != "simulator" and not path.is_file():  # before the critic loads
+            raise SetupError(
+                f"no world model at {path}: train one with experiments/train_world_model.py "
+                f"--env {spec.name} --data FILE, or pass {option('world_model', 'PATH')}"
+            )
         value, chosen = None, self.value()
         if chosen is not None:
             agent = load_agent(spec, env, "sac", str(chosen[0]), self.device, "value_agent")
@@ -398,12 +404,6 @@ class PlanningSetup:
                 f"task {spec.name} has no reward rule on observations (its observation does not "
                 f"hold what its reward reads): pass {option('world_model_reward', 'learned')} "
                 "to plan with the world model's reward head"
-            )
-        path = Path(self.world_model or CHECKPOINTS / f"{spec.name}-world-model.pt")
-        if not path.is_file():
-            raise SetupError(
-                f"no world model at {path}: train one with experiments/train_world_model.py "
-                f"--env {spec.name} --data FILE, or pass {option('world_model', 'PATH')}"
             )
         model = WorldModel.load(path, task=spec.name, device=self.device)
         return WorldModelObjective(

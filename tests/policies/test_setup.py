@@ -236,6 +236,16 @@ def test_a_world_model_values_its_predicted_horizon_ends_with_the_tasks_critic()
     assert told.value() == (Path(walker), 2.0)
 
 
+def test_a_missing_world_model_is_refused_before_the_critic_loads(monkeypatch, tmp_path):
+    def load_agent(*args, **kwargs):
+        raise AssertionError("the critic was loaded for a world model that is not there")
+
+    monkeypatch.setattr("policies.setup.load_agent", load_agent)
+    setup = PlanningSetup("hopper", reward="world-model", world_model=str(tmp_path / "wm.pt"))
+    with pytest.raises(SetupError, match=r"no world model at .*wm\.pt.*--world-model PATH"):
+        setup.objective(make_env("hopper"))
+
+
 def test_a_unicycle_task_refuses_a_value_naming_the_flag(tmp_path):
     agent = tmp_path / "unicycle-goal-sac.zip"
     SAC("MlpPolicy", make_env("unicycle-goal"), device="cpu").save(agent)
