@@ -1,0 +1,261 @@
+"""Does a world model's planner believe its plans? Episodes planned with a world model in the
+real env, each chosen plan also scored by the simulator.
+
+    python experiments/check_world_model.py --env hopper
+    python experiments/check_world_model.py --env half-cheetah --world-model runs/wm.pt --episodes 1
+    python experiments/check_world_model.py --env walker2d --value-agent none --max-steps 100
+
+Each episode plans with the world model from the observation, exactly as ``run_mpc.py --reward
+world-model`` (the same flags: ``--world-model``, ``--prior``, ``--propagation``, ...). At every
+control step the plan it chose is also scored by the task's simulator from the env's state at that
+step, open loop, with the same helpers (cost terms, termination cost, value at the horizon's
+end). Where the model's score stays above the simulator's, the planner is steering by an error of
+its model: the steps just before a fall show which states the model has not learned. The
+episode's own transitions then give the model's open-loop k-step error on the states its
+planner drives the system into (k = 1, 5, 10, 16; per observation dimension, in units of the std
+of the model's training observations).
+
+Writes into ``--out`` (default ``runs/check_world_model__<env>__<time>/``): ``steps.csv`` (seed,
+step, the model's and the simulator's score of the chosen plan, the env's reward), ``summary.json``
+(the command, each episode's return, steps, mean scores, the step the model overrated its plan
+most, and the k-step errors) and ``scores.png`` (both scores against the step, one panel per
+episode). Seeds 0-9 are the test seeds: look at models on others (the default is 1000).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from tqdm import tqdm
+
+from envs.planning_state import read_planning_state
+from envs.registry import make_env
+from experiments.harness.cli import (
+    ScriptArgs,
+    arg,
+    check_device,
+    command_line,
+    print_table,
+    run_main,
+    write_json,
+)
+from experiments.harness.collection import collect_episode
+from experiments.harness.outputs import check_output, new_run_folder, overwrite_arg
+from experiments.harness.world_models import world_model_task_arg
+from planner.threads import use_planning_threads
+from planner.world_model import PROPAGATIONS, k_step_errors
+from policies.planners import PLANNERS
+from policies.setup import WORLD_MODEL_REWARDS, PlanningSetup
+
+KS = (1, 5, 10, 16)
+"""Open-loop steps of the k-step error (16: the H of the shipped priors)."""
+OUTPUTS = ("steps.csv", "summary.json", "scores.png")
+
+
+@dataclass
+class CheckArgs(ScriptArgs):
+    """Arguments of check_world_model.py (None: the task's default)."""
+
+    env: str = world_model_task_arg("hopper")
+    world_model: str | None = arg(
+        None, "world model checkpoint (default: checkpoints/<env>-world-model.pt)"
+    )
+    seed: int = arg(1000, "episode i uses env seed seed+i (0-9 are the test seeds)", minimum=0)
+    episodes: int = arg(3, "episodes to plan", minimum=1)
+    max_steps: int = arg(200, "steps per episode at most", minimum=1)
+    planner: str = arg("de", "planner with the world model", PLANNERS)
+    population: int | None = arg(None, "N per iteration (default: the task's)", minimum=1)
+    iterations: int | None = arg(None, "T per control step (default: the task's)", minimum=1)
+    prior: str | None = arg(None, "DE's prior checkpoint (default: the task's shipped one)")
+    propagation: str = arg("mean", "how the ensemble is rolled out", PROPAGATIONS)
+    particles: int | None = arg(
+        None, "particles per candidate of ts1/tsinf (default: the propagation's)", minimum=1
+    )
+    world_model_reward: str | None = arg(
+        None,
+        "the task's reward rule or the model's reward head (default: the task's)",
+        WORLD_MODEL_REWARDS,
+    )
+    value_agent: str | None = arg(
+        None,
+        "SAC agent whose critic values the horizon's end (default: the task's; none: no value)",
+    )
+    value_weight: float | None = arg(None, "the value is multiplied by it (default: the task's)")
+    device: str = arg("cpu", "torch device of the prior and the world model", check=check_device)
+    threads: int | None = arg(None, "CPU cores planning may use (default: every one)", minimum=1)
+    out: str | None = arg(None, "output folder (default: a new one under runs/)")
+    overwrite: bool = overwrite_arg()
+
+
+class CheckedPlanner:
+    """A source for :func:`~experiments.harness.collection.collect_episode`: the world model's
+    planner, whose every chosen plan is also scored by ``simulator`` from the env's state
+    (``progress``: anything with ``update(n)``, advanced by one per control step)."""
+
+    def __init__(self, planner: Any, simulator: Any, progress: Any = None) -> None:
+        self.planner, self.simulator, self.progress = planner, simulator, progress
+        self.model_scores: list[float] = []
+        self.simulator_scores: list[float] = []
+
+    def begin(self, env: Any, length: int | None) -> None:
+        """A new episode: no warm start, no scores."""
+        self.planner.reset()
+        self.model_scores, self.simulator_scores = [], []
+
+    def act(self, env: Any, observation: np.ndarray, step: int) -> np.ndarray:
+        """The planner's action from ``observation``; both scores of its plan are kept."""
+        result = self.planner.plan(observation)
+        scored = self.simulator(read_planning_state(env), result.plan[None])
+        self.model_scores.append(float(result.predicted_reward))
+        self.simulator_scores.append(float(scored[0]))
+        if self.progress is not None:
+            self.progress.update(1)
+        return result.action
+
+
+def simulator_setup(model_setup: PlanningSetup) -> PlanningSetup:
+    """The simulator's objective with the world model planner's helpers: its value (or none)
+    and its cost terms, so both score the same thing."""
+    value = model_setup.value()
+    return PlanningSetup(
+        model_setup.task,
+        costs=model_setup.costs,
+        value_agent=str(value[0]) if value else "none",
+        value_weight=value[1] if value else None,
+        device=model_setup.device,
+    )
+
+
+def episode_summary(episode: dict[str, np.ndarray], source: CheckedPlanner) -> dict[str, Any]:
+    """What summary.json says of one checked episode."""
+    model = np.asarray(source.model_scores)
+    simulator = np.asarray(source.simulator_scores)
+    overrated = model - simulator
+    worst = int(np.nanargmax(overrated)) if np.isfinite(overrated).any() else None
+    return {
+        "return": float(episode["rewards"].sum()),
+        "steps": len(episode["rewards"]),
+        "terminated": bool(episode["terminated"][-1]),
+        "mean_model_score": float(np.nanmean(model)),
+        "mean_simulator_score": float(np.nanmean(simulator)),
+        "most_overrated_step": worst,
+        "most_overrated_by": None if worst is None else float(overrated[worst]),
+    }
+
+
+def own_state_errors(model: Any, recorded: list[dict[str, np.ndarray]]) -> dict[str, float | None]:
+    """The model's open-loop k-step error (:data:`KS`) on the ``recorded`` episodes'
+    transitions, per observation dimension in units of the std of its training observations
+    (its input normaliser's scale); None where no episode has k steps."""
+    keys = ("observations", "actions", "next_observations")
+    merged = {key: np.concatenate([e[key] for e in recorded]) for key in keys}
+    index = np.repeat(np.arange(len(recorded)), [len(e["rewards"]) for e in recorded])
+    scale = model.input_normalizer.scale[: model.config.obs_dim].cpu().numpy()
+    found = k_step_errors(model, *(merged[key] for key in keys), index, ks=KS, obs_scale=scale)
+    return {str(k): v if math.isfinite(v) else None for k, v in found.items()}
+
+
+def scores_figure(episodes: list[dict[str, Any]], env: str) -> Figure:
+    """Each episode's model and simulator score of the chosen plan against the step."""
+    figure = Figure(figsize=(7, 2.2 * len(episodes) + 0.6), dpi=90)
+    FigureCanvasAgg(figure)
+    for row, episode in enumerate(episodes):
+        ax = figure.add_subplot(len(episodes), 1, row + 1)
+        ax.plot(episode["model_scores"], label="world model's score")
+        ax.plot(episode["simulator_scores"], label="simulator's score, same plan and state")
+        end = "falls" if episode["terminated"] else "ends"
+        ax.set_title(
+            f"{env}, seed {episode['seed']}: return {episode['return']:.0f}, {end} at step "
+            f"{episode['steps']}",
+            fontsize=9,
+        )
+        ax.set_ylabel("plan's score")
+        if row == 0:
+            ax.legend(fontsize=8)
+    ax.set_xlabel("control step")
+    figure.tight_layout()
+    return figure
+
+
+def main(args: CheckArgs) -> dict[str, Any]:
+    """Plan and check the episodes; write and print the results."""
+    folder = Path(args.out) if args.out else new_run_folder("check_world_model", args.env)
+    for name in OUTPUTS:
+        check_output(folder / name, args.overwrite)
+    use_planning_threads(args.threads)
+    setup = PlanningSetup.from_fields(args, task=args.env, reward="world-model")
+    env = make_env(setup.spec.name)
+    planning = setup.resolve(env)
+    simulator = simulator_setup(setup).objective(env)
+    total = args.episodes * args.max_steps
+    bar = tqdm(total=total, desc=f"{setup.spec.name}, checked", unit="step")
+    source = CheckedPlanner(planning.planner(), simulator, bar)
+    episodes, rows, recorded = [], [], []
+    for seed in range(args.seed, args.seed + args.episodes):
+        episode = collect_episode(env, source, seed, args.max_steps, 0.0, None)
+        bar.update(args.max_steps - len(episode["rewards"]))  # the steps a fall cut short
+        summary = {"seed": seed, **episode_summary(episode, source)}
+        summary["model_scores"] = source.model_scores
+        summary["simulator_scores"] = source.simulator_scores
+        episodes.append(summary)
+        recorded.append(episode)
+        rows += [
+            (seed, step, model_score, simulator_score, reward)
+            for step, (model_score, simulator_score, reward) in enumerate(
+                zip(source.model_scores, source.simulator_scores, episode["rewards"], strict=True)
+            )
+        ]
+        bar.write(
+            f"seed {seed}: return {summary['return']:.1f} in {summary['steps']} steps; mean "
+            f"score of the chosen plan: model {summary['mean_model_score']:.1f}, simulator "
+            f"{summary['mean_simulator_score']:.1f}"
+        )
+    bar.close()
+    env.close()
+    errors = own_state_errors(planning.objective.model, recorded)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "steps.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["seed", "step", "model_score", "simulator_score", "reward"])
+        writer.writerows(rows)
+    result = {
+        "command": command_line(),
+        "env": setup.spec.name,
+        "world_model": setup.world_model or "the task's shipped model",
+        "value": None if setup.value() is None else [str(p) for p in setup.value()],
+        "k_step_error": errors,
+        "k_step_scale": "std of the model's training observations",
+        "episodes": [{k: v for k, v in e.items() if not k.endswith("_scores")} for e in episodes],
+    }
+    write_json(folder / "summary.json", result)
+    scores_figure(episodes, setup.spec.name).savefig(folder / "scores.png")
+    print_table(
+        [
+            {
+                "seed": e["seed"],
+                "return": e["return"],
+                "steps": e["steps"],
+                "model score": e["mean_model_score"],
+                "simulator score": e["mean_simulator_score"],
+                "most overrated at": e["most_overrated_step"],
+            }
+            for e in episodes
+        ],
+        ["seed", "return", "steps", "model score", "simulator score", "most overrated at"],
+        {"return": ".1f", "model score": ".1f", "simulator score": ".1f"},
+    )
+    text = ", ".join(f"k={k} {'-' if v is None else f'{v:.3f}'}" for k, v in errors.items())
+    print(f"k-step error on these episodes (-: no episode that long): {text}")
+    print(f"wrote {folder}/steps.csv, summary.json and scores.png")
+    return result
+
+
+if __name__ == "__main__":
+    run_main(main, CheckArgs, __doc__)

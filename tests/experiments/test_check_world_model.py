@@ -1,0 +1,92 @@
+"""experiments/check_world_model.py: a world model's planner, every chosen plan also scored by
+the simulator from the state it was chosen in, with the same helpers."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from envs.planning_state import read_planning_state
+from envs.registry import get_task, make_env
+from experiments import check_world_model
+from experiments.harness.cli import UsageError, parse_args
+from experiments.harness.collection import collect_episode
+from policies.setup import PlanningSetup
+
+
+def run(*argv: str) -> dict:
+    return check_world_model.main(parse_args(check_world_model.CheckArgs, "", list(argv)))
+
+
+def test_the_simulator_scores_with_the_world_model_planners_helpers():
+    # hopper's world model plans with its critic: so does the simulator that checks it
+    hopper = check_world_model.simulator_setup(PlanningSetup("hopper", reward="world-model"))
+    assert hopper.value() == PlanningSetup("hopper", reward="world-model").value()
+    assert hopper.value() is not None
+    # walker2d's plans without (measured to hurt): the simulator's check must not add it
+    walker = check_world_model.simulator_setup(PlanningSetup("walker2d", reward="world-model"))
+    assert PlanningSetup("walker2d").value() is not None
+    assert walker.value() is None
+    told = PlanningSetup("hopper", reward="world-model", value_weight=0.5, costs="none")
+    checked = check_world_model.simulator_setup(told)
+    assert checked.value()[1] == 0.5
+    assert checked.costs == told.costs == ()
+
+
+class RecordingPlanner:
+    """Plans a fixed ramp and says it is worth its step number."""
+
+    def __init__(self):
+        self.step = 0
+
+    def reset(self):
+        self.step = 0
+
+    def plan(self, observation):
+        from types import SimpleNamespace
+
+        self.step += 1
+        plan = np.full((4, 3), 0.1 * self.step)
+        return SimpleNamespace(action=plan[0], plan=plan, predicted_reward=float(self.step))
+
+
+def test_each_plan_is_scored_from_the_state_it_was_chosen_in():
+    env = make_env("hopper")
+    seen = []
+
+    def simulator(state, plans):
+        seen.append((np.array(state, copy=True), plans.copy()))
+        return np.array([-float(len(seen))])
+
+    source = check_world_model.CheckedPlanner(RecordingPlanner(), simulator)
+    episode = collect_episode(env, source, seed=3, max_steps=4, action_noise=0.0, rng=None)
+    # replaying the episode's actions gives the states the simulator must have been handed
+    env.reset(seed=3)
+    for step, (state, plans) in enumerate(seen):
+        np.testing.assert_array_equal(state, read_planning_state(env))
+        np.testing.assert_allclose(plans, np.full((1, 4, 3), 0.1 * (step + 1)))
+        env.step(episode["actions"][step])
+    assert source.model_scores == [1.0, 2.0, 3.0, 4.0]
+    assert source.simulator_scores == [-1.0, -2.0, -3.0, -4.0]
+    summary = check_world_model.episode_summary(episode, source)
+    assert summary["most_overrated_step"] == 3 and summary["most_overrated_by"] == 8.0
+
+
+def test_a_checked_hopper_episode_writes_its_scores_and_errors(tmp_path):
+    out = tmp_path / "check"
+    result = run("--env", "hopper", "--episodes", "1", "--max-steps", "6", "--out", str(out))
+    with open(out / "steps.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == list(range(6))
+    assert all(np.isfinite(float(r["simulator_score"])) for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"][0]["seed"] == 1000 and summary["episodes"][0]["steps"] == 6
+    errors = summary["k_step_error"]
+    assert errors["1"] > 0 and errors["5"] > 0
+    assert errors["10"] is None and errors["16"] is None  # no 6-step episode holds them
+    assert summary["value"][0] == str(get_task("hopper").value_agent_path)
+    assert result["k_step_error"] == errors
+    assert (out / "scores.png").stat().st_size > 0
+    with pytest.raises(UsageError, match="--overwrite"):
+        run("--env", "hopper", "--episodes", "1", "--max-steps", "2", "--out", str(out))
