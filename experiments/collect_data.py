@@ -52,10 +52,14 @@ from experiments.harness.cli import (
     command_line,
     run_main,
 )
-from experiments.harness.collection import SmoothRandomSource, collect_episode, planner_source
+from experiments.harness.collection import (
+    AgentSource,
+    SmoothRandomSource,
+    collect_episode,
+    planner_source,
+)
 from experiments.harness.distributed import map_unordered, ray_address_arg
 from experiments.harness.outputs import check_output, overwrite_arg
-from planner.action_scaling import ActionScaling
 from planner.files import atomic_write
 from policies.planners import PLANNERS
 from policies.setup import AGENTS, REWARDS, PlanningSetup, agent_path, load_agent
@@ -106,22 +110,6 @@ class CollectArgs(ScriptArgs):
         super().__post_init__()
         if not self.segment_steps > 0:
             raise ValueError(f"--segment-steps must be > 0, got {self.segment_steps}")
-
-
-class AgentSource:
-    """An SB3 agent's ``predict(observation, deterministic)``, normalised."""
-
-    def __init__(self, model: Any, deterministic: bool, space: gym.spaces.Box) -> None:
-        self.model, self.deterministic = model, deterministic
-        self.scaling = ActionScaling(space.low, space.high)
-
-    def begin(self, env: gym.Env, length: int | None) -> None:
-        """Start an episode (agents keep no episode state)."""
-
-    def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
-        """The agent's normalised action (A,) for ``observation (O,)``."""
-        action, _ = self.model.predict(observation, deterministic=self.deterministic)
-        return self.scaling.to_normalised(action)
 
 
 def make_source(

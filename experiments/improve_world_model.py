@@ -3,6 +3,7 @@
     python experiments/improve_world_model.py --env half-cheetah --rounds 3
     python experiments/improve_world_model.py --env hopper --episodes 8 --propagation tsinf
     python experiments/improve_world_model.py --env walker2d --planner cem
+    python experiments/improve_world_model.py --env hopper --agent-episodes 30 --max-steps 1000
     python experiments/improve_world_model.py --env hopper --prior runs/hopper/prior.pt
     python experiments/improve_world_model.py --env half-cheetah --ray-address auto  # on Ray
 
@@ -11,7 +12,10 @@ Diffusion Elites with the task's shipped prior (``--prior``: another), the best 
 available, or action-space CEM, which needs none (for a task that ships no prior). Round 0's
 data are its episodes on the true simulator and ``--random-episodes`` episodes of smooth random
 actions (as PETS starts: states a planner alone never visits; on half-cheetah neither kind
-alone made a first model that plans forward, results/world-model-loop/). Every round r then
+alone made a first model that plans forward, results/world-model-loop/), and, with
+``--agent-episodes N``, N episodes of an SAC agent (``--agent``) on its mean action and N with
+``--agent-noise``: a gait to learn from where the planner is slow on the simulator (hopper's
+shipped model learned from one, results/world-model-value/). Every round r then
 
 1. trains a world model (probabilistic ensemble, planner/world_model_training.py; its flags as
    train_world_model.py's) on every data episode of rounds 0..r, with seed ``--seed`` + r;
@@ -33,8 +37,9 @@ baseline plans), the baseline (with ``--planner cem`` that is the same run, done
 Writes into ``--out`` (default ``runs/improve-world-model-<env>``): ``simulator-validation/`` (the
 planner's validation episodes on the simulator); ``cem-validation/`` (CEM's, unless the planner is
 CEM); ``round-<r>/`` with ``data/seed-<s>.npz`` (that round's data episodes: transitions, return;
-round 0's random ones in ``random/``), ``world-model.pt`` and its record ``world-model.json``
-(data, configs, losses), ``validation/seed-<s>.npz`` and ``kstep.json``; ``rounds.json`` (the round
+round 0's random ones in ``random/``, its agent's in ``agent/``), ``world-model.pt`` and its
+record ``world-model.json`` (data, configs, losses), ``validation/seed-<s>.npz`` and
+``kstep.json``; ``rounds.json`` (the round
 table, the simulator lines' levels, the best round), ``rounds.png`` (validation return against
 training transitions, the planner's and CEM's on the simulator as lines with their intervals) and
 ``best.pt``, a copy of the model of the round with the best mean validation return (the candidate
@@ -74,8 +79,10 @@ from experiments.harness.cli import (
 )
 from experiments.harness.collection import (
     TRANSITION_FIELDS,
+    AgentEpisode,
     PlannerEpisode,
     RandomEpisode,
+    agent_episode,
     planner_episode,
     random_episode,
 )
@@ -87,13 +94,16 @@ from experiments.harness.world_models import WorldModelArgs, world_model_task_ar
 from planner.threads import available_cores
 from planner.world_model import PROPAGATIONS, WorldModel, k_step_errors
 from planner.world_model_training import train_world_model
-from policies.setup import WORLD_MODEL_REWARDS, PlanningSetup
+from policies.setup import WORLD_MODEL_REWARDS, PlanningSetup, agent_path, load_agent
 
 DATA_SEED = 20_000
 """Data episodes of round r use seeds DATA_SEED + 1000 r + i: never an evaluation seed."""
 RANDOM_SEED = 30_000
 """Round 0's random episodes use seeds RANDOM_SEED + i."""
-BEFORE_FLAGS = {"random_episodes": 0}
+AGENT_SEED, NOISY_AGENT_SEED = 40_000, 50_000
+"""Round 0's agent episodes use seeds AGENT_SEED + i (its mean action) and NOISY_AGENT_SEED + i
+(with ``--agent-noise``)."""
+BEFORE_FLAGS = {"random_episodes": 0, "agent_episodes": 0, "agent": None, "agent_noise": 0.2}
 """What a run did before a flag existed: a folder whose config.json lacks it reads so."""
 TEST_SEEDS = range(10)
 """The seeds results are reported on: never used to choose a model."""
@@ -141,6 +151,20 @@ class ImproveArgs(WorldModelArgs):
         "round 0 also records this many episodes of smooth random actions (PETS starts from "
         "random data): states the planner alone never visits",
         minimum=0,
+    )
+    agent_episodes: int = arg(
+        0,
+        "round 0 also records this many episodes of an SAC agent on its mean action, and as many "
+        "with --agent-noise: a gait to learn from where the planner is slow on the simulator",
+        minimum=0,
+    )
+    agent: str | None = arg(
+        None,
+        "SAC agent zip of --agent-episodes (default: the task's value agent, else "
+        "checkpoints/agents/<env>-sac.zip)",
+    )
+    agent_noise: float = arg(
+        0.2, "std of the normal noise added to the agent's normalised actions", minimum=0.0
     )
     max_steps: int = arg(200, "steps per data and validation episode", minimum=1)
     validation_seeds: str = arg(
@@ -202,10 +226,24 @@ class Run:
         self.validation_seeds = parse_seeds(args.validation_seeds)
         self.cores = args.threads or max(1, available_cores() // args.workers)
         check_task(self.simulator_setup())  # before the folder is claimed
+        self.agent = self.check_agent() if args.agent_episodes else None
         settings = {k: v for k, v in asdict(args).items() if k not in RUN_FLAGS}
         # A flag added later reads, in an older folder, as what that folder's run did.
         defaults = {**{f.name: f.default for f in fields(ImproveArgs)}, **BEFORE_FLAGS}
         claim_run_folder(self.folder, settings, defaults)
+
+    def check_agent(self) -> Path:
+        """The agent of ``--agent-episodes``: ``--agent``, else the task's value agent, else its
+        shipped SAC agent; a missing or foreign one is refused before any work."""
+        spec = self.spec
+        path = Path(self.args.agent) if self.args.agent else spec.value_agent_path
+        path = agent_path(spec, "sac", None if path is None else str(path))
+        env = make_env(spec.name)
+        try:
+            load_agent(spec, env, "sac", str(path), given_as="agent")
+        finally:
+            env.close()
+        return path
 
     def round_dir(self, index: int) -> Path:
         return self.folder / f"round-{index:02d}"
@@ -306,6 +344,20 @@ def random_episodes(run: Run) -> list[dict[str, Any]]:
     return run.recorded(folder, random_episode, jobs, "round 0 data (smooth random actions)")
 
 
+def agent_episodes(run: Run) -> list[dict[str, Any]]:
+    """Round 0's ``--agent-episodes`` episodes of the agent on its mean action, then as many with
+    ``--agent-noise``: those not yet in ``round-00/agent/`` are run and each is saved as it ends;
+    returns them all, in that order."""
+    args, agent = run.args, str(run.agent)
+    count, task = args.agent_episodes, run.spec.name
+    jobs = [AgentEpisode(task, agent, AGENT_SEED + i, args.max_steps) for i in range(count)]
+    jobs += [
+        AgentEpisode(task, agent, NOISY_AGENT_SEED + i, args.max_steps, args.agent_noise)
+        for i in range(count)
+    ]
+    return run.recorded(run.round_dir(0) / "agent", agent_episode, jobs, "round 0 data (agent)")
+
+
 def train(run: Run, index: int, episodes: list[dict[str, Any]]) -> None:
     """Train round ``index``'s model on ``episodes`` (every data episode of rounds 0..index);
     write its record, then the model (whose file marks the work done)."""
@@ -391,6 +443,8 @@ def round_record(
         "round": index,
         "data_from": "simulator" if index == 0 else f"world model of round {index - 1}",
         "random_episodes": run.args.random_episodes if index == 0 else 0,
+        "agent_episodes": 2 * run.args.agent_episodes if index == 0 else 0,
+        "agent": str(run.agent) if index == 0 and run.agent else None,
         "data_returns": [e["return"] for e in data],
         "data_return": float(np.mean([e["return"] for e in data])),
         "trained_on": trained["sizes"]["train_transitions"],
@@ -446,6 +500,8 @@ def run_rounds(run: Run) -> tuple[list[dict], dict[str, dict]]:
         if index == 0:  # one scale of the k-step error for every round: the simulator's data
             scale = np.maximum(transitions(new)["observations"].std(axis=0), 1e-6)
             data += random_episodes(run)
+            if run.args.agent_episodes:
+                data += agent_episodes(run)
         if not run.model_path(index).exists():
             train(run, index, data)
         validation = run.episodes(
@@ -460,6 +516,12 @@ def run_rounds(run: Run) -> tuple[list[dict], dict[str, dict]]:
     return records, levels
 
 
+def round_0_sources(record: dict) -> str:
+    """Where round 0's data came from, as the round table says it: ``simulator+random+agent``."""
+    extra = [name for name in ("random", "agent") if record.get(f"{name}_episodes")]
+    return "+".join(["simulator", *extra])
+
+
 def main(args: ImproveArgs) -> list[dict]:
     """Run the rounds not yet done; write and print the round-by-round results."""
     run = Run(args)
@@ -470,9 +532,7 @@ def main(args: ImproveArgs) -> list[dict]:
         [
             {
                 "round": r["round"],
-                "data from": f"model {r['round'] - 1}"
-                if r["round"]
-                else "simulator" + ("+random" if r["random_episodes"] else ""),
+                "data from": f"model {r['round'] - 1}" if r["round"] else round_0_sources(r),
                 "data return": r["data_return"],
                 "trained on": r["trained_on"],
                 error: r["k_step_error"][str(KS[-1])],

@@ -4,8 +4,8 @@ A *source* answers ``begin(env, length)`` (a new episode of at most ``length`` s
 ``act(env, observation, step)`` (a normalised action ``(A,)``); :func:`collect_episode` runs one
 and keeps every transition, which is what a world model trains on. experiments/collect_data.py
 collects agents', smooth random and planners' episodes into one file;
-experiments/improve_world_model.py runs :func:`planner_episode` and :func:`random_episode` jobs,
-one file per episode.
+experiments/improve_world_model.py runs :func:`planner_episode`, :func:`random_episode` and
+:func:`agent_episode` jobs, one file per episode.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import numpy as np
 
 from envs.datasets import smooth_random_actions
 from envs.planning_state import read_planning_state
-from envs.registry import make_env
+from envs.registry import get_task, make_env
 from experiments.harness.cli import UsageError
 from planner.action_scaling import ActionScaling
 from planner.threads import use_planning_threads
-from policies.setup import Planning, PlanningSetup
+from policies.setup import Planning, PlanningSetup, load_agent
 
 TRANSITION_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminated")
 """The arrays of an episode's transitions, L rows each: ``observations (L, O)``, normalised
@@ -122,6 +122,22 @@ class SmoothRandomSource:
         return self.sequence[step]
 
 
+class AgentSource:
+    """An SB3 agent's ``predict(observation, deterministic)``, normalised."""
+
+    def __init__(self, model: Any, deterministic: bool, space: gym.spaces.Box) -> None:
+        self.model, self.deterministic = model, deterministic
+        self.scaling = ActionScaling(space.low, space.high)
+
+    def begin(self, env: gym.Env, length: int | None) -> None:
+        """Start an episode (agents keep no episode state)."""
+
+    def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
+        """The agent's normalised action (A,) for ``observation (O,)``."""
+        action, _ = self.model.predict(observation, deterministic=self.deterministic)
+        return self.scaling.to_normalised(action)
+
+
 @dataclass(frozen=True)
 class PlannerEpisode:
     """One episode of ``setup``'s planner in the true simulator from ``seed`` (which also seeds
@@ -163,16 +179,37 @@ def random_episode(job: RandomEpisode) -> dict[str, Any]:
     return _recorded(env, source, job.seed, job.max_steps, rng)
 
 
+@dataclass(frozen=True)
+class AgentEpisode:
+    """One episode of the SAC agent at ``agent`` on ``task`` from ``seed``, acting on its mean
+    action plus ``N(0, noise^2)`` (normalised units), cut at ``max_steps``."""
+
+    task: str
+    agent: str
+    seed: int
+    max_steps: int
+    noise: float = 0.0
+
+
+def agent_episode(job: AgentEpisode) -> dict[str, Any]:
+    """Run one :class:`AgentEpisode`; returns what :func:`planner_episode` returns."""
+    env = make_env(job.task)
+    model = load_agent(get_task(job.task), env, "sac", job.agent)
+    source = AgentSource(model, deterministic=True, space=env.action_space)
+    return _recorded(env, source, job.seed, job.max_steps, noise=job.noise)
+
+
 def _recorded(
     env: gym.Env,
     source: Any,
     seed: int,
     max_steps: int | None,
     rng: np.random.Generator | None = None,
+    noise: float = 0.0,
 ) -> dict[str, Any]:
     """The episode of ``source`` from ``seed`` (env closed after), with its scalars."""
     rng = np.random.default_rng(seed) if rng is None else rng
-    episode = collect_episode(env, source, seed, max_steps, 0.0, rng)
+    episode = collect_episode(env, source, seed, max_steps, noise, rng)
     env.close()
     rewards = episode["rewards"]
     return {**episode, "seed": seed, "return": float(rewards.sum()), "steps": len(rewards)}

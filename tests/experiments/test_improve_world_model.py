@@ -12,13 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stable_baselines3 import SAC
 
-from envs.registry import make_env
+from envs.registry import CHECKPOINTS, make_env
 from envs.world_model_rules import ObservedHealth, ObservedLocomotionReward
 from experiments import improve_world_model as script
 from experiments.harness.cli import parse_args
 from experiments.harness.collection import TRANSITION_FIELDS
 from experiments.harness.imitation import load_episode
+from planner.action_scaling import ActionScaling
 from planner.world_model import WorldModel, WorldModelObjective, k_step_errors
 from policies.setup import PlanningSetup
 
@@ -33,6 +35,7 @@ WALKER = (
     *("--validation-seeds", "1000-1001", "--population", "8", "--iterations", "1"),
     *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--epochs", "2", "--threads", "1"),
 )
+BOUNDS = ("low", "high")
 SUMMARIES = ("rounds.json", "rounds.png", "best.pt")
 """The run's summary files: rewritten by every run, as they gather every round."""
 
@@ -41,10 +44,11 @@ def improve(out: Path, rounds: int, flags: tuple[str, ...] = TINY) -> dict:
     """Run ``flags`` with ``--rounds rounds`` into ``out``; returns what ran (``episodes``:
     (planner, reward, seed) of each episode, ``trained``: the round of each model trained) and
     the printout."""
-    calls = {"episodes": [], "random": [], "trained": []}
-    run_episode, run_random, train = (
+    calls = {"episodes": [], "random": [], "agent": [], "trained": []}
+    run_episode, run_random, run_agent, train = (
         script.planner_episode,
         script.random_episode,
+        script.agent_episode,
         script.train_world_model,
     )
 
@@ -56,6 +60,10 @@ def improve(out: Path, rounds: int, flags: tuple[str, ...] = TINY) -> dict:
         calls["random"].append(job.seed)
         return run_random(job)
 
+    def counted_agent(job):
+        calls["agent"].append((job.seed, job.noise))
+        return run_agent(job)
+
     def counted_train(*args, **kwargs):
         calls["trained"].append(args[5].seed)  # the WorldModelTraining: seed 0 + round
         return train(*args, **kwargs)
@@ -65,6 +73,7 @@ def improve(out: Path, rounds: int, flags: tuple[str, ...] = TINY) -> dict:
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
         patch.setattr(script, "planner_episode", counted_episode)
         patch.setattr(script, "random_episode", counted_random)
+        patch.setattr(script, "agent_episode", counted_agent)
         patch.setattr(script, "train_world_model", counted_train)
         script.main(parse_args(script.ImproveArgs, "", argv))
     return {**calls, "stdout": stdout.getvalue()}
@@ -103,6 +112,7 @@ def test_a_run_does_each_piece_of_work_once(one_round):
     expected += [("de", "world-model", s) for s in (*validation, 21000, 21001, *validation)]
     assert sorted(ran["episodes"]) == sorted(expected)
     assert ran["random"] == [30000]  # round 0's random episode
+    assert ran["agent"] == []  # none unless asked
     assert ran["trained"] == [0, 1]
 
 
@@ -222,6 +232,40 @@ def test_a_folder_written_before_random_episodes_resumes_without_them(tmp_path, 
     assert "other settings (random_episodes)" in line
 
 
+def test_round_0_learns_from_an_agents_episodes_on_its_mean_action_and_with_noise(tmp_path):
+    out = tmp_path / "run"
+    flags = (*TINY, "--agent-episodes", "2", "--agent-noise", "0.3")
+    ran = improve(out, rounds=0, flags=flags)
+    assert ran["agent"] == [(40000, 0.0), (40001, 0.0), (50000, 0.3), (50001, 0.3)]
+    agent = SAC.load(CHECKPOINTS / "agents" / "reacher-sac.zip", device="cpu")  # its default
+    scaling = ActionScaling(*(getattr(make_env("reacher").action_space, b) for b in BOUNDS))
+    for seed, noisy in [(40000, False), (50000, True)]:
+        episode = load_episode(out / "round-00" / "agent" / f"seed-{seed}.npz", TRANSITION_FIELDS)
+        mean, _ = agent.predict(episode["observations"], deterministic=True)
+        expected = scaling.to_normalised(mean).astype(np.float32)
+        assert np.allclose(episode["actions"], expected, atol=1e-6) != noisy
+        assert np.all(np.abs(episode["actions"]) <= 1)
+    summary = json.loads((out / "rounds.json").read_text())["rounds"][0]
+    assert summary["agent_episodes"] == 4
+    assert summary["agent"] == str(CHECKPOINTS / "agents" / "reacher-sac.zip")
+    assert summary["trained_on"] == 18 + 4 * 6  # DE's, the random one and the agent's
+    assert "simulator+random+agent" in ran["stdout"]
+    again = improve(out, rounds=0, flags=flags)  # finished: nothing runs again
+    assert again["agent"] == [] and again["trained"] == []
+
+
+def test_a_folder_written_before_agent_episodes_resumes_without_them(tmp_path, refusal):
+    out = tmp_path / "run"
+    script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out)]))
+    config = json.loads((out / "config.json").read_text())
+    for flag in ("agent_episodes", "agent", "agent_noise"):
+        del config[flag]
+    (out / "config.json").write_text(json.dumps(config))  # as written before the flags
+    script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out)]))  # resumes
+    line = refusal("improve_world_model.py", *TINY, "--out", str(out), "--agent-episodes", "1")
+    assert "other settings (agent_episodes)" in line
+
+
 def test_walker2d_learns_and_plans_with_cem(tmp_path):
     out = tmp_path / "walker"
     ran = improve(out, rounds=0, flags=WALKER)
@@ -301,6 +345,8 @@ def test_a_folder_of_a_run_with_other_flags_is_refused(tmp_path, refusal):
         (["--planner", "cem", "--prior", "x.pt"], ["--prior", "--planner de"]),
         (["--planner", "mppi"], ["--planner", "'mppi'"]),
         (["--prior", "/nonexistent.pt"], ["/nonexistent.pt", "--prior"]),
+        (["--agent-episodes", "1", "--agent", "/none.zip"], ["/none.zip", "--agent PATH"]),
+        (["--agent-episodes", "-1"], ["--agent-episodes"]),
     ],
 )
 def test_bad_input_is_one_line(args, mentions, refusal, tmp_path):
