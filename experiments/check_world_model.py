@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,8 @@ def simulator_setup(model_setup: PlanningSetup) -> PlanningSetup:
 
 
 def episode_summary(episode: dict[str, np.ndarray], source: CheckedPlanner) -> dict[str, Any]:
-    """What summary.json says of one checked episode."""
+    """One checked episode: what summary.json says of it, and both scores of every step
+    (``model_scores``, ``simulator_scores``)."""
     model = np.asarray(source.model_scores)
     simulator = np.asarray(source.simulator_scores)
     overrated = model - simulator
@@ -147,6 +148,8 @@ def episode_summary(episode: dict[str, np.ndarray], source: CheckedPlanner) -> d
         "mean_simulator_score": float(np.nanmean(simulator)),
         "most_overrated_step": worst,
         "most_overrated_by": None if worst is None else float(overrated[worst]),
+        "model_scores": source.model_scores,
+        "simulator_scores": source.simulator_scores,
     }
 
 
@@ -192,18 +195,17 @@ def main(args: CheckArgs) -> dict[str, Any]:
     use_planning_threads(args.threads)
     setup = PlanningSetup.from_fields(args, task=args.env, reward="world-model")
     env = make_env(setup.spec.name)
-    planning = setup.resolve(env)
     simulator = simulator_setup(setup).objective(env)
-    total = args.episodes * args.max_steps
-    bar = tqdm(total=total, desc=f"{setup.spec.name}, checked", unit="step")
-    source = CheckedPlanner(planning.planner(), simulator, bar)
+    bar = tqdm(total=args.episodes * args.max_steps, desc=f"{args.env}, checked", unit="step")
     episodes, rows, recorded = [], [], []
     for seed in range(args.seed, args.seed + args.episodes):
+        # each episode's planner and model seeded by its seed, as evaluate.py's and
+        # collect_data.py's: the episode is theirs to the digit
+        planning = replace(setup, seed=seed).resolve(env)
+        source = CheckedPlanner(planning.planner(), simulator, bar)
         episode = collect_episode(env, source, seed, args.max_steps, 0.0, None)
         bar.update(args.max_steps - len(episode["rewards"]))  # the steps a fall cut short
         summary = {"seed": seed, **episode_summary(episode, source)}
-        summary["model_scores"] = source.model_scores
-        summary["simulator_scores"] = source.simulator_scores
         episodes.append(summary)
         recorded.append(episode)
         rows += [

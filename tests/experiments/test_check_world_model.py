@@ -11,7 +11,7 @@ from envs.planning_state import read_planning_state
 from envs.registry import get_task, make_env
 from experiments import check_world_model
 from experiments.harness.cli import UsageError, parse_args
-from experiments.harness.collection import collect_episode
+from experiments.harness.collection import PlannerEpisode, collect_episode, planner_episode
 from policies.setup import PlanningSetup
 
 
@@ -90,3 +90,16 @@ def test_a_checked_hopper_episode_writes_its_scores_and_errors(tmp_path):
     assert (out / "scores.png").stat().st_size > 0
     with pytest.raises(UsageError, match="--overwrite"):
         run("--env", "hopper", "--episodes", "1", "--max-steps", "2", "--out", str(out))
+
+
+def test_checking_changes_no_episode(tmp_path):
+    # each episode is the one evaluate.py and collect_data.py plan on its seed, to the digit
+    out = tmp_path / "check"
+    run("--env", "hopper", "--episodes", "2", "--max-steps", "5", "--out", str(out))
+    with open(out / "steps.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    setup = PlanningSetup("hopper", reward="world-model")
+    for seed in (1000, 1001):
+        plain = planner_episode(PlannerEpisode(setup, seed, max_steps=5))
+        checked = [float(r["reward"]) for r in rows if int(r["seed"]) == seed]
+        assert checked == plain["rewards"].tolist()
