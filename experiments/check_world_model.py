@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from envs.planning_state import read_planning_state
-from envs.registry import make_env
+from envs.registry import default_propagations, make_env
 from experiments.harness.cli import (
     ScriptArgs,
     arg,
@@ -74,7 +74,11 @@ class CheckArgs(ScriptArgs):
     population: int | None = arg(None, "N per iteration (default: the task's)", minimum=1)
     iterations: int | None = arg(None, "T per control step (default: the task's)", minimum=1)
     prior: str | None = arg(None, "DE's prior checkpoint (default: the task's shipped one)")
-    propagation: str = arg("mean", "how the ensemble is rolled out", PROPAGATIONS)
+    propagation: str | None = arg(
+        None,
+        f"how the ensemble is rolled out (default: the task's: {default_propagations()})",
+        PROPAGATIONS,
+    )
     particles: int | None = arg(
         None, "particles per candidate of ts1/tsinf (default: the propagation's)", minimum=1
     )

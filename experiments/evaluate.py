@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envs.mujoco_rewards import COSTS_SYNTAX, parse_costs
-from envs.registry import default_values, get_task, make_env, task_names
+from envs.registry import default_propagations, default_values, get_task, make_env, task_names
 from envs.world_model_rules import cost_fn
 from experiments.harness.cli import (
     REPO_ROOT,
@@ -148,7 +148,11 @@ class EvalArgs(ScriptArgs):
     student: str | None = arg(None, "DE student checkpoint (default: each task's shipped one)")
     rewards: str = arg("simulator", "planning rewards, one row each: simulator, world-model")
     world_model: str | None = arg(None, "world model (default: each task's shipped one)")
-    propagation: str = arg("mean", "world model rows: mean, ts1 or tsinf", PROPAGATIONS)
+    propagation: str | None = arg(
+        None,
+        f"world model rows: mean, ts1 or tsinf (default: each task's: {default_propagations()})",
+        PROPAGATIONS,
+    )
     particles: int | None = arg(
         None,
         "world model rows: particles per candidate of ts1/tsinf (default: the propagation's)",
@@ -222,12 +226,21 @@ class EvalArgs(ScriptArgs):
                 raise ValueError(
                     f"--{name.replace('_', '-')}: unknown {unknown}; pick from {', '.join(known)}"
                 )
-        check_particles(self.propagation, self.particles)
-        check_pessimism(self.propagation, self.pessimism)
         for block in self.blocks():
             if not block.envs or not block.planners:
                 raise ValueError("--envs and --planners each need at least one name")
             _budgets(block.budgets)
+        for propagation in self.propagations():
+            check_particles(propagation, self.particles)
+            check_pessimism(propagation, self.pessimism)
+
+    def propagations(self) -> set[str]:
+        """The propagations the grid's world-model rows would plan with: ``--propagation``,
+        else each of its tasks' defaults."""
+        if self.propagation is not None:
+            return {self.propagation}
+        envs = {env for block in self.blocks() for env in block.envs}
+        return {get_task(env).world_model_propagation for env in envs}
 
     def blocks(self) -> tuple[Block, ...]:
         """The grid's blocks: the suite's, or one from the flags (CUSTOM fills the others)."""

@@ -67,7 +67,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from envs.registry import get_task, make_env
+from envs.registry import default_propagations, get_task, make_env
 from experiments.harness.cli import (
     REPO_ROOT,
     arg,
@@ -183,7 +183,11 @@ class ImproveArgs(WorldModelArgs):
     prior: str | None = arg(
         None, "DE's prior checkpoint (default: the task's shipped one; --planner de only)"
     )
-    propagation: str = arg("mean", "how the planner rolls the ensemble out", PROPAGATIONS)
+    propagation: str | None = arg(
+        None,
+        f"how the planner rolls the ensemble out (default: the task's: {default_propagations()})",
+        PROPAGATIONS,
+    )
     particles: int | None = arg(
         None, "particles per candidate of ts1/tsinf (default: the propagation's)", minimum=1
     )
@@ -228,6 +232,8 @@ class Run:
         check_task(self.simulator_setup())  # before the folder is claimed
         self.agent = self.check_agent() if args.agent_episodes else None
         settings = {k: v for k, v in asdict(args).items() if k not in RUN_FLAGS}
+        # as planned: a folder of the mean resumes where the mean is still its task's default
+        settings["propagation"] = self.simulator_setup().propagation
         # A flag added later reads, in an older folder, as what that folder's run did.
         defaults = {**{f.name: f.default for f in fields(ImproveArgs)}, **BEFORE_FLAGS}
         claim_run_folder(self.folder, settings, defaults)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from envs.mujoco_rewards import COST_TERMS, COSTS_SYNTAX, parse_costs
-from envs.registry import default_values, make_env, task_names
+from envs.registry import default_propagations, default_values, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
     ScriptArgs,
@@ -108,10 +108,11 @@ class RunArgs(ScriptArgs):
     world_model: str | None = arg(
         None, "world model checkpoint (default: checkpoints/<env>-world-model.pt)"
     )
-    propagation: str = arg(
-        "mean",
+    propagation: str | None = arg(
+        None,
         "world model: ensemble mean, or PETS' trajectory sampling TS-1 (a member drawn anew "
-        "every step) or TS-inf (one member per particle for the whole horizon)",
+        "every step) or TS-inf (one member per particle for the whole horizon) (default: the "
+        f"task's: {default_propagations()})",
         PROPAGATIONS,
     )
     particles: int | None = arg(

@@ -107,7 +107,8 @@ class PlanningSetup:
         force_prior: accept a prior or student recorded for another task or teacher.
         reward: one of :data:`REWARDS`; ``world-model`` plans from the observation.
         world_model: its checkpoint (default: checkpoints/<task>-world-model.pt).
-        propagation: how the world model's ensemble is rolled out (PROPAGATIONS).
+        propagation: how the world model's ensemble is rolled out (PROPAGATIONS; None: the
+            task's, :attr:`~envs.registry.TaskSpec.world_model_propagation`, set here once).
         particles: P, rollouts per candidate of a sampling propagation (None: its default,
             :class:`~planner.world_model.WorldModelObjective`); a candidate counts once in the
             budget whatever P.
@@ -155,7 +156,7 @@ class PlanningSetup:
     force_prior: bool = False
     reward: str = "simulator"
     world_model: str | None = None
-    propagation: str = "mean"
+    propagation: str | None = None
     particles: int | None = None
     pessimism: float = 0.0
     world_model_reward: str | None = None
@@ -178,6 +179,8 @@ class PlanningSetup:
         except ValueError as exc:
             raise SetupError(str(exc)) from None
         object.__setattr__(self, "task", spec.name)  # frozen: normalised once, here
+        if self.propagation is None:
+            object.__setattr__(self, "propagation", spec.world_model_propagation)
         tuning = self.tuning.items() if isinstance(self.tuning, Mapping) else self.tuning
         object.__setattr__(self, "tuning", tuple(sorted(tuple(pair) for pair in tuning)))
         if self.costs is not None:
@@ -343,6 +346,14 @@ class PlanningSetup:
             return None
         return path, self.spec.value_weight if self.value_weight is None else self.value_weight
 
+    def terminal_value(self, env: Any) -> CriticValue | None:
+        """The critic of :meth:`value` loaded for ``env``, times its weight (None: no value)."""
+        chosen = self.value()
+        if chosen is None:
+            return None
+        agent = load_agent(self.spec, env, "sac", str(chosen[0]), self.device, "value_agent")
+        return CriticValue(agent, chosen[1])
+
     def planner_config(self) -> PlannerConfig:
         """DE's and CEM's :class:`~planner.mpc.PlannerConfig`: the set fields, else the task's."""
         defaults = self.spec.planner
@@ -373,17 +384,8 @@ class PlanningSetup:
         spec = self.spec
         env = env.envs[0] if hasattr(env, "envs") else env  # a VecEnv's sub-envs share a task
         costs = spec.costs if self.costs is None else self.costs
-        path = Path(self.world_model or CHECKPOINTS / f"{spec.name}-world-model.pt")
-        if self.reward != "simulator" and not path.is_file():  # before the critic loads
-            raise SetupError(
-                f"no world model at {path}: train one with experiments/train_world_model.py "
-                f"--env {spec.name} --data FILE, or pass {option('world_model', 'PATH')}"
-            )
-        value, chosen = None, self.value()
-        if chosen is not None:
-            agent = load_agent(spec, env, "sac", str(chosen[0]), self.device, "value_agent")
-            value = CriticValue(agent, chosen[1])
         if self.reward == "simulator":
+            value = self.terminal_value(env)
             try:
                 return spec.make_objective(env, costs, value)
             except ValueError as exc:
@@ -405,6 +407,13 @@ class PlanningSetup:
                 f"hold what its reward reads): pass {option('world_model_reward', 'learned')} "
                 "to plan with the world model's reward head"
             )
+        path = Path(self.world_model or CHECKPOINTS / f"{spec.name}-world-model.pt")
+        if not path.is_file():
+            raise SetupError(
+                f"no world model at {path}: train one with experiments/train_world_model.py "
+                f"--env {spec.name} --data FILE, or pass {option('world_model', 'PATH')}"
+            )
+        value = self.terminal_value(env)  # the critic loads once the model is known to exist
         model = WorldModel.load(path, task=spec.name, device=self.device)
         return WorldModelObjective(
             model,

@@ -106,11 +106,12 @@ class GridSettings:
     """The student of ``student`` decoder rows (default: the task's shipped one)."""
     world_model: str | None = None
     """The world model of ``world-model`` rows (default: the task's shipped one)."""
-    propagation: str = "mean"
+    propagation: str | None = None
     """How ``world-model`` rows roll the model's ensemble out (one of
-    :data:`~planner.world_model.PROPAGATIONS`); grid-wide like the model itself: to compare
-    propagations, run one grid each and pair them with experiments/compare_runs.py (a row field
-    would add a column to episodes.csv, which the results already written could not be read by)."""
+    :data:`~planner.world_model.PROPAGATIONS`; None: each task's, recorded per row); grid-wide
+    like the model itself: to compare propagations, run one grid each and pair them with
+    experiments/compare_runs.py (a row field would add a column to episodes.csv, which the
+    results already written could not be read by)."""
     particles: int | None = None
     """Particles per candidate of ``world-model`` rows (None: the propagation's default)."""
     pessimism: float = 0.0
@@ -348,15 +349,17 @@ def describe_grid(
 
 
 def planned_with(setup: PlanningSetup) -> dict[str, Any]:
-    """The files ``setup`` plans with as it resolves them, as JSON: ``prior``, DE's prior
-    checkpoint (:meth:`~policies.setup.PlanningSetup.prior_file`), and ``value``, the value at
-    the horizon's end (:meth:`~policies.setup.PlanningSetup.value`): the agent and its weight.
-    Each is None where the setup has none. A task's default may change between releases; a
-    record of what was resolved is what tells a resumed run or a reader which one was used."""
+    """What ``setup`` plans with as it resolves it, as JSON: ``prior``, DE's prior checkpoint
+    (:meth:`~policies.setup.PlanningSetup.prior_file`); ``value``, the value at the horizon's
+    end (:meth:`~policies.setup.PlanningSetup.value`): the agent and its weight; and
+    ``propagation``, how a world-model row rolls its ensemble out. Each is None where the setup
+    has none. A task's default may change between releases; a record of what was resolved is
+    what tells a resumed run or a reader which one was used."""
     prior, value = setup.prior_file(), setup.value()
     return {
         "prior": None if prior is None else _shown(prior),
         "value": None if value is None else {"agent": _shown(value[0]), "weight": value[1]},
+        "propagation": setup.propagation if setup.reward == "world-model" else None,
     }
 
 
@@ -366,21 +369,30 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
 
 
-VALUE_SETTINGS = ("value_agent", "value_weight")
-"""Settings compared as each row resolved them (its recorded ``value``), not as given: a row
-planned without a value before its task declared one differs, other rows do not."""
+RESOLVED_SETTINGS = ("value_agent", "value_weight", "propagation")
+"""Settings compared as each row resolved them (its recorded ``value`` and ``propagation``), not
+as given: a row planned without a value before its task declared one differs, other rows do not."""
 
 
 def _compared_settings(record: dict[str, Any]) -> dict[str, Any]:
     """A grid record's settings as a resume compares them: one added since the folder was
     written reads as its default there, and the value settings are left to the rows."""
     settings = {**dataclasses.asdict(GridSettings()), **record.get("settings", {})}
-    return {name: value for name, value in settings.items() if name not in VALUE_SETTINGS}
+    return {name: value for name, value in settings.items() if name not in RESOLVED_SETTINGS}
 
 
 PRIORS_BEFORE_RECORDS = {"hopper": "checkpoints/hopper-action.pt"}
 """The shipped priors of the tasks whose default changed when grid.json began to record each
 row's prior; every other task's DE rows written before then planned with today's default."""
+
+
+def _as_resolved(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """A recorded row with what it planned with (:func:`planned_with`) where it was written
+    before rows recorded it: its propagation, then its prior (:func:`_with_prior`)."""
+    if "propagation" not in row:  # the grid's, and every task's default then: the mean
+        propagation = settings.get("propagation") or "mean"
+        row = {**row, "propagation": propagation if row.get("reward") == "world-model" else None}
+    return _with_prior(row, settings)
 
 
 def _with_prior(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -406,7 +418,7 @@ def grid_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | N
     if _compared_settings(recorded) != _compared_settings(wanted):
         return f"settings: {recorded.get('settings')} there, {wanted.get('settings')} here"
     old, new = recorded.get("rows", []), wanted.get("rows", [])
-    old = [_with_prior(before, recorded.get("settings", {})) for before in old]
+    old = [_as_resolved(before, recorded.get("settings", {})) for before in old]
     for index, (before, now) in enumerate(zip(old, new, strict=False)):
         fields = [name for name in {**before, **now} if before.get(name) != now.get(name)]
         if fields:

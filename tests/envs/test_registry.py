@@ -2,7 +2,7 @@
 
 import pytest
 
-from envs.registry import default_values, get_task, task_names
+from envs.registry import default_propagations, default_values, get_task, task_names
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,10 @@ def test_hopper_and_walker2d_declare_a_value_and_its_agent_ships():
     )
     assert [spec.world_model_value for spec in declared.values()] == [True, False]
     assert get_task("half-cheetah").value_text == "none"
+
+
+def test_hopper_and_walker2d_world_models_sample_trajectories_by_default():
+    sampled = [n for n in task_names() if get_task(n).world_model_propagation != "mean"]
+    assert sampled == ["hopper", "walker2d"]
+    assert {get_task(n).world_model_propagation for n in sampled} == {"tsinf"}
+    assert default_propagations() == "hopper and walker2d tsinf, every other task mean"

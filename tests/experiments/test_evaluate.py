@@ -350,22 +350,50 @@ def test_the_readme_takes_only_a_finished_full_suite(tiny_run, tmp_path):
     assert readme_with_markers(tmp_path).read_text() == before
 
 
+MODEL = "world-model"
+
+
 def test_a_setting_added_since_a_folder_was_written_reads_as_its_default():
     from experiments.harness.grid import GridSettings, Row, describe_grid, grid_difference
 
     def grid(settings):  # as evaluate.py compares them: through JSON
-        return json.loads(
-            json.dumps(describe_grid(None, [(Row("reacher", "cem", 8, 1), 0)], settings))
-        )
+        rows = [(Row("reacher", "cem", 8, 1), 0), (Row("reacher", "cem", 8, 1, reward=MODEL), 0)]
+        return json.loads(json.dumps(describe_grid(None, rows, settings)))
 
     older = grid(GridSettings(max_steps=3))
     written_before = ("horizon", "horizon_seconds", "knots", "interpolation", "propagation")
     for name in (*written_before, "particles"):  # written before GridSettings had them
         del older["settings"][name]
+    for row in older["rows"]:
+        del row["propagation"]  # nor did its rows record theirs: the mean, then
     assert grid_difference(older, grid(GridSettings(max_steps=3))) is None
     assert "tsinf" in grid_difference(older, grid(GridSettings(max_steps=3, propagation="tsinf")))
     assert "horizon" in grid_difference(older, grid(GridSettings(max_steps=3, horizon=32)))
     assert "knots" in grid_difference(older, grid(GridSettings(max_steps=3, knots=4)))
+
+
+def test_a_world_model_row_resumes_only_with_the_propagation_it_was_run_with():
+    from experiments.harness.grid import GridSettings, Row, describe_grid, grid_difference
+
+    def grid(env, settings=GridSettings()):  # as evaluate.py compares them: through JSON
+        rows = [(Row(env, "cem", 8, 1), 0), (Row(env, "cem", 8, 1, reward=MODEL), 0)]
+        return json.loads(json.dumps(describe_grid(None, rows, settings)))
+
+    hopper = grid("hopper")
+    assert [row["propagation"] for row in hopper["rows"]] == [None, "tsinf"]  # resolved
+    # written when every world model planned with the mean: those rows recorded none
+    for env in ("hopper", "half-cheetah"):
+        older = grid(env, GridSettings(propagation="mean"))
+        older["settings"]["propagation"] = "mean"
+        for row in older["rows"]:
+            del row["propagation"]
+        difference = grid_difference(older, grid(env))
+        if env == "hopper":  # its default is TS-inf now: the folder is another grid
+            assert "propagation mean there, tsinf here" in difference
+        else:
+            assert difference is None  # half-cheetah's default is still the mean
+    told = grid("hopper", GridSettings(propagation="tsinf"))
+    assert grid_difference(grid("hopper"), told) is None  # the same rows, told or by default
 
 
 def test_a_folder_resumes_only_where_each_row_plans_with_the_value_it_was_run_with():

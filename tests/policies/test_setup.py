@@ -105,6 +105,19 @@ def test_the_world_model_rolls_out_by_the_setups_propagation_and_particles():
     assert default.objective(env).particles == objective.model.ensemble_size
 
 
+def test_the_propagation_is_the_tasks_default_unless_told():
+    hopper = PlanningSetup("hopper", reward="world-model")
+    assert hopper.propagation == "tsinf"
+    assert hopper.objective(make_env("hopper")).propagation == "tsinf"
+    told = parse_args(RunArgs, "", ["--env", "hopper", "--propagation", "mean"])
+    assert PlanningSetup.from_fields(told, task=told.env).propagation == "mean"
+    assert PlanningSetup("half-cheetah", reward="world-model").propagation == "mean"
+    # a particle count the task's default cannot take is refused naming both flags
+    with pytest.raises(SetupError, match=r"needs a sampling propagation.*--propagation"):
+        PlanningSetup("half-cheetah", reward="world-model", particles=4)
+    PlanningSetup("hopper", reward="world-model", particles=4)  # tsinf takes it
+
+
 def test_the_world_model_reward_is_the_tasks_default_unless_told():
     args = parse_args(RunArgs, "", ["--env", "reacher", "--world-model-reward", "learned"])
     assert PlanningSetup.from_fields(args, task=args.env).world_model_reward == "learned"
