@@ -132,8 +132,7 @@ class PlanningSetup:
             candidate that does not fall, at the last state the simulator reaches or the world
             model predicts; planning only. None: the task's
             (:attr:`~envs.registry.TaskSpec.value_agent`: hopper's and walker2d's critics, no
-            value elsewhere; walker2d's world model plans without it,
-            :attr:`~envs.registry.TaskSpec.world_model_value`); ``"none"``: no value.
+            value elsewhere); ``"none"``: no value.
         value_weight: the value is multiplied by it (None: the task's weight).
         device: torch device of the prior and world model.
         seed: seeds the planners (sub-env i of a VecEnv: :func:`sub_env_seed`) and the world
@@ -330,16 +329,8 @@ class PlanningSetup:
     def value(self) -> tuple[Path, float] | None:
         """The agent whose critic values the horizon's ends, and its weight: ``value_agent`` and
         ``value_weight``, else the task's. None: no value (``value_agent`` ``"none"``, a task
-        without one, a world model of a task whose value it does not take by default
-        (:attr:`~envs.registry.TaskSpec.world_model_value`), or an SB3 agent, which does not
-        plan)."""
+        without one, or an SB3 agent, which does not plan)."""
         if self.value_agent == NO_VALUE or self.planner in AGENTS:
-            return None
-        if (
-            self.value_agent is None
-            and self.reward != "simulator"
-            and not self.spec.world_model_value
-        ):
             return None
         path = Path(self.value_agent) if self.value_agent else self.spec.value_agent_path
         if path is None:

@@ -32,10 +32,9 @@ def test_hopper_and_walker2d_declare_a_value_and_its_agent_ships():
     assert all(spec.value_weight == 2.0 for spec in declared.values())
     assert default_values() == (
         "hopper: checkpoints/agents/hopper-value-452k-sac.zip's critic at weight 2; "
-        "walker2d: checkpoints/agents/walker2d-value-sac.zip's critic at weight 2 (not on its "
-        "world model); no value elsewhere"
+        "walker2d: checkpoints/agents/walker2d-value-sac.zip's critic at weight 2; "
+        "no value elsewhere"
     )
-    assert [spec.world_model_value for spec in declared.values()] == [True, False]
     assert get_task("half-cheetah").value_text == "none"
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from envs.datasets import action_chunks
-from envs.registry import make_env
+from envs.registry import get_task, make_env
 from experiments.harness.cli import UsageError, parse_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,3 +200,16 @@ def test_train_prior_refuses_data_it_cannot_use(scripts, collected, extra, messa
     argv = ["--env", "reacher", "--data", str(path), "--steps", "1", *extra]
     with pytest.raises(UsageError, match=message):
         train_prior.make_dataset(parse_args(train_prior.TrainArgs, "", argv))
+
+
+def test_a_world_model_planner_rolls_out_by_the_tasks_propagation_unless_told(scripts):
+    collect_data, _ = scripts
+    env = make_env("hopper")
+    for extra, expected in [((), "tsinf"), (("--propagation", "mean"), "mean")]:
+        argv = ["--env", "hopper", "--source", "cem", "--reward", "world-model", *extra]
+        args = parse_args(collect_data.CollectArgs, "", argv)
+        source, info = collect_data.make_source(
+            args, get_task("hopper"), env, np.random.default_rng(0), 0
+        )
+        assert info["propagation"] == expected
+        assert source.planner.objective.propagation == expected
