@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from envs.planning_state import read_planning_state
-from envs.registry import default_propagations, make_env
+from envs.registry import make_env
 from experiments.harness.cli import (
     ScriptArgs,
     arg,
@@ -48,11 +48,16 @@ from experiments.harness.cli import (
 )
 from experiments.harness.collection import collect_episode
 from experiments.harness.outputs import check_output, new_run_folder, overwrite_arg
-from experiments.harness.world_models import world_model_task_arg
+from experiments.harness.world_models import (
+    particles_arg,
+    propagation_arg,
+    world_model_reward_arg,
+    world_model_task_arg,
+)
 from planner.threads import use_planning_threads
-from planner.world_model import PROPAGATIONS, k_step_errors
+from planner.world_model import k_step_errors
 from policies.planners import PLANNERS
-from policies.setup import WORLD_MODEL_REWARDS, PlanningSetup
+from policies.setup import PlanningSetup
 
 KS = (1, 5, 10, 16)
 """Open-loop steps of the k-step error (16: the H of the shipped priors)."""
@@ -74,19 +79,9 @@ class CheckArgs(ScriptArgs):
     population: int | None = arg(None, "N per iteration (default: the task's)", minimum=1)
     iterations: int | None = arg(None, "T per control step (default: the task's)", minimum=1)
     prior: str | None = arg(None, "DE's prior checkpoint (default: the task's shipped one)")
-    propagation: str | None = arg(
-        None,
-        f"how the ensemble is rolled out (default: the task's: {default_propagations()})",
-        PROPAGATIONS,
-    )
-    particles: int | None = arg(
-        None, "particles per candidate of ts1/tsinf (default: the propagation's)", minimum=1
-    )
-    world_model_reward: str | None = arg(
-        None,
-        "the task's reward rule or the model's reward head (default: the task's)",
-        WORLD_MODEL_REWARDS,
-    )
+    propagation: str | None = propagation_arg()
+    particles: int | None = particles_arg()
+    world_model_reward: str | None = world_model_reward_arg()
     value_agent: str | None = arg(
         None,
         "SAC agent whose critic values the horizon's end (default: the task's; none: no value)",

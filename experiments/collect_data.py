@@ -44,7 +44,7 @@ import torch
 from tqdm import tqdm
 
 from envs.datasets import action_chunks
-from envs.registry import TaskSpec, default_propagations, get_task, make_env, task_names
+from envs.registry import TaskSpec, get_task, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
     ScriptArgs,
@@ -60,8 +60,8 @@ from experiments.harness.collection import (
 )
 from experiments.harness.distributed import map_unordered, ray_address_arg
 from experiments.harness.outputs import check_output, overwrite_arg
+from experiments.harness.world_models import propagation_arg
 from planner.files import atomic_write
-from planner.world_model import PROPAGATIONS
 from policies.planners import PLANNERS
 from policies.setup import AGENTS, REWARDS, PlanningSetup, agent_path, load_agent
 
@@ -101,12 +101,7 @@ class CollectArgs(ScriptArgs):
         "simulator", "planner sources: score candidates in the simulator or a world model", REWARDS
     )
     world_model: str | None = arg(None, "world model (default: checkpoints/<env>-world-model.pt)")
-    propagation: str | None = arg(
-        None,
-        f"world model: how its ensemble is rolled out (default: the task's: "
-        f"{default_propagations()})",
-        PROPAGATIONS,
-    )
+    propagation: str | None = propagation_arg()
     threads: int = arg(1, "torch CPU threads of each process (agent networks)", minimum=1)
     workers: int = arg(1, "episodes collected at once, in local processes or Ray tasks", minimum=1)
     ray_address: str | None = ray_address_arg()

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envs.mujoco_rewards import COSTS_SYNTAX, parse_costs
-from envs.registry import default_propagations, default_values, get_task, make_env, task_names
+from envs.registry import default_values, get_task, make_env, task_names
 from envs.world_model_rules import cost_fn
 from experiments.harness.cli import (
     REPO_ROOT,
@@ -71,9 +71,10 @@ from experiments.harness.grid import (
     run_grid,
 )
 from experiments.harness.report import write_report
+from experiments.harness.world_models import particles_arg, propagation_arg
 from planner.knots import INTERPOLATIONS
 from planner.mpc import WARM_STARTS
-from planner.world_model import PROPAGATIONS, check_particles, check_pessimism
+from planner.world_model import check_particles, check_pessimism
 from policies.planners import PLANNERS
 from policies.setup import AGENTS, CONTROLLERS, DECODERS, REWARDS, agent_path, load_agent
 
@@ -148,16 +149,8 @@ class EvalArgs(ScriptArgs):
     student: str | None = arg(None, "DE student checkpoint (default: each task's shipped one)")
     rewards: str = arg("simulator", "planning rewards, one row each: simulator, world-model")
     world_model: str | None = arg(None, "world model (default: each task's shipped one)")
-    propagation: str | None = arg(
-        None,
-        f"world model rows: mean, ts1 or tsinf (default: each task's: {default_propagations()})",
-        PROPAGATIONS,
-    )
-    particles: int | None = arg(
-        None,
-        "world model rows: particles per candidate of ts1/tsinf (default: the propagation's)",
-        minimum=1,
-    )
+    propagation: str | None = propagation_arg()
+    particles: int | None = particles_arg()
     pessimism: float = arg(
         0.0, "world model rows, ts1/tsinf: score mean - k std over a candidate's particles"
     )

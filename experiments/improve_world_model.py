@@ -67,7 +67,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from envs.registry import default_propagations, get_task, make_env
+from envs.registry import get_task, make_env
 from experiments.harness.cli import (
     REPO_ROOT,
     arg,
@@ -90,11 +90,17 @@ from experiments.harness.distributed import map_unordered, ray_address_arg, ray_
 from experiments.harness.imitation import load_episode, save_episode
 from experiments.harness.outputs import claim_run_folder
 from experiments.harness.statistics import interval_record
-from experiments.harness.world_models import WorldModelArgs, world_model_task_arg
+from experiments.harness.world_models import (
+    WorldModelArgs,
+    particles_arg,
+    propagation_arg,
+    world_model_reward_arg,
+    world_model_task_arg,
+)
 from planner.threads import available_cores
-from planner.world_model import PROPAGATIONS, WorldModel, k_step_errors
+from planner.world_model import WorldModel, k_step_errors
 from planner.world_model_training import train_world_model
-from policies.setup import WORLD_MODEL_REWARDS, PlanningSetup, agent_path, load_agent
+from policies.setup import PlanningSetup, agent_path, load_agent
 
 DATA_SEED = 20_000
 """Data episodes of round r use seeds DATA_SEED + 1000 r + i: never an evaluation seed."""
@@ -183,20 +189,9 @@ class ImproveArgs(WorldModelArgs):
     prior: str | None = arg(
         None, "DE's prior checkpoint (default: the task's shipped one; --planner de only)"
     )
-    propagation: str | None = arg(
-        None,
-        f"how the planner rolls the ensemble out (default: the task's: {default_propagations()})",
-        PROPAGATIONS,
-    )
-    particles: int | None = arg(
-        None, "particles per candidate of ts1/tsinf (default: the propagation's)", minimum=1
-    )
-    world_model_reward: str | None = arg(
-        None,
-        "the task's reward rule on predicted observations, or the model's reward head "
-        "(default: the task's, envs/registry.py)",
-        WORLD_MODEL_REWARDS,
-    )
+    propagation: str | None = propagation_arg()
+    particles: int | None = particles_arg()
+    world_model_reward: str | None = world_model_reward_arg()
     seed: int = arg(0, "seed of training (round r trains with seed + r)")
     device: str = arg("cpu", "torch device of training and planning", check=check_device)
     threads: int | None = arg(

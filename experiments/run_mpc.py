@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from envs.mujoco_rewards import COST_TERMS, COSTS_SYNTAX, parse_costs
-from envs.registry import default_propagations, default_values, make_env, task_names
+from envs.registry import default_values, make_env, task_names
 from experiments.harness.cli import (
     REPO_ROOT,
     ScriptArgs,
@@ -39,11 +39,11 @@ from experiments.harness.cli import (
 from experiments.harness.drawing import EpisodeRecorder, plot_episodes
 from experiments.harness.episodes import print_summary, run_episodes, summarise
 from experiments.harness.grid import planned_with
+from experiments.harness.world_models import particles_arg, propagation_arg, world_model_reward_arg
 from planner.knots import INTERPOLATIONS
 from planner.mpc import EXECUTE, WARM_STARTS
 from planner.threads import use_planning_threads
-from planner.world_model import PROPAGATIONS, TS1_PARTICLES
-from policies.setup import CONTROLLERS, DECODERS, REWARDS, WORLD_MODEL_REWARDS, PlanningSetup
+from policies.setup import CONTROLLERS, DECODERS, REWARDS, PlanningSetup
 
 
 @dataclass
@@ -108,20 +108,8 @@ class RunArgs(ScriptArgs):
     world_model: str | None = arg(
         None, "world model checkpoint (default: checkpoints/<env>-world-model.pt)"
     )
-    propagation: str | None = arg(
-        None,
-        "world model: ensemble mean, or PETS' trajectory sampling TS-1 (a member drawn anew "
-        "every step) or TS-inf (one member per particle for the whole horizon) (default: the "
-        f"task's: {default_propagations()})",
-        PROPAGATIONS,
-    )
-    particles: int | None = arg(
-        None,
-        f"world model: particles per candidate of ts1/tsinf (default: {TS1_PARTICLES} for ts1, "
-        "the ensemble size for tsinf); a candidate counts once in the budget whatever the "
-        "particles",
-        minimum=1,
-    )
+    propagation: str | None = propagation_arg()
+    particles: int | None = particles_arg()
     pessimism: float = arg(
         0.0,
         "world model, ts1/tsinf: score a candidate k standard deviations of its particles' "
@@ -135,12 +123,7 @@ class RunArgs(ScriptArgs):
         + "; ".join(f"{name}: {meaning}" for name, meaning in COST_TERMS.items()),
         check=parse_costs,
     )
-    world_model_reward: str | None = arg(
-        None,
-        "world model: the task's reward rule on predicted observations, or the model's learned "
-        "reward head (default: the task's, envs/registry.py)",
-        WORLD_MODEL_REWARDS,
-    )
+    world_model_reward: str | None = world_model_reward_arg()
     value_agent: str | None = arg(
         None,
         "a SAC agent zip whose critic values each candidate's state at the horizon's end, "

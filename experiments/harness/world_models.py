@@ -11,10 +11,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from envs.registry import default_propagations
 from envs.world_model_rules import check_world_model_task
 from experiments.harness.cli import ScriptArgs, arg
-from planner.world_model import WorldModelConfig
+from planner.world_model import PROPAGATIONS, TS1_PARTICLES, WorldModelConfig
 from planner.world_model_training import WorldModelTraining
+from policies.setup import WORLD_MODEL_REWARDS
+
+
+def propagation_arg() -> Any:
+    """The ``--propagation`` of a script that plans with a world model (None: the task's)."""
+    return arg(
+        None,
+        "world model: ensemble mean, or PETS' trajectory sampling TS-1 (a member drawn anew "
+        "every step) or TS-inf (one member per particle for the whole horizon) (default: the "
+        f"task's: {default_propagations()})",
+        PROPAGATIONS,
+    )
+
+
+def particles_arg() -> Any:
+    """The ``--particles`` of a script that plans with a world model (None: the
+    propagation's)."""
+    return arg(
+        None,
+        f"world model: particles per candidate of ts1/tsinf (default: {TS1_PARTICLES} for ts1, "
+        "the ensemble size for tsinf); a candidate counts once in the budget whatever the "
+        "particles",
+        minimum=1,
+    )
+
+
+def world_model_reward_arg() -> Any:
+    """The ``--world-model-reward`` of a script that plans with a world model (None: the
+    task's)."""
+    return arg(
+        None,
+        "world model: the task's reward rule on predicted observations, or the model's learned "
+        "reward head (default: the task's, envs/registry.py)",
+        WORLD_MODEL_REWARDS,
+    )
 
 
 def world_model_task_arg(default: str) -> Any:
