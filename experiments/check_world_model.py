@@ -46,7 +46,7 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
-from experiments.harness.collection import collect_episode
+from experiments.harness.collection import PlannerSource, collect_episode
 from experiments.harness.outputs import check_output, new_run_folder, overwrite_arg
 from experiments.harness.world_models import (
     particles_arg,
@@ -57,7 +57,7 @@ from experiments.harness.world_models import (
 from planner.threads import use_planning_threads
 from planner.world_model import k_step_errors
 from policies.planners import PLANNERS
-from policies.setup import PlanningSetup
+from policies.setup import Planning, PlanningSetup
 
 KS = (1, 5, 10, 16)
 """Open-loop steps of the k-step error (16: the H of the shipped priors)."""
@@ -93,24 +93,25 @@ class CheckArgs(ScriptArgs):
     overwrite: bool = overwrite_arg()
 
 
-class CheckedPlanner:
-    """A source for :func:`~experiments.harness.collection.collect_episode`: the world model's
-    planner, whose every chosen plan is also scored by ``simulator`` from the env's state
+class CheckedPlanner(PlannerSource):
+    """A source for :func:`~experiments.harness.collection.collect_episode`: a world model's
+    planning, whose every chosen plan is also scored by ``simulator`` from the env's state
     (``progress``: anything with ``update(n)``, advanced by one per control step)."""
 
-    def __init__(self, planner: Any, simulator: Any, progress: Any = None) -> None:
-        self.planner, self.simulator, self.progress = planner, simulator, progress
+    def __init__(self, planning: Planning, simulator: Any, progress: Any = None) -> None:
+        super().__init__(planning)
+        self.simulator, self.progress = simulator, progress
         self.model_scores: list[float] = []
         self.simulator_scores: list[float] = []
 
     def begin(self, env: Any, length: int | None) -> None:
         """A new episode: no warm start, no scores."""
-        self.planner.reset()
+        super().begin(env, length)
         self.model_scores, self.simulator_scores = [], []
 
     def act(self, env: Any, observation: np.ndarray, step: int) -> np.ndarray:
         """The planner's action from ``observation``; both scores of its plan are kept."""
-        result = self.planner.plan(observation)
+        result = self.decide(env, observation)
         scored = self.simulator(read_planning_state(env), result.plan[None])
         self.model_scores.append(float(result.predicted_reward))
         self.simulator_scores.append(float(scored[0]))
@@ -201,7 +202,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
         # each episode's planner and model seeded by its seed, as evaluate.py's and
         # collect_data.py's: the episode is theirs to the digit
         planning = replace(setup, seed=seed).resolve(env)
-        source = CheckedPlanner(planning.planner(), simulator, bar)
+        source = CheckedPlanner(planning, simulator, bar)
         episode = collect_episode(env, source, seed, args.max_steps, 0.0, None)
         bar.update(args.max_steps - len(episode["rewards"]))  # the steps a fall cut short
         summary = {"seed": seed, **episode_summary(episode, source)}

@@ -472,11 +472,24 @@ class Planning:
         if setup.planner in AGENTS:
             return load_agent(setup.spec, self.env, setup.planner, setup.agent, setup.device)
         seed = setup.seed if seed is None else seed
-        conditioned = self.decoder is not None and self.decoder.cond_dim > 0
-        from_observation = getattr(self.objective, "plans_from_observation", False)
         return DiffusionElitesPolicy.for_env(
-            self.env, lambda i: self.planner(sub_env_seed(seed, i)), conditioned, from_observation
+            self.env,
+            lambda i: self.planner(sub_env_seed(seed, i)),
+            self.conditioned,
+            self.plans_from_observation,
         )
+
+    @property
+    def conditioned(self) -> bool:
+        """Whether its planner takes the observation as the prior's conditioning vector
+        (``plan(state, cond=observation)``): DE over a conditioned prior."""
+        return self.decoder is not None and self.decoder.cond_dim > 0
+
+    @property
+    def plans_from_observation(self) -> bool:
+        """Whether its planner's state is the observation (a world model), not the simulator's
+        state."""
+        return getattr(self.objective, "plans_from_observation", False)
 
     def with_objective(self, objective: Any) -> Planning:
         """The same planning, scoring candidates with ``objective``."""

@@ -22,6 +22,7 @@ from envs.planning_state import read_planning_state
 from envs.registry import get_task, make_env
 from experiments.harness.cli import UsageError
 from planner.action_scaling import ActionScaling
+from planner.planning import PlanResult
 from planner.threads import use_planning_threads
 from policies.setup import Planning, PlanningSetup, load_agent
 
@@ -31,28 +32,34 @@ TRANSITION_FIELDS = ("observations", "actions", "rewards", "next_observations", 
 
 
 class PlannerSource:
-    """A planner of :mod:`policies.planners` planning from the env's ``planning_state()`` (or,
-    with ``from_observation``, from the observation)."""
+    """The planner of a resolved :class:`~policies.setup.Planning`, planning from the env's
+    ``planning_state()`` (or from the observation, for a world model), the observation its
+    prior's condition where the prior is conditioned, as the policy plans."""
 
-    def __init__(self, planner: Any, from_observation: bool = False) -> None:
-        self.planner, self.from_observation = planner, from_observation
+    def __init__(self, planning: Planning) -> None:
+        self.planner = planning.planner()
+        self.from_observation = planning.plans_from_observation
+        self.conditioned = planning.conditioned
 
     def begin(self, env: gym.Env, length: int | None) -> None:
         """Forget the previous episode's warm start."""
         self.planner.reset()
 
+    def decide(self, env: gym.Env, observation: np.ndarray) -> PlanResult:
+        """The planner's decision from the env's current state."""
+        state = observation if self.from_observation else read_planning_state(env)
+        return self.planner.plan(state, cond=observation if self.conditioned else None)
+
     def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
         """The planner's normalised action from the env's current state."""
-        state = observation if self.from_observation else read_planning_state(env)
-        return self.planner.plan(state).action
+        return self.decide(env, observation).action
 
 
 def planner_source(setup: PlanningSetup, env: gym.Env) -> tuple[PlannerSource, Planning]:
     """The source planning with ``setup`` on ``env`` (seeded with ``setup.seed``), and the
     resolved :class:`~policies.setup.Planning` it plans with (budget, objective)."""
     planning = setup.resolve(env)
-    from_observation = getattr(planning.objective, "plans_from_observation", False)
-    return PlannerSource(planning.planner(), from_observation), planning
+    return PlannerSource(planning), planning
 
 
 def collect_episode(

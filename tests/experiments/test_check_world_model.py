@@ -3,6 +3,7 @@ the simulator from the state it was chosen in, with the same helpers."""
 
 import csv
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -43,9 +44,8 @@ class RecordingPlanner:
     def reset(self):
         self.step = 0
 
-    def plan(self, observation):
-        from types import SimpleNamespace
-
+    def plan(self, observation, cond=None):
+        assert cond is None  # an unconditioned prior's planner
         self.step += 1
         plan = np.full((4, 3), 0.1 * self.step)
         return SimpleNamespace(action=plan[0], plan=plan, predicted_reward=float(self.step))
@@ -59,7 +59,10 @@ def test_each_plan_is_scored_from_the_state_it_was_chosen_in():
         seen.append((np.array(state, copy=True), plans.copy()))
         return np.array([-float(len(seen))])
 
-    source = check_world_model.CheckedPlanner(RecordingPlanner(), simulator)
+    planning = SimpleNamespace(
+        planner=RecordingPlanner, plans_from_observation=True, conditioned=False
+    )
+    source = check_world_model.CheckedPlanner(planning, simulator)
     episode = collect_episode(env, source, seed=3, max_steps=4, action_noise=0.0, rng=None)
     # replaying the episode's actions gives the states the simulator must have been handed
     env.reset(seed=3)
@@ -103,3 +106,11 @@ def test_checking_changes_no_episode(tmp_path):
         plain = planner_episode(PlannerEpisode(setup, seed, max_steps=5))
         checked = [float(r["reward"]) for r in rows if int(r["seed"]) == seed]
         assert checked == plain["rewards"].tolist()
+
+
+def test_a_conditioned_prior_plans_on_the_observation_as_the_policy_plans(tmp_path):
+    # walker2d's prior is conditioned on the observation: the planner must be handed it
+    out = tmp_path / "walker"
+    run("--env", "walker2d", "--episodes", "1", "--max-steps", "2", "--out", str(out))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"][0]["steps"] == 2

@@ -213,3 +213,14 @@ def test_a_world_model_planner_rolls_out_by_the_tasks_propagation_unless_told(sc
         )
         assert info["propagation"] == expected
         assert source.planner.objective.propagation == expected
+
+
+def test_a_planner_over_a_conditioned_prior_collects(scripts, tmp_path):
+    # walker2d's prior is conditioned on the observation, which the planner must be handed
+    collect_data, _ = scripts
+    argv = ["--env", "walker2d", "--source", "de", "--episodes", "1", "--max-steps", "2"]
+    path = collect_data.main(
+        parse_args(collect_data.CollectArgs, "", [*argv, "--out", str(tmp_path / "w.npz")])
+    )
+    with np.load(path) as archive:
+        assert archive["actions"].shape == (2, 6)
