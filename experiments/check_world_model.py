@@ -46,7 +46,7 @@ from experiments.harness.cli import (
     run_main,
     write_json,
 )
-from experiments.harness.collection import PlannerSource, collect_episode
+from experiments.harness.collection import PlannerSource, collect_episode, transitions
 from experiments.harness.outputs import check_output, new_run_folder, overwrite_arg
 from experiments.harness.world_models import (
     particles_arg,
@@ -157,11 +157,10 @@ def own_state_errors(model: Any, recorded: list[dict[str, np.ndarray]]) -> dict[
     """The model's open-loop k-step error (:data:`KS`) on the ``recorded`` episodes'
     transitions, per observation dimension in units of the std of its training observations
     (its input normaliser's scale); None where no episode has k steps."""
-    keys = ("observations", "actions", "next_observations")
-    merged = {key: np.concatenate([e[key] for e in recorded]) for key in keys}
-    index = np.repeat(np.arange(len(recorded)), [len(e["rewards"]) for e in recorded])
+    data = transitions(recorded)
+    keys = ("observations", "actions", "next_observations", "episode_index")
     scale = model.input_normalizer.scale[: model.config.obs_dim].cpu().numpy()
-    found = k_step_errors(model, *(merged[key] for key in keys), index, ks=KS, obs_scale=scale)
+    found = k_step_errors(model, *(data[key] for key in keys), ks=KS, obs_scale=scale)
     return {str(k): v if math.isfinite(v) else None for k, v in found.items()}
 
 

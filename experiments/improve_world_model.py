@@ -85,6 +85,7 @@ from experiments.harness.collection import (
     agent_episode,
     planner_episode,
     random_episode,
+    transitions,
 )
 from experiments.harness.distributed import map_unordered, ray_address_arg, ray_session
 from experiments.harness.imitation import load_episode, save_episode
@@ -316,14 +317,6 @@ def check_task(setup: PlanningSetup) -> None:
         setup.resolve(env)
     finally:
         env.close()
-
-
-def transitions(episodes: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """The episodes' transitions stored one after another, with ``episode_index (M,)``."""
-    merged = {key: np.concatenate([e[key] for e in episodes]) for key in TRANSITION_FIELDS}
-    lengths = [e["steps"] for e in episodes]
-    merged["episode_index"] = np.repeat(np.arange(len(episodes)), lengths)
-    return merged
 
 
 def data_episodes(run: Run, index: int) -> list[dict[str, Any]]:

@@ -55,6 +55,15 @@ class PlannerSource:
         return self.decide(env, observation).action
 
 
+def transitions(episodes: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The episodes' transitions (:data:`TRANSITION_FIELDS`) stored one after another, with
+    ``episode_index (M,)``."""
+    merged = {key: np.concatenate([e[key] for e in episodes]) for key in TRANSITION_FIELDS}
+    lengths = [len(e["rewards"]) for e in episodes]
+    merged["episode_index"] = np.repeat(np.arange(len(episodes)), lengths)
+    return merged
+
+
 def planner_source(setup: PlanningSetup, env: gym.Env) -> tuple[PlannerSource, Planning]:
     """The source planning with ``setup`` on ``env`` (seeded with ``setup.seed``), and the
     resolved :class:`~policies.setup.Planning` it plans with (budget, objective)."""
