@@ -225,8 +225,8 @@ def bench_control(args: argparse.Namespace) -> list[dict]:
     finally:
         if busy is not None:
             busy.kill()
-    columns = ["task", "planner", "reward", "config", "decode_ms", "reward_ms", "other_ms"]
-    columns += ["step_ms"]
+    columns = ["task", "planner", "reward", "propagation", "config"]
+    columns += ["decode_ms", "reward_ms", "other_ms", "step_ms"]
     columns += ["physics_ms", "step_over_physics", "control_hz", "realtime_hz"]
     print_table(rows, columns)
     if args.out is not None:

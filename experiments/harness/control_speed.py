@@ -125,6 +125,7 @@ def measure_control(
                 "task": task,
                 "planner": planner,
                 "reward": reward,
+                "propagation": setup.propagation if reward == "world-model" else None,
                 "config": config,
                 "torch_threads": torch_threads,
                 "pool_threads": pool,
@@ -187,7 +188,7 @@ def markdown_table(rows: list[dict[str, Any]], machine: str, command: str) -> st
         physics = "-" if row["physics_ms"] is None else f"{row['physics_ms']:.1f}"
         ratio = "-" if row["step_over_physics"] is None else f"{row['step_over_physics']:.2f}"
         lines.append(
-            f"| {row['task']} | {row['load']} | {row['planner']} | {row['reward']} | "
+            f"| {row['task']} | {row['load']} | {row['planner']} | {_scored_by(row)} | "
             f"{row['decoder']} | "
             f"{row['config']} "
             f"({row['torch_threads']} / {row['pool_threads']}) | {row['budget']} | "
@@ -196,6 +197,13 @@ def markdown_table(rows: list[dict[str, Any]], machine: str, command: str) -> st
             f"{ratio} | {row['control_hz']:.1f} | {row['realtime_hz']:.0f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _scored_by(row: dict[str, Any]) -> str:
+    """What scored a row's candidates: the simulator, or the world model with its propagation
+    (a task's default may change between releases; the row says which one ran)."""
+    propagation = row.get("propagation")
+    return row["reward"] if propagation is None else f"{row['reward']} ({propagation})"
 
 
 def _decoder_name(search: Any, final: Any) -> str:

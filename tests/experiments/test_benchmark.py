@@ -47,9 +47,10 @@ def test_control_measures_the_world_models_planner_beside_the_simulators(tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads(out.read_text())
     assert [row["reward"] for row in rows] == ["simulator", "world-model"]
+    assert [row["propagation"] for row in rows] == [None, "mean"]  # reacher's default, as run
     assert rows[0]["physics_ms"] > 0 and rows[1]["physics_ms"] is None  # no floor for a model
     assert rows[0]["evaluations_per_step"] == rows[1]["evaluations_per_step"]  # equal budgets
     assert (
-        "| reacher | quiet | de | world-model | student | policy"
+        "| reacher | quiet | de | world-model (mean) | student | policy"
         in out.with_suffix(".md").read_text()
     )
