@@ -1,12 +1,14 @@
-"""Hopper's world models: validation return against the transitions collected for each, beside
-DE and CEM on the simulator on the same seeds 1000-1004 (1000-step episodes, 64 x 3, the critic;
-the models' planner is DE with TS-inf, hopper's default).
+"""Hopper's and walker2d's world models: validation return against the transitions collected
+for each (1000-step episodes, seeds 1000-1004, DE 64 x 3 with the task's critic and TS-inf, its
+default), beside DE and CEM on the simulator on the same seeds where they were run.
 
     python results/world-model-value/data_curve.py
 
-Reads the evaluate.py folders below (their episodes.csv) and draws data_curve.png with
-improve_world_model.py's round plot. Round r is the model after r rounds of its own planner's
-data (M0, M1, M2 in README.md).
+Reads the evaluate.py folders below (their episodes.csv) and draws ``data_curve.png`` (hopper)
+and ``walker2d_data_curve.png`` with improve_world_model.py's round plot. Round r is the model
+after r rounds of its own planner's data (hopper's M0, M1, M2 and walker2d's R1, R2 in README.md).
+Walker2d's M0 and R1 were also run on seeds 1005-1009; the plot keeps to 1000-1004, which every
+round ran.
 """
 
 import csv
@@ -16,37 +18,66 @@ from experiments.harness.statistics import interval_record
 from experiments.improve_world_model import rounds_figure
 
 HERE = Path(__file__).parent
-MODELS = [  # (round, transitions collected for it, the folder of its validation episodes)
-    (0, 27_103, "validation/m0-tsinf"),
-    (1, 29_705, "validation/m1-tsinf"),
-    (2, 38_284, "validation/m2-tsinf"),
-]
-SIMULATOR = "validation/simulator"  # DE's and CEM's rows, on the simulator
+TASKS = {  # task: (its models: (round, transitions collected, folders of its validation
+    # episodes)), the folder of DE's and CEM's rows on the simulator or None, the plot's file)
+    "hopper": (
+        [
+            (0, 27_103, ["validation/m0-tsinf"]),
+            (1, 29_705, ["validation/m1-tsinf"]),
+            (2, 38_284, ["validation/m2-tsinf"]),
+        ],
+        "validation/simulator",
+        "data_curve.png",
+    ),
+    "walker2d": (
+        [
+            (
+                0,
+                51_433,
+                [
+                    "walker2d-validation/agent-model-tsinf-critic-1000",
+                    "walker2d-validation/agent-model-tsinf-critic-1000-seeds-1003-1004",
+                ],
+            ),
+            (1, 68_777, ["walker2d-validation/round1-tsinf-critic-1000"]),
+            (2, 87_241, ["walker2d-validation/round2-tsinf-critic-1000"]),
+        ],
+        None,  # DE and CEM on the simulator were not run on these seeds (README.md)
+        "walker2d_data_curve.png",
+    ),
+}
 
 
-def returns(folder: str, planner: str) -> list[float]:
-    """The episode returns of ``planner``'s rows in ``folder``, in seed order."""
-    with open(HERE / folder / "episodes.csv") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["planner"] == planner]
+def returns(folders: list[str], planner: str) -> list[float]:
+    """The episode returns of ``planner``'s rows in ``folders``, in seed order."""
+    rows = []
+    for folder in folders:
+        with open(HERE / folder / "episodes.csv") as handle:
+            rows += [r for r in csv.DictReader(handle) if r["planner"] == planner]
     return [float(r["return"]) for r in sorted(rows, key=lambda r: int(r["seed"]))]
 
 
 def main() -> None:
-    records = [
-        {
-            "round": index,
-            "trained_on": transitions,
-            "validation": interval_record(returns(folder, "de")),
-        }
-        for index, transitions, folder in MODELS
-    ]
-    levels = {name: interval_record(returns(SIMULATOR, name)) for name in ("de", "cem")}
-    figure = rounds_figure(records, levels, "de", "hopper")
-    figure.axes[0].set_xlabel("transitions collected (the agent's, then its planner's rounds)")
-    figure.savefig(HERE / "data_curve.png")
-    for record in records:
-        print(f"round {record['round']}: {record['validation']['text']}")
-    print(", ".join(f"{name} on the simulator: {level['text']}" for name, level in levels.items()))
+    for task, (models, simulator, plot) in TASKS.items():
+        records = [
+            {
+                "round": index,
+                "trained_on": transitions,
+                "validation": interval_record(returns(folders, "de")),
+            }
+            for index, transitions, folders in models
+        ]
+        levels = (
+            {}
+            if simulator is None
+            else {name: interval_record(returns([simulator], name)) for name in ("de", "cem")}
+        )
+        figure = rounds_figure(records, levels, "de", task)
+        figure.axes[0].set_xlabel("transitions collected (the agent's, then its planner's rounds)")
+        figure.savefig(HERE / plot)
+        for record in records:
+            print(f"{task} round {record['round']}: {record['validation']['text']}")
+        print(", ".join(f"{name} on the simulator: {lv['text']}" for name, lv in levels.items()))
 
 
 if __name__ == "__main__":
