@@ -225,9 +225,23 @@ def start_prior(run: Run) -> Path:
         raise UsageError(f"--start {source}: {exc}") from None
     finally:
         env.close()
+    # Its record too, where it has one, and first: the prior's file is what marks round 0 done.
+    record = source.with_suffix(".json")
+    if record.is_file():
+        shutil.copyfile(record, path.with_suffix(".json"))
     shutil.copyfile(source, path.with_suffix(".tmp"))
     path.with_suffix(".tmp").replace(path)
     return path
+
+
+def chunks_trained_on(prior: Path) -> int | None:
+    """How many chunks ``prior`` was trained on, read from its record; None for a started-from
+    prior that came without one."""
+    record = prior.with_suffix(".json")
+    if not record.is_file():
+        return None
+    shape = json.loads(record.read_text()).get("dataset_shape")
+    return None if shape is None else shape[0]
 
 
 def train(
@@ -396,12 +410,11 @@ def run_rounds(run: Run) -> list[dict]:
             }
         prior = run.prior_path(index)
         de = evaluate(run, "de", run.round_dir(index) / "eval.csv", prior, schedule)
-        dataset = json.loads(prior.with_suffix(".json").read_text())["dataset_shape"][0]
         records.append(
             {
                 "round": index,
                 "teacher": teacher,
-                "dataset": dataset,
+                "dataset": chunks_trained_on(prior),
                 "de": interval_record(de),
                 "de_returns": de.tolist(),
                 "cem": cem,
