@@ -1,12 +1,12 @@
 """Hopper's and walker2d's world models: validation return against the transitions collected
 for each (1000-step episodes, seeds 1000-1004, DE 64 x 3 with the task's critic and TS-inf, its
-default), beside DE and CEM on the simulator on the same seeds where they were run.
+default), beside DE and CEM on the simulator on the same seeds.
 
     python results/world-model-value/data_curve.py
 
 Reads the evaluate.py folders below (their episodes.csv) and draws ``data_curve.png`` (hopper)
 and ``walker2d_data_curve.png`` with improve_world_model.py's round plot. Round r is the model
-after r rounds of its own planner's data (hopper's M0, M1, M2 and walker2d's R1, R2 in README.md).
+after r rounds of its own planner's data (hopper's M0-M3 and walker2d's R1, R2 in README.md).
 Walker2d's M0 and R1 were also run on seeds 1005-1009; the plot keeps to 1000-1004, which every
 round ran.
 """
@@ -19,12 +19,13 @@ from experiments.improve_world_model import rounds_figure
 
 HERE = Path(__file__).parent
 TASKS = {  # task: (its models: (round, transitions collected, folders of its validation
-    # episodes)), the folder of DE's and CEM's rows on the simulator or None, the plot's file)
+    # episodes)), the folder of DE's and CEM's rows on the simulator, the plot's file)
     "hopper": (
         [
             (0, 27_103, ["validation/m0-tsinf"]),
             (1, 29_705, ["validation/m1-tsinf"]),
             (2, 38_284, ["validation/m2-tsinf"]),
+            (3, 52_820, ["m3/validation"]),
         ],
         "validation/simulator",
         "data_curve.png",
@@ -42,7 +43,7 @@ TASKS = {  # task: (its models: (round, transitions collected, folders of its va
             (1, 68_777, ["walker2d-validation/round1-tsinf-critic-1000"]),
             (2, 87_241, ["walker2d-validation/round2-tsinf-critic-1000"]),
         ],
-        None,  # DE and CEM on the simulator were not run on these seeds (README.md)
+        "walker2d-validation/simulator-1000",
         "walker2d_data_curve.png",
     ),
 }
@@ -67,11 +68,7 @@ def main() -> None:
             }
             for index, transitions, folders in models
         ]
-        levels = (
-            {}
-            if simulator is None
-            else {name: interval_record(returns([simulator], name)) for name in ("de", "cem")}
-        )
+        levels = {name: interval_record(returns([simulator], name)) for name in ("de", "cem")}
         figure = rounds_figure(records, levels, "de", task)
         figure.axes[0].set_xlabel("transitions collected (the agent's, then its planner's rounds)")
         figure.savefig(HERE / plot)
