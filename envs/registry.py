@@ -191,11 +191,12 @@ default value; on validation seeds 300-304 (1000 steps, DE 64x3, that critic) it
 the default before), better on every seed (results/terminal-value/). Self-teaching without the
 critic did not improve hopper's prior: its teachers fell as early as the planner did. A round
 taught with it (hopper-action-selftaught.pt) plans +47 +- 24 better on the simulator but worse
-from the world model (validation seeds 1000-1004, 1000 steps: 2050 against 3114), so it is not
-the default. Walker2d: a prior of its
-SAC agent's episodes conditioned on each chunk's first observation (train_prior.py --condition);
-the unconditioned priors of the same agent's data barely moved or fell (results/staying-up/), this
-one walked all 1000 steps on validation seeds 300-302 with the task's default value."""
+from the world model (validation seeds 1000-1004, 1000 steps, hopper-world-model.pt: 2967 with
+it against 3470 with the default; results/world-model-value/), so it is not the default.
+Walker2d: a prior of its SAC agent's episodes conditioned on each chunk's first observation
+(train_prior.py --condition); the unconditioned priors of the same agent's data barely moved or
+fell (results/staying-up/), this one walked all 1000 steps on validation seeds 300-302 with the
+task's default value."""
 MUJOCO_STUDENTS = {
     "reacher": "reacher-action-selftaught-student.pt",
     "half-cheetah": "half-cheetah-action-selftaught-student.pt",
