@@ -10,16 +10,22 @@ world-model`` (the same flags: ``--world-model``, ``--prior``, ``--propagation``
 control step the plan it chose is also scored by the task's simulator from the env's state at that
 step, open loop, with the same helpers (cost terms, termination cost, value at the horizon's
 end). Where the model's score stays above the simulator's, the planner is steering by an error of
-its model: the steps just before a fall show which states the model has not learned. The
+its model: the steps just before a fall show which states the model has not learned. A model can
+score the chosen plan right and still choose badly, so the planner's whole last population is
+scored by the simulator too: how the model ranks those candidates against the simulator (rank
+correlation, the share of its elites that are the simulator's, and the regret: the simulator's
+best candidate's score minus its score of the model's best) says whether the search is led
+where the simulator would lead it. The
 episode's own transitions then give the model's open-loop k-step error on the states its
 planner drives the system into (k = 1, 5, 10, 16; per observation dimension, in units of the std
 of the model's training observations).
 
 Writes into ``--out`` (default ``runs/check_world_model__<env>__<time>/``): ``steps.csv`` (seed,
-step, the model's and the simulator's score of the chosen plan, the env's reward), ``summary.json``
-(the command, each episode's return, steps, mean scores, the step the model overrated its plan
-most, and the k-step errors) and ``scores.png`` (both scores against the step, one panel per
-episode). Seeds 0-9 are the test seeds: look at models on others (the default is 1000).
+step, the model's and the simulator's score of the chosen plan, the env's reward, the ranking of
+the last population), ``summary.json`` (the command, each episode's return, steps, mean scores and
+ranking, the step the model overrated its plan most, and the k-step errors) and ``scores.png``
+(both scores and the rank correlation against the step, one row per episode). Seeds 0-9 are the
+test seeds: look at models on others (the default is 1000).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy.stats import spearmanr
 from tqdm import tqdm
 
 from envs.planning_state import read_planning_state
@@ -62,6 +69,8 @@ from policies.setup import Planning, PlanningSetup
 KS = (1, 5, 10, 16)
 """Open-loop steps of the k-step error (16: the H of the shipped priors)."""
 OUTPUTS = ("steps.csv", "summary.json", "scores.png")
+RANKING = ("rank_correlation", "elite_overlap", "regret")
+"""How the model ranked a population against the simulator (:func:`population_ranking`)."""
 
 
 @dataclass
@@ -101,23 +110,60 @@ class CheckedPlanner(PlannerSource):
     def __init__(self, planning: Planning, simulator: Any, progress: Any = None) -> None:
         super().__init__(planning)
         self.simulator, self.progress = simulator, progress
-        self.model_scores: list[float] = []
-        self.simulator_scores: list[float] = []
+        self._forget_scores()
 
     def begin(self, env: Any, length: int | None) -> None:
         """A new episode: no warm start, no scores."""
         super().begin(env, length)
-        self.model_scores, self.simulator_scores = [], []
+        self._forget_scores()
+
+    def _forget_scores(self) -> None:
+        self.model_scores: list[float] = []
+        self.simulator_scores: list[float] = []
+        self.ranking: dict[str, list[float]] = {name: [] for name in RANKING}
 
     def act(self, env: Any, observation: np.ndarray, step: int) -> np.ndarray:
-        """The planner's action from ``observation``; both scores of its plan are kept."""
+        """The planner's action from ``observation``; both scores of its plan are kept, and how
+        the model ranked its last population (NaN on a step that recorded none)."""
         result = self.decide(env, observation)
-        scored = self.simulator(read_planning_state(env), result.plan[None])
+        state = read_planning_state(env)
+        scored = self.simulator(state, result.plan[None])
         self.model_scores.append(float(result.predicted_reward))
         self.simulator_scores.append(float(scored[0]))
+        ranked = dict.fromkeys(RANKING, math.nan)
+        if result.candidates is not None:
+            ranked = population_ranking(
+                result.candidate_rewards,
+                self.simulator(state, result.candidates),
+                len(result.elite_indices),
+            )
+        for name in RANKING:
+            self.ranking[name].append(ranked[name])
         if self.progress is not None:
             self.progress.update(1)
         return result.action
+
+
+def population_ranking(model: np.ndarray, simulator: np.ndarray, elites: int) -> dict[str, float]:
+    """How the model ranked one population against the simulator, over the candidates both
+    scored finitely: ``rank_correlation`` (Spearman's), ``elite_overlap`` (the share of the
+    model's top ``elites`` among the simulator's top ``elites``) and ``regret`` (the simulator's
+    best score minus its score of the model's best candidate; 0 when both pick the same). NaN
+    where fewer than two candidates remain, or the correlation of a constant score."""
+    model, simulator = np.asarray(model, float), np.asarray(simulator, float)
+    both = np.isfinite(model) & np.isfinite(simulator)
+    if both.sum() < 2:
+        return dict.fromkeys(RANKING, math.nan)
+    model, simulator = model[both], simulator[both]
+    top = min(max(elites, 1), len(model))
+    model_top = set(np.argsort(-model, kind="stable")[:top].tolist())
+    simulator_top = set(np.argsort(-simulator, kind="stable")[:top].tolist())
+    constant = np.ptp(model) == 0 or np.ptp(simulator) == 0
+    return {
+        "rank_correlation": math.nan if constant else float(spearmanr(model, simulator)[0]),
+        "elite_overlap": len(model_top & simulator_top) / top,
+        "regret": float(simulator.max() - simulator[np.argmax(model)]),
+    }
 
 
 def simulator_setup(model_setup: PlanningSetup) -> PlanningSetup:
@@ -148,9 +194,21 @@ def episode_summary(episode: dict[str, np.ndarray], source: CheckedPlanner) -> d
         "mean_simulator_score": float(np.nanmean(simulator)),
         "most_overrated_step": worst,
         "most_overrated_by": None if worst is None else float(overrated[worst]),
+        **{f"mean_{name}": finite_mean(source.ranking[name]) for name in RANKING},
         "model_scores": source.model_scores,
         "simulator_scores": source.simulator_scores,
+        "rank_correlations": source.ranking["rank_correlation"],
     }
+
+
+PER_STEP = ("model_scores", "simulator_scores", "rank_correlations")
+""":func:`episode_summary`'s per-step lists, which summary.json leaves to steps.csv."""
+
+
+def finite_mean(values: list[float]) -> float | None:
+    """The mean of the finite ``values`` (None: none is)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
 
 
 def own_state_errors(model: Any, recorded: list[dict[str, np.ndarray]]) -> dict[str, float | None]:
@@ -165,11 +223,13 @@ def own_state_errors(model: Any, recorded: list[dict[str, np.ndarray]]) -> dict[
 
 
 def scores_figure(episodes: list[dict[str, Any]], env: str) -> Figure:
-    """Each episode's model and simulator score of the chosen plan against the step."""
-    figure = Figure(figsize=(7, 2.2 * len(episodes) + 0.6), dpi=90)
+    """Each episode's model and simulator score of the chosen plan against the step (left), and
+    the rank correlation of their scores of the last population (right)."""
+    figure = Figure(figsize=(11, 2.2 * len(episodes) + 0.6), dpi=90)
     FigureCanvasAgg(figure)
+    rows = len(episodes)
     for row, episode in enumerate(episodes):
-        ax = figure.add_subplot(len(episodes), 1, row + 1)
+        ax = figure.add_subplot(rows, 2, 2 * row + 1)
         ax.plot(episode["model_scores"], label="world model's score")
         ax.plot(episode["simulator_scores"], label="simulator's score, same plan and state")
         end = "falls" if episode["terminated"] else "ends"
@@ -181,9 +241,21 @@ def scores_figure(episodes: list[dict[str, Any]], env: str) -> Figure:
         ax.set_ylabel("plan's score")
         if row == 0:
             ax.legend(fontsize=8)
+        rank = figure.add_subplot(rows, 2, 2 * row + 2, sharex=ax)
+        rank.plot(episode["rank_correlations"], color="tab:green", linewidth=0.8)
+        rank.axhline(0.0, color="grey", linewidth=0.5)
+        rank.set_ylim(-1.05, 1.05)
+        rank.set_ylabel("rank correlation")
+        rank.set_title("last population: model's ranking against the simulator's", fontsize=9)
     ax.set_xlabel("control step")
+    rank.set_xlabel("control step")
     figure.tight_layout()
     return figure
+
+
+def number(value: float | None, spec: str) -> str:
+    """``value`` formatted by ``spec``, or "-" where there is none."""
+    return "-" if value is None else format(value, spec)
 
 
 def main(args: CheckArgs) -> dict[str, Any]:
@@ -200,23 +272,23 @@ def main(args: CheckArgs) -> dict[str, Any]:
     for seed in range(args.seed, args.seed + args.episodes):
         # each episode's planner and model seeded by its seed, as evaluate.py's and
         # collect_data.py's: the episode is theirs to the digit
-        planning = replace(setup, seed=seed).resolve(env)
+        planning = replace(setup, seed=seed, record=True).resolve(env)
         source = CheckedPlanner(planning, simulator, bar)
         episode = collect_episode(env, source, seed, args.max_steps, 0.0, None)
         bar.update(args.max_steps - len(episode["rewards"]))  # the steps a fall cut short
         summary = {"seed": seed, **episode_summary(episode, source)}
         episodes.append(summary)
         recorded.append(episode)
-        rows += [
-            (seed, step, model_score, simulator_score, reward)
-            for step, (model_score, simulator_score, reward) in enumerate(
-                zip(source.model_scores, source.simulator_scores, episode["rewards"], strict=True)
-            )
-        ]
+        columns = (
+            source.model_scores, source.simulator_scores, episode["rewards"],
+            *(source.ranking[name] for name in RANKING),
+        )  # fmt: skip
+        rows += [(seed, step, *values) for step, values in enumerate(zip(*columns, strict=True))]
         bar.write(
             f"seed {seed}: return {summary['return']:.1f} in {summary['steps']} steps; mean "
             f"score of the chosen plan: model {summary['mean_model_score']:.1f}, simulator "
-            f"{summary['mean_simulator_score']:.1f}"
+            f"{summary['mean_simulator_score']:.1f}; mean rank correlation "
+            f"{number(summary['mean_rank_correlation'], '.2f')}"
         )
     bar.close()
     env.close()
@@ -224,7 +296,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "steps.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["seed", "step", "model_score", "simulator_score", "reward"])
+        writer.writerow(["seed", "step", "model_score", "simulator_score", "reward", *RANKING])
         writer.writerows(rows)
     result = {
         "command": command_line(),
@@ -233,7 +305,8 @@ def main(args: CheckArgs) -> dict[str, Any]:
         "value": None if setup.value() is None else [str(p) for p in setup.value()],
         "k_step_error": errors,
         "k_step_scale": "std of the model's training observations",
-        "episodes": [{k: v for k, v in e.items() if not k.endswith("_scores")} for e in episodes],
+        "ranking": "the planner's last population, scored by the model and by the simulator",
+        "episodes": [{k: v for k, v in e.items() if k not in PER_STEP} for e in episodes],
     }
     write_json(folder / "summary.json", result)
     scores_figure(episodes, setup.spec.name).savefig(folder / "scores.png")
@@ -246,13 +319,22 @@ def main(args: CheckArgs) -> dict[str, Any]:
                 "model score": e["mean_model_score"],
                 "simulator score": e["mean_simulator_score"],
                 "most overrated at": e["most_overrated_step"],
+                "rank corr": e["mean_rank_correlation"],
+                "elite overlap": e["mean_elite_overlap"],
+                "regret": e["mean_regret"],
             }
             for e in episodes
         ],
-        ["seed", "return", "steps", "model score", "simulator score", "most overrated at"],
-        {"return": ".1f", "model score": ".1f", "simulator score": ".1f"},
-    )
-    text = ", ".join(f"k={k} {'-' if v is None else f'{v:.3f}'}" for k, v in errors.items())
+        [
+            "seed", "return", "steps", "model score", "simulator score", "most overrated at",
+            "rank corr", "elite overlap", "regret",
+        ],
+        {
+            "return": ".1f", "model score": ".1f", "simulator score": ".1f", "rank corr": ".2f",
+            "elite overlap": ".2f", "regret": ".1f",
+        },
+    )  # fmt: skip
+    text = ", ".join(f"k={k} {number(v, '.3f')}" for k, v in errors.items())
     print(f"k-step error on these episodes (-: no episode that long): {text}")
     print(f"wrote {folder}/steps.csv, summary.json and scores.png")
     return result

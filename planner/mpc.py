@@ -280,7 +280,7 @@ class RecedingHorizonPlanner:
         last_population = n - len(extras) - int(self._rescore_final)
         self._evaluations = 0
         iterations = 0
-        candidates = elite_indices = None
+        candidates = candidate_rewards = elite_indices = None
         searched_best, searched_reward = None, -np.inf
         extra_rewards = None  # the safeguards' candidates, scored with the last population
         for iteration in range(config.iterations):
@@ -310,7 +310,7 @@ class RecedingHorizonPlanner:
             if rewards[top] > searched_reward:
                 searched_best, searched_reward = actions_np[top], float(rewards[top])
             if config.record:
-                candidates = actions_np
+                candidates, candidate_rewards = actions_np, rewards
                 elite_indices = top_indices(rewards, self.elites.config.num_elites)
         # Choose: the best candidate as scored, the chosen latent decoded with final_steps (when
         # that differs), and the safeguards' candidates; execute the best of them.
@@ -333,7 +333,7 @@ class RecedingHorizonPlanner:
             timer.add("reward", tic)
         result = commit_best(
             self.memory, options, option_rewards, state, k, iterations, self._evaluations, timer,
-            candidates, elite_indices,
+            candidates, candidate_rewards, elite_indices,
         )  # fmt: skip
         if result.fallback:
             self.elites.reset()

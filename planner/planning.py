@@ -88,6 +88,8 @@ class PlanResult:
         timing: seconds spent in ``decode``, ``reward`` and ``other`` (sampling, refits, copies).
         fallback: True when every candidate was invalid and the previous plan was executed.
         candidates: (N, H, A) last scored population, only with ``record=True``.
+        candidate_rewards: (N,) the objective's rewards of ``candidates``, as the planner saw
+            them, only with ``record=True``.
         elite_indices: (E,) rows of ``candidates`` that were elites, only with ``record=True``.
         knots: (K, A) the chosen plan as the planner searched it (``plan`` itself when K = H).
     """
@@ -100,6 +102,7 @@ class PlanResult:
     timing: dict[str, float]
     fallback: bool = False
     candidates: np.ndarray | None = None
+    candidate_rewards: np.ndarray | None = None
     elite_indices: np.ndarray | None = None
     knots: np.ndarray | None = None
 
@@ -154,6 +157,7 @@ def commit_best(
     evaluations: int,
     timer: PhaseTimer,
     candidates: np.ndarray | None = None,
+    candidate_rewards: np.ndarray | None = None,
     elite_indices: np.ndarray | None = None,
 ) -> PlanResult:
     """End a control step: execute the best of ``options (M, K, A)`` by ``rewards (M,)``.
@@ -166,7 +170,8 @@ def commit_best(
         iterations: search iterations that learned something this step.
         evaluations: reward evaluations spent this step (all of them, options included).
         timer: the call's timer; the result's ``timing`` is :meth:`PhaseTimer.finish`.
-        candidates, elite_indices: the last population (knots) and its elites, for recording.
+        candidates, candidate_rewards, elite_indices: the last population (knots), its rewards
+            and its elites, for recording.
 
     The result's plan and candidates are actions ``(H, A)``, interpolated from the knots.
     """
@@ -174,7 +179,7 @@ def commit_best(
     if len(best) == 0:
         plan = memory.fallback(steps_since_plan, state)
         predicted, iterations, fallback = math.nan, 0, True
-        candidates = elite_indices = None
+        candidates = candidate_rewards = elite_indices = None
     else:
         plan = memory.commit(options[best[0]])
         predicted, fallback = float(rewards[best[0]]), False
@@ -189,6 +194,7 @@ def commit_best(
         timing=timer.finish(),
         fallback=fallback,
         candidates=None if candidates is None else actions(candidates),
+        candidate_rewards=candidate_rewards,
         elite_indices=elite_indices,
         knots=plan,
     )

@@ -158,9 +158,16 @@ class ICEMPlanner:
             std = np.maximum(std, config.min_std)
             self._kept = elites
         found = [] if best_actions is None else [best_actions]
+        recorded = {}
+        if self.record:
+            recorded = {
+                "candidates": candidates,
+                "candidate_rewards": rewards,
+                "elite_indices": order,
+            }
         result = commit_best(
             self.memory, found, [best_reward] * len(found), state, 1, config.iterations,
-            evaluations, timer, candidates if self.record else None, order if self.record else None,
+            evaluations, timer, **recorded,
         )  # fmt: skip
         if not result.fallback:
             # Shift initialisation for the next control step: the mean moves one step and

@@ -160,12 +160,16 @@ class MPPIPlanner:
             self._rng_state = torch.get_rng_state()
         options = np.concatenate([self._mppi.U.clamp(-1.0, 1.0).numpy()[None], extras])
         rewards = self._score(options)
-        shown = None
+        recorded = {}
         if self._last:
-            shown = top_indices(self._last[1], self.config.population // 10 or 1)
+            sampled, sampled_rewards = self._last
+            shown = top_indices(sampled_rewards, self.config.population // 10 or 1)
+            recorded = {
+                "candidates": sampled, "candidate_rewards": sampled_rewards, "elite_indices": shown
+            }  # fmt: skip
         result = commit_best(
             self.memory, options, rewards, state, 1, self.config.iterations, self._evaluations,
-            self._timer, self._last[0] if self._last else None, shown,
+            self._timer, **recorded,
         )  # fmt: skip
         # The next step's nominal sequence: the executed plan, shifted like every plan.
         self._mppi.U = torch.as_tensor(self.memory.previous(1))

@@ -58,8 +58,14 @@ class RandomShootingPlanner:
         tic = timer.started
         rewards = score_candidates(bind_state(self.objective, state), candidates)
         timer.add("reward", tic)
-        shown = top_indices(rewards, self.num_shown) if self.record else None
+        recorded = {}
+        if self.record:
+            shown = top_indices(rewards, self.num_shown)
+            recorded = {
+                "candidates": candidates,
+                "candidate_rewards": rewards,
+                "elite_indices": shown,
+            }
         return commit_best(
-            self.memory, candidates, rewards, state, 1, 1, len(candidates), timer,
-            candidates if self.record else None, shown,
-        )  # fmt: skip
+            self.memory, candidates, rewards, state, 1, 1, len(candidates), timer, **recorded
+        )

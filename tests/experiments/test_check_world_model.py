@@ -48,7 +48,9 @@ class RecordingPlanner:
         assert cond is None  # an unconditioned prior's planner
         self.step += 1
         plan = np.full((4, 3), 0.1 * self.step)
-        return SimpleNamespace(action=plan[0], plan=plan, predicted_reward=float(self.step))
+        return SimpleNamespace(
+            action=plan[0], plan=plan, predicted_reward=float(self.step), candidates=None
+        )
 
 
 def test_each_plan_is_scored_from_the_state_it_was_chosen_in():
@@ -74,6 +76,30 @@ def test_each_plan_is_scored_from_the_state_it_was_chosen_in():
     assert source.simulator_scores == [-1.0, -2.0, -3.0, -4.0]
     summary = check_world_model.episode_summary(episode, source)
     assert summary["most_overrated_step"] == 3 and summary["most_overrated_by"] == 8.0
+    # a planner that recorded no population: no ranking, said so
+    assert np.isnan(source.ranking["rank_correlation"]).all()
+    assert summary["mean_rank_correlation"] is None
+
+
+def test_a_population_ranking_compares_the_model_with_the_simulator():
+    ranking = check_world_model.population_ranking
+    simulator = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.0])
+    same = ranking(2 * simulator + 1, simulator, elites=2)
+    assert same == pytest.approx({"rank_correlation": 1.0, "elite_overlap": 1.0, "regret": 0.0})
+    reversed_ = ranking(-simulator, simulator, elites=2)
+    assert reversed_["rank_correlation"] == pytest.approx(-1.0)
+    assert reversed_["elite_overlap"] == 0.0 and reversed_["regret"] == 5.0
+    # the model's elites are 0 and 2, the simulator's 0 and 1: half shared; its best is the
+    # simulator's best, so no regret
+    half = ranking(np.array([9.0, 1.0, 8.0, 0.0, 0.0, 0.0]), simulator, elites=2)
+    assert half["elite_overlap"] == 0.5 and half["regret"] == 0.0
+    # a candidate either scores NaN (a diverged rollout) is left out of all three
+    model = np.array([np.nan, 4.0, 3.0, 2.0, 1.0, 0.0])
+    assert ranking(model, simulator, elites=1) == pytest.approx(
+        {"rank_correlation": 1.0, "elite_overlap": 1.0, "regret": 0.0}
+    )
+    assert all(np.isnan(v) for v in ranking(np.full(6, np.nan), simulator, 2).values())
+    assert np.isnan(ranking(np.ones(6), simulator, 2)["rank_correlation"])  # a constant score
 
 
 def test_a_checked_hopper_episode_writes_its_scores_and_errors(tmp_path):
@@ -83,6 +109,11 @@ def test_a_checked_hopper_episode_writes_its_scores_and_errors(tmp_path):
         rows = list(csv.DictReader(handle))
     assert [int(r["step"]) for r in rows] == list(range(6))
     assert all(np.isfinite(float(r["simulator_score"])) for r in rows)
+    # DE's last population is ranked on every step; a correlation lies in [-1, 1]
+    correlations = [float(r["rank_correlation"]) for r in rows]
+    assert all(-1.0 <= c <= 1.0 for c in correlations)
+    assert all(0.0 <= float(r["elite_overlap"]) <= 1.0 for r in rows)
+    assert all(float(r["regret"]) >= 0.0 for r in rows)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"][0]["seed"] == 1000 and summary["episodes"][0]["steps"] == 6
     errors = summary["k_step_error"]
@@ -90,6 +121,9 @@ def test_a_checked_hopper_episode_writes_its_scores_and_errors(tmp_path):
     assert errors["10"] is None and errors["16"] is None  # no 6-step episode holds them
     assert summary["value"][0] == str(get_task("hopper").value_agent_path)
     assert result["k_step_error"] == errors
+    episode = summary["episodes"][0]
+    assert episode["mean_rank_correlation"] == pytest.approx(np.mean(correlations))
+    assert "rank_correlations" not in episode  # per step: steps.csv's
     assert (out / "scores.png").stat().st_size > 0
     with pytest.raises(UsageError, match="--overwrite"):
         run("--env", "hopper", "--episodes", "1", "--max-steps", "2", "--out", str(out))

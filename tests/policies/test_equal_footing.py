@@ -184,3 +184,24 @@ def test_sub_env_planners_get_distinct_reproducible_seeds():
     policy.predict(vec_env.reset())
     used = [planner.elites.generator.initial_seed() for planner in policy.planners]
     assert used == seeds[:3]
+
+
+@pytest.mark.parametrize("kind", PLANNERS)
+def test_every_recording_planner_returns_its_last_population_with_the_rewards_it_saw(
+    kind, tiny_action_prior
+):
+    # check_world_model.py ranks these candidates by the simulator against these rewards
+    prior = tiny_action_prior if kind == "de" else None
+    planner = build_planner(kind, point_mass, Budget(H, A, N, T), 1, prior, record=True)
+    state = np.array([0.2, 0.1])
+    for _ in range(2):  # the second step has a previous plan and a warm start
+        result = planner.plan(state)
+        assert result.candidates.ndim == 3 and result.candidates.shape[1:] == (H, A)
+        assert result.candidate_rewards.shape == (len(result.candidates),)
+        np.testing.assert_allclose(
+            result.candidate_rewards, point_mass(state, result.candidates), rtol=1e-6
+        )
+        assert len(result.elite_indices) >= 1
+        state = state + 0.1 * result.action
+    quiet = build_planner(kind, point_mass, Budget(H, A, N, T), 1, prior).plan(state)
+    assert quiet.candidates is None and quiet.candidate_rewards is None
