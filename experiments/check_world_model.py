@@ -15,7 +15,8 @@ score the chosen plan right and still choose badly, so the planner's whole last 
 scored by the simulator too: how the model ranks those candidates against the simulator (rank
 correlation, the share of its elites that are the simulator's, and the regret: the simulator's
 best candidate's score minus its score of the model's best) says whether the search is led
-where the simulator would lead it. The
+where the simulator would lead it, and the spread of the candidates' scores against the part of
+the model's error that differs between them says why. The
 episode's own transitions then give the model's open-loop k-step error on the states its
 planner drives the system into (k = 1, 5, 10, 16; per observation dimension, in units of the std
 of the model's training observations).
@@ -69,7 +70,7 @@ from policies.setup import Planning, PlanningSetup
 KS = (1, 5, 10, 16)
 """Open-loop steps of the k-step error (16: the H of the shipped priors)."""
 OUTPUTS = ("steps.csv", "summary.json", "scores.png")
-RANKING = ("rank_correlation", "elite_overlap", "regret")
+RANKING = ("rank_correlation", "elite_overlap", "regret", "spread", "reordering_error")
 """How the model ranked a population against the simulator (:func:`population_ranking`)."""
 
 
@@ -147,9 +148,14 @@ class CheckedPlanner(PlannerSource):
 def population_ranking(model: np.ndarray, simulator: np.ndarray, elites: int) -> dict[str, float]:
     """How the model ranked one population against the simulator, over the candidates both
     scored finitely: ``rank_correlation`` (Spearman's), ``elite_overlap`` (the share of the
-    model's top ``elites`` among the simulator's top ``elites``) and ``regret`` (the simulator's
-    best score minus its score of the model's best candidate; 0 when both pick the same). NaN
-    where fewer than two candidates remain, or the correlation of a constant score."""
+    model's top ``elites`` among the simulator's top ``elites``), ``regret`` (the simulator's
+    best score minus its score of the model's best candidate; 0 when both pick the same), and
+    why: ``spread``, the std of the simulator's scores over the population, against
+    ``reordering_error``, the std of the model's error (model minus simulator) over it. An
+    error the candidates share moves no rank; only the part that differs between them can, so
+    the model ranks well where ``reordering_error`` is well below ``spread`` (a score merely
+    scaled, which reorders nothing, counts as error here). NaN where fewer than two candidates
+    remain, or the correlation of a constant score."""
     model, simulator = np.asarray(model, float), np.asarray(simulator, float)
     both = np.isfinite(model) & np.isfinite(simulator)
     if both.sum() < 2:
@@ -163,6 +169,8 @@ def population_ranking(model: np.ndarray, simulator: np.ndarray, elites: int) ->
         "rank_correlation": math.nan if constant else float(spearmanr(model, simulator)[0]),
         "elite_overlap": len(model_top & simulator_top) / top,
         "regret": float(simulator.max() - simulator[np.argmax(model)]),
+        "spread": float(simulator.std()),
+        "reordering_error": float((model - simulator).std()),
     }
 
 
@@ -322,16 +330,18 @@ def main(args: CheckArgs) -> dict[str, Any]:
                 "rank corr": e["mean_rank_correlation"],
                 "elite overlap": e["mean_elite_overlap"],
                 "regret": e["mean_regret"],
+                "spread": e["mean_spread"],
+                "reordering error": e["mean_reordering_error"],
             }
             for e in episodes
         ],
         [
             "seed", "return", "steps", "model score", "simulator score", "most overrated at",
-            "rank corr", "elite overlap", "regret",
+            "rank corr", "elite overlap", "regret", "spread", "reordering error",
         ],
         {
             "return": ".1f", "model score": ".1f", "simulator score": ".1f", "rank corr": ".2f",
-            "elite overlap": ".2f", "regret": ".1f",
+            "elite overlap": ".2f", "regret": ".1f", "spread": ".1f", "reordering error": ".1f",
         },
     )  # fmt: skip
     text = ", ".join(f"k={k} {number(v, '.3f')}" for k, v in errors.items())

@@ -85,7 +85,15 @@ def test_a_population_ranking_compares_the_model_with_the_simulator():
     ranking = check_world_model.population_ranking
     simulator = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.0])
     same = ranking(2 * simulator + 1, simulator, elites=2)
-    assert same == pytest.approx({"rank_correlation": 1.0, "elite_overlap": 1.0, "regret": 0.0})
+    assert same == pytest.approx(
+        {
+            "rank_correlation": 1.0, "elite_overlap": 1.0, "regret": 0.0,
+            "spread": simulator.std(), "reordering_error": simulator.std(),
+        }
+    )  # fmt: skip
+    # an error every candidate shares reorders nothing
+    shifted = ranking(simulator + 100.0, simulator, elites=2)
+    assert shifted["rank_correlation"] == pytest.approx(1.0) and shifted["reordering_error"] == 0
     reversed_ = ranking(-simulator, simulator, elites=2)
     assert reversed_["rank_correlation"] == pytest.approx(-1.0)
     assert reversed_["elite_overlap"] == 0.0 and reversed_["regret"] == 5.0
@@ -95,7 +103,9 @@ def test_a_population_ranking_compares_the_model_with_the_simulator():
     assert half["elite_overlap"] == 0.5 and half["regret"] == 0.0
     # a candidate either scores NaN (a diverged rollout) is left out of all three
     model = np.array([np.nan, 4.0, 3.0, 2.0, 1.0, 0.0])
-    assert ranking(model, simulator, elites=1) == pytest.approx(
+    kept = ranking(model, simulator, elites=1)
+    assert kept["spread"] == pytest.approx(simulator[1:].std())
+    assert {k: kept[k] for k in ("rank_correlation", "elite_overlap", "regret")} == pytest.approx(
         {"rank_correlation": 1.0, "elite_overlap": 1.0, "regret": 0.0}
     )
     assert all(np.isnan(v) for v in ranking(np.full(6, np.nan), simulator, 2).values())
