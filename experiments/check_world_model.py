@@ -341,7 +341,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
         ],
         {
             "return": ".1f", "model score": ".1f", "simulator score": ".1f", "rank corr": ".2f",
-            "elite overlap": ".2f", "regret": ".1f", "spread": ".1f", "reordering error": ".1f",
+            "elite overlap": ".2f", "regret": ".3g", "spread": ".3g", "reordering error": ".3g",
         },
     )  # fmt: skip
     text = ", ".join(f"k={k} {number(v, '.3f')}" for k, v in errors.items())
