@@ -178,21 +178,23 @@ MUJOCO_EPISODES = {"inverted-pendulum": (5, 200), "reacher": (10, None)}
 MUJOCO_PRIORS = {
     "reacher": "reacher-action-selftaught.pt",
     "half-cheetah": "half-cheetah-action-selftaught.pt",
-    "hopper": "hopper-action-sac452k.pt",
+    "hopper": "hopper-action-selftaught.pt",
     "walker2d": "walker2d-action-cond.pt",
 }
 """Shipped action-chunk priors. Reacher and half-cheetah: taught by their own planner from a
 prior of smooth random actions, no agent needed (experiments/improve_prior.py,
 results/improve-prior/); against the prior of SAC agent data on the same seeds, half-cheetah
-gains +903 +- 483 at 64x3 and reacher is level (results/self-taught/). Hopper: a prior of SAC
-agent data (experiments/collect_data.py), the episodes of the 452k-step agent whose critic is its
-default value; on validation seeds 300-304 (1000 steps, DE 64x3, that critic) it scored
-3596 +- 11 against 3418 +- 34 for the prior of the 32k-step agent's data (hopper-action.pt,
-the default before), better on every seed (results/terminal-value/). Self-teaching without the
-critic did not improve hopper's prior: its teachers fell as early as the planner did. A round
-taught with it (hopper-action-selftaught.pt) plans +47 +- 24 better on the simulator but worse
-from the world model (validation seeds 1000-1004, 1000 steps, hopper-world-model.pt: 2967 with
-it against 3470 with the default; results/world-model-value/), so it is not the default.
+gains +903 +- 483 at 64x3 and reacher is level (results/self-taught/). Hopper: one round of
+self-teaching with its critic (improve_prior.py --start shipped) over the prior of the episodes of
+the 452k-step agent whose critic is its default value (hopper-action-sac452k.pt, the default
+before); on validation seeds 500-504 (1000 steps, DE 64x3, that critic) it scored 3640 +- 14
+against 3593 +- 15, better on every seed; that agent's prior had scored 3596 +- 11 against
+3418 +- 34 for the 32k-step agent's (hopper-action.pt) on seeds 300-304 (results/terminal-value/).
+Without the critic, self-teaching had not helped: its teachers fell as early as the planner did.
+The world model's planner plans over it too: with hopper-world-model.pt, trained on rounds of
+that planner's own episodes over this prior, it scored 3628 against 3538 over the 452k agent's
+prior (validation seeds 1000-1004, 1000 steps; results/world-model-value/). Earlier models fell
+with it (2050 and 2967 against 3114 and 3470), which kept it from being the default until then.
 Walker2d: a prior of its SAC agent's episodes conditioned on each chunk's first observation
 (train_prior.py --condition); the unconditioned priors of the same agent's data barely moved or
 fell (results/staying-up/), this one walked all 1000 steps on validation seeds 300-302 with the

@@ -434,7 +434,7 @@ def test_a_folder_resumes_only_where_each_de_row_plans_with_the_prior_it_was_run
 
     hopper, old = grid(GridSettings()), str(CHECKPOINTS / "hopper-action.pt")
     assert [row["prior"] for row in hopper["rows"]] == [
-        "checkpoints/hopper-action-sac452k.pt",
+        "checkpoints/hopper-action-selftaught.pt",
         None,
     ]
     assert grid(GridSettings(prior=old))["rows"][0]["prior"] == "checkpoints/hopper-action.pt"

@@ -129,7 +129,7 @@ def test_an_agent_run_shows_no_budget(tmp_path):
 
 
 HOPPER_CRITIC = "checkpoints/agents/hopper-value-452k-sac.zip"
-HOPPER_PRIOR = "checkpoints/hopper-action-sac452k.pt"
+HOPPER_PRIOR = "checkpoints/hopper-action-selftaught.pt"
 OLD_PRIOR = "checkpoints/hopper-action.pt"
 
 
