@@ -101,7 +101,7 @@ def test_a_population_ranking_compares_the_model_with_the_simulator():
     # simulator's best, so no regret
     half = ranking(np.array([9.0, 1.0, 8.0, 0.0, 0.0, 0.0]), simulator, elites=2)
     assert half["elite_overlap"] == 0.5 and half["regret"] == 0.0
-    # a candidate either scores NaN (a diverged rollout) is left out of all three
+    # a candidate either scores NaN (a diverged rollout) is left out of every measure
     model = np.array([np.nan, 4.0, 3.0, 2.0, 1.0, 0.0])
     kept = ranking(model, simulator, elites=1)
     assert kept["spread"] == pytest.approx(simulator[1:].std())
