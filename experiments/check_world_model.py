@@ -50,6 +50,7 @@ from experiments.harness.cli import (
     arg,
     check_device,
     command_line,
+    format_cell,
     print_table,
     run_main,
     write_json,
@@ -127,16 +128,16 @@ class CheckedPlanner(PlannerSource):
         """The planner's action from ``observation``; both scores of its plan are kept, and how
         the model ranked its last population (NaN on a step that recorded none)."""
         result = self.decide(env, observation)
-        state = read_planning_state(env)
-        scored = self.simulator(state, result.plan[None])
+        plans = result.plan[None]
+        if result.candidates is not None:  # one rollout batch: the plan, then its population
+            plans = np.concatenate([plans, result.candidates])
+        scored = self.simulator(read_planning_state(env), plans)
         self.model_scores.append(float(result.predicted_reward))
         self.simulator_scores.append(float(scored[0]))
         ranked = dict.fromkeys(RANKING, math.nan)
         if result.candidates is not None:
             ranked = population_ranking(
-                result.candidate_rewards,
-                self.simulator(state, result.candidates),
-                len(result.elite_indices),
+                result.candidate_rewards, scored[1:], len(result.elite_indices)
             )
         for name in RANKING:
             self.ranking[name].append(ranked[name])
@@ -261,11 +262,6 @@ def scores_figure(episodes: list[dict[str, Any]], env: str) -> Figure:
     return figure
 
 
-def number(value: float | None, spec: str) -> str:
-    """``value`` formatted by ``spec``, or "-" where there is none."""
-    return "-" if value is None else format(value, spec)
-
-
 def main(args: CheckArgs) -> dict[str, Any]:
     """Plan and check the episodes; write and print the results."""
     folder = Path(args.out) if args.out else new_run_folder("check_world_model", args.env)
@@ -296,7 +292,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
             f"seed {seed}: return {summary['return']:.1f} in {summary['steps']} steps; mean "
             f"score of the chosen plan: model {summary['mean_model_score']:.1f}, simulator "
             f"{summary['mean_simulator_score']:.1f}; mean rank correlation "
-            f"{number(summary['mean_rank_correlation'], '.2f')}"
+            f"{format_cell(summary['mean_rank_correlation'], '.2f')}"
         )
     bar.close()
     env.close()
@@ -344,7 +340,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
             "elite overlap": ".2f", "regret": ".3g", "spread": ".3g", "reordering error": ".3g",
         },
     )  # fmt: skip
-    text = ", ".join(f"k={k} {number(v, '.3f')}" for k, v in errors.items())
+    text = ", ".join(f"k={k} {format_cell(v, '.3f')}" for k, v in errors.items())
     print(f"k-step error on these episodes (-: no episode that long): {text}")
     print(f"wrote {folder}/steps.csv, summary.json and scores.png")
     return result

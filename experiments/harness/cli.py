@@ -320,7 +320,7 @@ def _to_builtin(value: Any) -> Any:
 def print_table(rows: list[dict], columns: list[str], formats: dict[str, str] | None = None) -> str:
     """Print ``rows`` as an aligned text table (and return it)."""
     formats = formats or {}
-    cells = [[_fmt(row.get(col), formats.get(col)) for col in columns] for row in rows]
+    cells = [[format_cell(row.get(col), formats.get(col)) for col in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = [
         "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)),
@@ -332,7 +332,9 @@ def print_table(rows: list[dict], columns: list[str], formats: dict[str, str] | 
     return text
 
 
-def _fmt(value: Any, spec: str | None) -> str:
+def format_cell(value: Any, spec: str | None = None) -> str:
+    """``value`` as a table shows it: formatted by ``spec``, ``-`` for None, floats to 3
+    significant digits without a spec."""
     if value is None:
         return "-"
     if spec is not None:
