@@ -16,10 +16,14 @@ scored by the simulator too: how the model ranks those candidates against the si
 correlation, the share of its elites that are the simulator's, and the regret: the simulator's
 best candidate's score minus its score of the model's best) says whether the search is led
 where the simulator would lead it, and the spread of the candidates' scores against the part of
-the model's error that differs between them says why. The
-episode's own transitions then give the model's open-loop k-step error on the states its
-planner drives the system into (k = 1, 5, 10, 16; per observation dimension, in units of the std
-of the model's training observations).
+the model's error that differs between them says why. Where the planner adds a value at the
+horizon's end (hopper's and walker2d's critics), both also score the population without it, and
+the ranking is split: by the return over the horizon alone, by the value alone, and with the
+value read at the true end state (the model's return plus the simulator's value), which says how
+the model would rank if its end states were exact. The episode's own transitions then give the
+model's open-loop k-step error on the states its planner drives the system into (k = 1, 5, 10,
+16 and the planner's horizon H; per observation dimension, in units of the std of the model's
+training observations).
 
 Writes into ``--out`` (default ``runs/check_world_model__<env>__<time>/``): ``steps.csv`` (seed,
 step, the model's and the simulator's score of the chosen plan, the env's reward, the ranking of
@@ -69,10 +73,20 @@ from policies.planners import PLANNERS
 from policies.setup import Planning, PlanningSetup
 
 KS = (1, 5, 10, 16)
-"""Open-loop steps of the k-step error (16: the H of the shipped priors)."""
+"""Open-loop steps of the k-step error; the planner's horizon H is added where it is not one of
+them (walker2d's prior plans 32 steps)."""
 OUTPUTS = ("steps.csv", "summary.json", "scores.png")
 RANKING = ("rank_correlation", "elite_overlap", "regret", "spread", "reordering_error")
 """How the model ranked a population against the simulator (:func:`population_ranking`)."""
+VALUE_SPLIT = (
+    "return_rank_correlation",
+    "value_rank_correlation",
+    "exact_value_rank_correlation",
+    "value_spread",
+    "value_reordering_error",
+)
+"""The same ranking split into the horizon's return and the value at its end
+(:func:`value_split`); NaN where the planner adds no value."""
 
 
 @dataclass
@@ -107,11 +121,22 @@ class CheckArgs(ScriptArgs):
 class CheckedPlanner(PlannerSource):
     """A source for :func:`~experiments.harness.collection.collect_episode`: a world model's
     planning, whose every chosen plan is also scored by ``simulator`` from the env's state
-    (``progress``: anything with ``update(n)``, advanced by one per control step)."""
+    (``progress``: anything with ``update(n)``, advanced by one per control step).
 
-    def __init__(self, planning: Planning, simulator: Any, progress: Any = None) -> None:
+    ``returns``, given, are the model's and the simulator's objectives without the value at the
+    horizon's end (the model's called with the observation, the simulator's with the env's
+    state): each population is then scored by both once more, and its ranking split into the
+    return and the value (:func:`value_split`)."""
+
+    def __init__(
+        self,
+        planning: Planning,
+        simulator: Any,
+        progress: Any = None,
+        returns: tuple[Any, Any] | None = None,
+    ) -> None:
         super().__init__(planning)
-        self.simulator, self.progress = simulator, progress
+        self.simulator, self.progress, self.returns = simulator, progress, returns
         self._forget_scores()
 
     def begin(self, env: Any, length: int | None) -> None:
@@ -122,7 +147,7 @@ class CheckedPlanner(PlannerSource):
     def _forget_scores(self) -> None:
         self.model_scores: list[float] = []
         self.simulator_scores: list[float] = []
-        self.ranking: dict[str, list[float]] = {name: [] for name in RANKING}
+        self.ranking: dict[str, list[float]] = {name: [] for name in (*RANKING, *VALUE_SPLIT)}
 
     def act(self, env: Any, observation: np.ndarray, step: int) -> np.ndarray:
         """The planner's action from ``observation``; both scores of its plan are kept, and how
@@ -131,16 +156,20 @@ class CheckedPlanner(PlannerSource):
         plans = result.plan[None]
         if result.candidates is not None:  # one rollout batch: the plan, then its population
             plans = np.concatenate([plans, result.candidates])
-        scored = self.simulator(read_planning_state(env), plans)
+        state = read_planning_state(env)
+        scored = self.simulator(state, plans)
         self.model_scores.append(float(result.predicted_reward))
         self.simulator_scores.append(float(scored[0]))
-        ranked = dict.fromkeys(RANKING, math.nan)
+        ranked = dict.fromkeys((*RANKING, *VALUE_SPLIT), math.nan)
         if result.candidates is not None:
-            ranked = population_ranking(
-                result.candidate_rewards, scored[1:], len(result.elite_indices)
-            )
-        for name in RANKING:
-            self.ranking[name].append(ranked[name])
+            model = result.candidate_rewards
+            ranked |= population_ranking(model, scored[1:], len(result.elite_indices))
+            if self.returns is not None:
+                model_return = self.returns[0](observation, result.candidates)
+                simulator_return = self.returns[1](state, result.candidates)
+                ranked |= value_split(model, model_return, scored[1:], simulator_return)
+        for name, values in self.ranking.items():
+            values.append(ranked[name])
         if self.progress is not None:
             self.progress.update(1)
         return result.action
@@ -165,14 +194,51 @@ def population_ranking(model: np.ndarray, simulator: np.ndarray, elites: int) ->
     top = min(max(elites, 1), len(model))
     model_top = set(np.argsort(-model, kind="stable")[:top].tolist())
     simulator_top = set(np.argsort(-simulator, kind="stable")[:top].tolist())
-    constant = np.ptp(model) == 0 or np.ptp(simulator) == 0
     return {
-        "rank_correlation": math.nan if constant else float(spearmanr(model, simulator)[0]),
+        "rank_correlation": _rank_correlation(model, simulator),
         "elite_overlap": len(model_top & simulator_top) / top,
         "regret": float(simulator.max() - simulator[np.argmax(model)]),
         "spread": float(simulator.std()),
         "reordering_error": float((model - simulator).std()),
     }
+
+
+def value_split(
+    model: np.ndarray,
+    model_return: np.ndarray,
+    simulator: np.ndarray,
+    simulator_return: np.ndarray,
+) -> dict[str, float]:
+    """Whether the model ranks a population by its return over the horizon, by the value at the
+    horizon's end, or by neither. Each score (``model``, ``simulator``) is split into the return
+    (``model_return``, ``simulator_return``: the same candidates scored without the value) and
+    the value (the score minus the return). Over the candidates all four score finitely:
+    ``return_rank_correlation`` and ``value_rank_correlation`` rank each part against the
+    simulator's; ``exact_value_rank_correlation`` ranks the model's return plus the simulator's
+    value against the simulator's score, the ranking the model would give if it read the value
+    at the true end state; ``value_spread`` and ``value_reordering_error`` are
+    :func:`population_ranking`'s spread and reordering error of the value part. NaN where fewer
+    than two candidates remain, or the correlation of a constant part."""
+    scores = [np.asarray(x, float) for x in (model, model_return, simulator, simulator_return)]
+    finite = np.logical_and.reduce([np.isfinite(x) for x in scores])
+    if finite.sum() < 2:
+        return dict.fromkeys(VALUE_SPLIT, math.nan)
+    model, model_return, simulator, simulator_return = (x[finite] for x in scores)
+    model_value, simulator_value = model - model_return, simulator - simulator_return
+    return {
+        "return_rank_correlation": _rank_correlation(model_return, simulator_return),
+        "value_rank_correlation": _rank_correlation(model_value, simulator_value),
+        "exact_value_rank_correlation": _rank_correlation(
+            model_return + simulator_value, simulator
+        ),
+        "value_spread": float(simulator_value.std()),
+        "value_reordering_error": float((model_value - simulator_value).std()),
+    }
+
+
+def _rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of ``a`` and ``b``; NaN if either is constant."""
+    return math.nan if np.ptp(a) == 0 or np.ptp(b) == 0 else float(spearmanr(a, b)[0])
 
 
 def simulator_setup(model_setup: PlanningSetup) -> PlanningSetup:
@@ -203,14 +269,22 @@ def episode_summary(episode: dict[str, np.ndarray], source: CheckedPlanner) -> d
         "mean_simulator_score": float(np.nanmean(simulator)),
         "most_overrated_step": worst,
         "most_overrated_by": None if worst is None else float(overrated[worst]),
-        **{f"mean_{name}": finite_mean(source.ranking[name]) for name in RANKING},
+        **{f"mean_{name}": finite_mean(values) for name, values in source.ranking.items()},
         "model_scores": source.model_scores,
         "simulator_scores": source.simulator_scores,
         "rank_correlations": source.ranking["rank_correlation"],
+        "return_rank_correlations": source.ranking["return_rank_correlation"],
+        "value_rank_correlations": source.ranking["value_rank_correlation"],
     }
 
 
-PER_STEP = ("model_scores", "simulator_scores", "rank_correlations")
+PER_STEP = (
+    "model_scores",
+    "simulator_scores",
+    "rank_correlations",
+    "return_rank_correlations",
+    "value_rank_correlations",
+)
 """:func:`episode_summary`'s per-step lists, which summary.json leaves to steps.csv."""
 
 
@@ -220,20 +294,23 @@ def finite_mean(values: list[float]) -> float | None:
     return float(np.mean(finite)) if finite else None
 
 
-def own_state_errors(model: Any, recorded: list[dict[str, np.ndarray]]) -> dict[str, float | None]:
-    """The model's open-loop k-step error (:data:`KS`) on the ``recorded`` episodes'
+def own_state_errors(
+    model: Any, recorded: list[dict[str, np.ndarray]], ks: tuple[int, ...]
+) -> dict[str, float | None]:
+    """The model's open-loop k-step error at each k of ``ks`` on the ``recorded`` episodes'
     transitions, per observation dimension in units of the std of its training observations
     (its input normaliser's scale); None where no episode has k steps."""
     data = transitions(recorded)
     keys = ("observations", "actions", "next_observations", "episode_index")
     scale = model.input_normalizer.scale[: model.config.obs_dim].cpu().numpy()
-    found = k_step_errors(model, *(data[key] for key in keys), ks=KS, obs_scale=scale)
+    found = k_step_errors(model, *(data[key] for key in keys), ks=ks, obs_scale=scale)
     return {str(k): v if math.isfinite(v) else None for k, v in found.items()}
 
 
 def scores_figure(episodes: list[dict[str, Any]], env: str) -> Figure:
     """Each episode's model and simulator score of the chosen plan against the step (left), and
-    the rank correlation of their scores of the last population (right)."""
+    the rank correlation of their scores of the last population (right; where the planner adds
+    a value, also of the return and of the value alone)."""
     figure = Figure(figsize=(11, 2.2 * len(episodes) + 0.6), dpi=90)
     FigureCanvasAgg(figure)
     rows = len(episodes)
@@ -251,7 +328,13 @@ def scores_figure(episodes: list[dict[str, Any]], env: str) -> Figure:
         if row == 0:
             ax.legend(fontsize=8)
         rank = figure.add_subplot(rows, 2, 2 * row + 2, sharex=ax)
-        rank.plot(episode["rank_correlations"], color="tab:green", linewidth=0.8)
+        rank.plot(episode["rank_correlations"], color="tab:green", linewidth=0.8, label="score")
+        if np.isfinite(episode["value_rank_correlations"]).any():  # the planner adds a value
+            for part, color in (("return", "tab:blue"), ("value", "tab:red")):
+                found = episode[f"{part}_rank_correlations"]
+                rank.plot(found, color=color, linewidth=0.6, alpha=0.7, label=f"its {part}")
+            if row == 0:
+                rank.legend(fontsize=7, ncol=3)
         rank.axhline(0.0, color="grey", linewidth=0.5)
         rank.set_ylim(-1.05, 1.05)
         rank.set_ylabel("rank correlation")
@@ -271,13 +354,20 @@ def main(args: CheckArgs) -> dict[str, Any]:
     setup = PlanningSetup.from_fields(args, task=args.env, reward="world-model")
     env = make_env(setup.spec.name)
     simulator = simulator_setup(setup).objective(env)
+    without_value = replace(setup, value_agent="none", value_weight=None)
+    if setup.value() is not None:  # to split each ranking into the return and the value
+        simulator_return = simulator_setup(without_value).objective(env)
     bar = tqdm(total=args.episodes * args.max_steps, desc=f"{args.env}, checked", unit="step")
     episodes, rows, recorded = [], [], []
     for seed in range(args.seed, args.seed + args.episodes):
         # each episode's planner and model seeded by its seed, as evaluate.py's and
         # collect_data.py's: the episode is theirs to the digit
         planning = replace(setup, seed=seed, record=True).resolve(env)
-        source = CheckedPlanner(planning, simulator, bar)
+        returns = None
+        if setup.value() is not None:
+            model_return = replace(without_value, seed=seed).objective(env)
+            returns = (model_return, simulator_return)
+        source = CheckedPlanner(planning, simulator, bar, returns)
         episode = collect_episode(env, source, seed, args.max_steps, 0.0, None)
         bar.update(args.max_steps - len(episode["rewards"]))  # the steps a fall cut short
         summary = {"seed": seed, **episode_summary(episode, source)}
@@ -285,7 +375,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
         recorded.append(episode)
         columns = (
             source.model_scores, source.simulator_scores, episode["rewards"],
-            *(source.ranking[name] for name in RANKING),
+            *source.ranking.values(),
         )  # fmt: skip
         rows += [(seed, step, *values) for step, values in enumerate(zip(*columns, strict=True))]
         bar.write(
@@ -296,11 +386,14 @@ def main(args: CheckArgs) -> dict[str, Any]:
         )
     bar.close()
     env.close()
-    errors = own_state_errors(planning.objective.model, recorded)
+    ks = tuple(sorted({*KS, planning.budget.horizon}))
+    errors = own_state_errors(planning.objective.model, recorded, ks)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "steps.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["seed", "step", "model_score", "simulator_score", "reward", *RANKING])
+        writer.writerow(
+            ["seed", "step", "model_score", "simulator_score", "reward", *source.ranking]
+        )
         writer.writerows(rows)
     result = {
         "command": command_line(),
@@ -310,6 +403,10 @@ def main(args: CheckArgs) -> dict[str, Any]:
         "k_step_error": errors,
         "k_step_scale": "std of the model's training observations",
         "ranking": "the planner's last population, scored by the model and by the simulator",
+        "value_split": (
+            "rank correlations of the population's return and value parts apart, and of the "
+            "model's return plus the simulator's value (exact value); null: no value"
+        ),
         "episodes": [{k: v for k, v in e.items() if k not in PER_STEP} for e in episodes],
     }
     write_json(folder / "summary.json", result)
@@ -328,19 +425,29 @@ def main(args: CheckArgs) -> dict[str, Any]:
                 "regret": e["mean_regret"],
                 "spread": e["mean_spread"],
                 "reordering error": e["mean_reordering_error"],
+                "by return": e["mean_return_rank_correlation"],
+                "by value": e["mean_value_rank_correlation"],
+                "exact value": e["mean_exact_value_rank_correlation"],
             }
             for e in episodes
         ],
         [
             "seed", "return", "steps", "model score", "simulator score", "most overrated at",
-            "rank corr", "elite overlap", "regret", "spread", "reordering error",
+            "rank corr", "elite overlap", "regret", "spread", "reordering error", "by return",
+            "by value", "exact value",
         ],
         {
             "return": ".1f", "model score": ".1f", "simulator score": ".1f", "rank corr": ".2f",
             "elite overlap": ".2f", "regret": ".3g", "spread": ".3g", "reordering error": ".3g",
+            "by return": ".2f", "by value": ".2f", "exact value": ".2f",
         },
     )  # fmt: skip
     text = ", ".join(f"k={k} {format_cell(v, '.3f')}" for k, v in errors.items())
+    if setup.value() is not None:
+        print(
+            "rank corr by return, by value: each part of the score apart; exact value: the "
+            "model's return plus the value at the true end state"
+        )
     print(f"k-step error on these episodes (-: no episode that long): {text}")
     print(f"wrote {folder}/steps.csv, summary.json and scores.png")
     return result

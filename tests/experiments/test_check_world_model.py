@@ -112,6 +112,79 @@ def test_a_population_ranking_compares_the_model_with_the_simulator():
     assert np.isnan(ranking(np.ones(6), simulator, 2)["rank_correlation"])  # a constant score
 
 
+def test_the_value_split_tells_which_part_of_the_score_the_model_ranks_wrongly():
+    split = check_world_model.value_split
+    simulator_return = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.0])
+    simulator_value = np.array([0.0, 10.0, 2.0, 8.0, 4.0, 6.0])
+    simulator = simulator_return + simulator_value
+    # the model gets the return right and reads the value backwards
+    model_return = simulator_return + 1.0
+    model = model_return - simulator_value
+    found = split(model, model_return, simulator, simulator_return)
+    assert found["return_rank_correlation"] == pytest.approx(1.0)
+    assert found["value_rank_correlation"] == pytest.approx(-1.0)
+    # read at the true end state, its ranking would be the simulator's own
+    assert found["exact_value_rank_correlation"] == pytest.approx(1.0)
+    assert found["value_spread"] == pytest.approx(simulator_value.std())
+    assert found["value_reordering_error"] == pytest.approx((2 * simulator_value).std())
+    # a candidate any of the four scores non-finitely is left out of every part
+    model[0] = -np.inf
+    kept = split(model, model_return, simulator, simulator_return)
+    assert kept["value_spread"] == pytest.approx(simulator_value[1:].std())
+    assert all(np.isnan(v) for v in split(model[:2], model_return[:2], simulator[:2],
+                                          simulator_return[:2] * np.nan).values())  # fmt: skip
+
+
+class PopulationPlanner:
+    """Plans three candidates and ranks them as the test says."""
+
+    def reset(self):
+        pass
+
+    def plan(self, observation, cond=None):
+        candidates = np.arange(3, dtype=float)[:, None, None] * np.ones((3, 4, 3))
+        return SimpleNamespace(
+            action=np.zeros(3), plan=candidates[0], predicted_reward=9.0,
+            candidates=candidates, candidate_rewards=np.array([3.0, 1.0, 2.0]),
+            elite_indices=np.array([0]),
+        )  # fmt: skip
+
+
+def test_the_population_is_scored_without_the_value_from_the_observation_and_the_state():
+    env = make_env("hopper")
+    calls = []
+
+    def simulator(state, plans):  # the chosen plan, then the population
+        return np.array([0.0, 3.0, 2.0, 1.0])
+
+    def model_return(observation, candidates):
+        calls.append(("model", np.array(observation, copy=True), candidates.shape))
+        return np.array([1.0, 2.0, 3.0])
+
+    def simulator_return(state, candidates):
+        calls.append(("simulator", np.array(state, copy=True), candidates.shape))
+        return np.array([1.0, 2.0, 3.0])
+
+    planning = SimpleNamespace(
+        planner=PopulationPlanner, plans_from_observation=True, conditioned=False
+    )
+    source = check_world_model.CheckedPlanner(
+        planning, simulator, returns=(model_return, simulator_return)
+    )
+    collect_episode(env, source, seed=3, max_steps=2, action_noise=0.0, rng=None)
+    observation, _ = env.reset(seed=3)
+    assert [c[0] for c in calls] == ["model", "simulator"] * 2
+    np.testing.assert_array_equal(calls[0][1], observation)
+    np.testing.assert_array_equal(calls[1][1], read_planning_state(env))
+    assert calls[0][2] == calls[1][2] == (3, 4, 3)
+    # the returns agree exactly; the model's values 2, -1, -1 against the simulator's 2, 0, -2
+    # put its ranking off (0.5), which the simulator's values would have set right
+    assert source.ranking["rank_correlation"] == pytest.approx([0.5, 0.5])
+    assert source.ranking["return_rank_correlation"] == pytest.approx([1.0, 1.0])
+    assert source.ranking["value_rank_correlation"] == pytest.approx([np.sqrt(3) / 2] * 2)
+    assert source.ranking["exact_value_rank_correlation"] == pytest.approx([1.0, 1.0])
+
+
 def test_a_checked_hopper_episode_writes_its_scores_and_errors(tmp_path):
     out = tmp_path / "check"
     result = run("--env", "hopper", "--episodes", "1", "--max-steps", "6", "--out", str(out))
@@ -124,6 +197,9 @@ def test_a_checked_hopper_episode_writes_its_scores_and_errors(tmp_path):
     assert all(-1.0 <= c <= 1.0 for c in correlations)
     assert all(0.0 <= float(r["elite_overlap"]) <= 1.0 for r in rows)
     assert all(float(r["regret"]) >= 0.0 for r in rows)
+    # hopper's planner adds its critic: every ranking is split into the return and the value
+    for part in ("return", "value", "exact_value"):
+        assert all(-1.0 <= float(r[f"{part}_rank_correlation"]) <= 1.0 for r in rows)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"][0]["seed"] == 1000 and summary["episodes"][0]["steps"] == 6
     errors = summary["k_step_error"]
@@ -158,3 +234,17 @@ def test_a_conditioned_prior_plans_on_the_observation_as_the_policy_plans(tmp_pa
     run("--env", "walker2d", "--episodes", "1", "--max-steps", "2", "--out", str(out))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"][0]["steps"] == 2
+    # its prior plans 32 steps: the error at k = H is asked for too (none in 2 steps)
+    assert list(summary["k_step_error"]) == ["1", "5", "10", "16", "32"]
+
+
+def test_a_planner_without_a_value_has_no_value_split(tmp_path):
+    out = tmp_path / "no-value"
+    run("--env", "hopper", "--value-agent", "none", "--episodes", "1", "--max-steps", "2",
+        "--out", str(out))  # fmt: skip
+    with open(out / "steps.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert all(-1.0 <= float(r["rank_correlation"]) <= 1.0 for r in rows)
+    assert all(np.isnan(float(r["value_rank_correlation"])) for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"][0]["mean_value_rank_correlation"] is None
