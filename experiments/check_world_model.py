@@ -126,7 +126,8 @@ class CheckedPlanner(PlannerSource):
     ``returns``, given, are the model's and the simulator's objectives without the value at the
     horizon's end (the model's called with the observation, the simulator's with the env's
     state): each population is then scored by both once more, and its ranking split into the
-    return and the value (:func:`value_split`)."""
+    return and the value (:func:`value_split`). TS-inf and the mean score alike on every call;
+    TS-1 draws its members anew, so its split also carries the two draws' difference."""
 
     def __init__(
         self,
