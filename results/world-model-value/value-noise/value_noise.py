@@ -1,6 +1,6 @@
 """How exact must walker2d's predicted end states be for its critic to rank a population?
 
-    python results/world-model-value/value-noise/value_noise.py
+    python results/world-model-value/value-noise/value_noise.py --out runs/value_noise.json
 
 One validation episode (seed 1000, 200 steps) is planned as check_world_model.py plans it: DE
 64 x 3 with walker2d's world model, TS-inf and its critic, every task default. Every 4th control
@@ -8,11 +8,14 @@ step the planner's last population is scored by the simulator from the env's sta
 without the value, with the critic at the true end state (the simulator's planner's score), and
 with the critic at the true end state plus Gaussian noise of c times the std of the world model's
 training observations in every dimension: an end-state error of about c in the units of
-check_world_model.py's k-step error. For each c it prints, and writes to ``value_noise.json``, the
-mean over the populations of the rank correlation of the noisy value with the exact value and of
-the noisy score with the exact score. A one-off of stop 35 (results/world-model-value/README.md).
+check_world_model.py's k-step error. For each c it prints, and writes to ``--out`` (the shipped
+record is ``value_noise.json`` beside this script; an existing file is refused unless
+``--overwrite``), the mean over the populations of the rank correlation of the noisy value with
+the exact value and of the noisy score with the exact score. A one-off of stop 35
+(results/world-model-value/README.md).
 """
 
+import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -23,11 +26,12 @@ from scipy.stats import spearmanr
 from envs.planning_state import read_planning_state
 from envs.registry import make_env
 from experiments.check_world_model import simulator_setup
+from experiments.harness.cli import command_line
 from experiments.harness.collection import PlannerSource, collect_episode
+from experiments.harness.outputs import check_output
 from planner.threads import use_planning_threads
 from policies.setup import PlanningSetup
 
-HERE = Path(__file__).parent
 SEED, STEPS, EVERY = 1000, 200, 4
 NOISE = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.9)
 
@@ -60,11 +64,18 @@ class NoisyValue:
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation over the candidates both score finitely."""
     finite = np.isfinite(a) & np.isfinite(b)
     return float(spearmanr(a[finite], b[finite])[0])
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="the JSON record to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    args = parser.parse_args()
+    out = Path(args.out)
+    check_output(out, args.overwrite)
     use_planning_threads(1)
     setup = PlanningSetup("walker2d", reward="world-model")
     env = make_env(setup.spec.name)
@@ -91,7 +102,7 @@ def main() -> None:
         print(f"end-state noise {c:.2f}: rank correlation with the exact value {np.mean(value):.2f}"
               f", of the score {np.mean(score):.2f}")  # fmt: skip
     record = {
-        "command": "python results/world-model-value/value-noise/value_noise.py",
+        "command": command_line(),
         "episode": {
             "seed": SEED,
             "steps": len(episode["rewards"]),
@@ -101,7 +112,8 @@ def main() -> None:
         "noise_unit": "std of the world model's training observations, per dimension",
         "rows": rows,
     }
-    (HERE / "value_noise.json").write_text(json.dumps(record, indent=1) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":
