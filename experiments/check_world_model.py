@@ -355,9 +355,10 @@ def main(args: CheckArgs) -> dict[str, Any]:
     setup = PlanningSetup.from_fields(args, task=args.env, reward="world-model")
     env = make_env(setup.spec.name)
     simulator = simulator_setup(setup).objective(env)
+    # with a value, each ranking is split into the return and the value: both score without it
+    splits = setup.value() is not None
     without_value = replace(setup, value_agent="none", value_weight=None)
-    if setup.value() is not None:  # to split each ranking into the return and the value
-        simulator_return = simulator_setup(without_value).objective(env)
+    simulator_return = simulator_setup(without_value).objective(env) if splits else None
     bar = tqdm(total=args.episodes * args.max_steps, desc=f"{args.env}, checked", unit="step")
     episodes, rows, recorded = [], [], []
     for seed in range(args.seed, args.seed + args.episodes):
@@ -365,9 +366,8 @@ def main(args: CheckArgs) -> dict[str, Any]:
         # collect_data.py's: the episode is theirs to the digit
         planning = replace(setup, seed=seed, record=True).resolve(env)
         returns = None
-        if setup.value() is not None:
-            model_return = replace(without_value, seed=seed).objective(env)
-            returns = (model_return, simulator_return)
+        if splits:
+            returns = (replace(without_value, seed=seed).objective(env), simulator_return)
         source = CheckedPlanner(planning, simulator, bar, returns)
         episode = collect_episode(env, source, seed, args.max_steps, 0.0, None)
         bar.update(args.max_steps - len(episode["rewards"]))  # the steps a fall cut short
@@ -376,7 +376,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
         recorded.append(episode)
         columns = (
             source.model_scores, source.simulator_scores, episode["rewards"],
-            *source.ranking.values(),
+            *(source.ranking[name] for name in (*RANKING, *VALUE_SPLIT)),
         )  # fmt: skip
         rows += [(seed, step, *values) for step, values in enumerate(zip(*columns, strict=True))]
         bar.write(
@@ -392,9 +392,8 @@ def main(args: CheckArgs) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "steps.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            ["seed", "step", "model_score", "simulator_score", "reward", *source.ranking]
-        )
+        header = ["seed", "step", "model_score", "simulator_score", "reward"]
+        writer.writerow([*header, *RANKING, *VALUE_SPLIT])
         writer.writerows(rows)
     result = {
         "command": command_line(),
@@ -444,7 +443,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
         },
     )  # fmt: skip
     text = ", ".join(f"k={k} {format_cell(v, '.3f')}" for k, v in errors.items())
-    if setup.value() is not None:
+    if splits:
         print(
             "rank corr by return, by value: each part of the score apart; exact value: the "
             "model's return plus the value at the true end state"

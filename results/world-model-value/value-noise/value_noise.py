@@ -21,11 +21,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from envs.planning_state import read_planning_state
 from envs.registry import make_env
-from experiments.check_world_model import simulator_setup
+from experiments.check_world_model import population_ranking, simulator_setup, value_split
 from experiments.harness.cli import command_line
 from experiments.harness.collection import PlannerSource, collect_episode
 from experiments.harness.outputs import check_output
@@ -63,12 +62,6 @@ class NoisyValue:
         return self.value((observations + noise).astype(np.float32))
 
 
-def correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation over the candidates both score finitely."""
-    finite = np.isfinite(a) & np.isfinite(b)
-    return float(spearmanr(a[finite], b[finite])[0])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="the JSON record to write")
@@ -95,8 +88,8 @@ def main() -> None:
         value, score = [], []
         for state, candidates in source.kept:
             returns, truth, found = (f(state, candidates) for f in (no_value, exact, noisy))
-            value.append(correlation(found - returns, truth - returns))
-            score.append(correlation(found, truth))
+            value.append(value_split(found, returns, truth, returns)["value_rank_correlation"])
+            score.append(population_ranking(found, truth, elites=1)["rank_correlation"])
         rows.append({"noise": c, "value_rank_correlation": float(np.mean(value)),
                      "score_rank_correlation": float(np.mean(score))})  # fmt: skip
         print(f"end-state noise {c:.2f}: rank correlation with the exact value {np.mean(value):.2f}"
