@@ -10,6 +10,15 @@ the simulator or, with ``--reward world-model``, with a learned world model from
 (``--world-model``): the data-aggregation round of PETS (collect with the model's planner, add
 the transitions to the training data, retrain with experiments/train_world_model.py).
 
+``--candidates K`` (a planner source): also keep K random candidates of every population the
+planner scores, each replayed in the simulator from the state the planner planned from (for a
+world model's planner, the env's state at that step), as an episode of its own of up to H
+transitions (:class:`~experiments.harness.collection.CandidateRecorder`): the candidates a world
+model's planner must tell apart, from the states the planner visits. They go to ``<out
+stem>.candidates.npz`` (the transition arrays, and per candidate ``candidate_episode`` and
+``candidate_step``, the episode and the step it was scored at), for train_world_model.py beside
+``<out>``. Replaying needs the simulator's state: a real robot cannot give this data.
+
 Writes ``<out>`` (default ``data/<env>-<source>.npz``, the name train_prior.py and
 train_world_model.py commands read; ``data/`` is never shipped) compressed and atomically; a file
 that exists is refused unless ``--overwrite`` is given. It holds
@@ -54,9 +63,11 @@ from experiments.harness.cli import (
 )
 from experiments.harness.collection import (
     AgentSource,
+    CandidateRecorder,
+    PlannerSource,
     SmoothRandomSource,
     collect_episode,
-    planner_source,
+    transitions,
 )
 from experiments.harness.distributed import map_unordered, ray_address_arg
 from experiments.harness.outputs import check_output, overwrite_arg
@@ -64,6 +75,12 @@ from experiments.harness.world_models import propagation_arg
 from planner.files import atomic_write
 from policies.planners import PLANNERS
 from policies.setup import AGENTS, REWARDS, PlanningSetup, agent_path, load_agent
+
+CANDIDATES_SUFFIX = ".candidates.npz"
+"""``--candidates``' file: ``<out stem>`` with this suffix."""
+CANDIDATE_STREAM = 1
+"""The candidates kept are drawn from ``default_rng([seed, CANDIDATE_STREAM])``, a stream of
+their own: the planner's episode is the same with or without them."""
 
 # The planner "random" (random shooting) is left out: the name is taken by smooth random actions.
 PLANNER_SOURCES = tuple(p for p in PLANNERS if p != "random")
@@ -102,6 +119,12 @@ class CollectArgs(ScriptArgs):
     )
     world_model: str | None = arg(None, "world model (default: checkpoints/<env>-world-model.pt)")
     propagation: str | None = propagation_arg()
+    candidates: int = arg(
+        0,
+        "planner sources: also keep K candidates of every population, replayed in the "
+        "simulator, in <out stem>.candidates.npz",
+        minimum=0,
+    )
     threads: int = arg(1, "torch CPU threads of each process (agent networks)", minimum=1)
     workers: int = arg(1, "episodes collected at once, in local processes or Ray tasks", minimum=1)
     ray_address: str | None = ray_address_arg()
@@ -112,6 +135,11 @@ class CollectArgs(ScriptArgs):
         super().__post_init__()
         if not self.segment_steps > 0:
             raise ValueError(f"--segment-steps must be > 0, got {self.segment_steps}")
+        if self.candidates and self.source not in PLANNER_SOURCES:
+            raise ValueError(
+                f"--candidates keeps a planner's candidates: it needs a planner source "
+                f"({', '.join(PLANNER_SOURCES)}), got --source {self.source}"
+            )
 
 
 def make_source(
@@ -137,7 +165,14 @@ def make_source(
         propagation=args.propagation,
         seed=seed,
     )
-    source, planning = planner_source(setup, env)
+    planning = setup.resolve(env)
+    if args.candidates:
+        rng = np.random.default_rng([seed, CANDIDATE_STREAM])
+        recorder = CandidateRecorder(
+            planning.objective, make_env(spec.name), args.candidates, rng, acting=env
+        )
+        planning = planning.with_objective(recorder)
+    source = PlannerSource(planning)
     info = {"planner_budget": asdict(planning.budget), "reward": args.reward}
     if args.reward == "world-model":
         info["propagation"] = setup.propagation
@@ -155,7 +190,9 @@ def collect_job(job: tuple[CollectArgs, int]) -> dict[str, Any]:
     every generator (the env's reset, noise, random actions, planner, SB3's sampling) seeded
     with ``args.seed + index``, so it is the same episode in any process, in any order.
 
-    Returns its transitions (:func:`collect_episode`) and ``index``.
+    Returns its transitions (:func:`collect_episode`) and ``index``; with ``--candidates``
+    also ``candidates``, the replayed candidates' transitions, and ``candidate_step``, the
+    step each was scored at.
     """
     args, index = job
     torch.set_num_threads(args.threads)
@@ -169,7 +206,27 @@ def collect_job(job: tuple[CollectArgs, int]) -> dict[str, Any]:
         source, _ = make_source(args, spec, env, rng, seed)
         episode = collect_episode(env, source, seed, args.max_steps, args.action_noise, rng)
     env.close()
+    if args.candidates:
+        recorder = source.objective
+        episode = {
+            **episode,
+            "candidates": recorder.episodes,
+            "candidate_step": np.asarray(recorder.steps),
+        }
     return {**episode, "index": index}
+
+
+def candidate_arrays(episodes: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The ``--candidates`` file's arrays: every replayed candidate's transitions, one episode
+    each (:func:`~experiments.harness.collection.transitions`), and per candidate the episode it
+    came from (``candidate_episode``) and the step it was scored at (``candidate_step``)."""
+    replays = [replay for episode in episodes for replay in episode["candidates"]]
+    counts = [len(episode["candidates"]) for episode in episodes]
+    return {
+        **transitions(replays),
+        "candidate_episode": np.repeat(np.arange(len(episodes)), counts),
+        "candidate_step": np.concatenate([e["candidate_step"] for e in episodes]),
+    }
 
 
 def output_path(args: CollectArgs) -> Path:
@@ -188,7 +245,7 @@ def main(args: CollectArgs) -> Path:
     _, source_info = make_source(args, spec, env, np.random.default_rng(args.seed), args.seed)
     env.close()
     out = output_path(args)
-    check_output(out, args.overwrite)
+    check_output(out, args.overwrite, (CANDIDATES_SUFFIX,) if args.candidates else ())
     jobs = [(args, index) for index in range(args.episodes)]
     finished = map_unordered(collect_job, jobs, args.ray_address, args.workers)
     episodes: list[dict[str, np.ndarray]] = [{}] * args.episodes
@@ -196,11 +253,10 @@ def main(args: CollectArgs) -> Path:
         episodes[episode.pop("index")] = episode
         bar.set_postfix(ret=f"{episode['rewards'].sum():.1f}")
 
-    transitions = {key: np.concatenate([e[key] for e in episodes]) for key in episodes[0]}
+    rows = transitions(episodes)
     lengths = [len(e["rewards"]) for e in episodes]
-    transitions["episode_index"] = np.repeat(np.arange(len(episodes)), lengths)
     chunks, starts = action_chunks(
-        transitions["actions"], transitions["episode_index"], horizon, args.stride, args.pad_ends
+        rows["actions"], rows["episode_index"], horizon, args.stride, args.pad_ends
     )
     returns = [float(e["rewards"].sum()) for e in episodes]
     metadata = {
@@ -217,26 +273,43 @@ def main(args: CollectArgs) -> Path:
         "command": command_line(),
         "arguments": asdict(args),
         "sizes": {
-            "transitions": len(transitions["rewards"]),
+            "transitions": len(rows["rewards"]),
             "chunks": len(chunks),
-            "obs_dim": transitions["observations"].shape[1],
-            "action_dim": transitions["actions"].shape[1],
+            "obs_dim": rows["observations"].shape[1],
+            "action_dim": rows["actions"].shape[1],
         },
         **source_info,
     }
     arrays = {
-        **transitions,
+        **rows,
         "chunk_actions": chunks,
-        "chunk_observations": transitions["observations"][starts],
+        "chunk_observations": rows["observations"][starts],
         "chunk_start": starts,
         "metadata": np.array(json.dumps(metadata)),
     }
     save_npz(out, arrays)
     print(
-        f"wrote {out}: {len(episodes)} episodes, {len(transitions['rewards'])} transitions, "
+        f"wrote {out}: {len(episodes)} episodes, {len(rows['rewards'])} transitions, "
         f"{len(chunks)} chunks of H={horizon}, mean return {metadata['mean_return']:.2f} "
         f"+- {metadata['std_return']:.2f}"
     )
+    if args.candidates:
+        candidates = candidate_arrays(episodes)
+        metadata = {
+            **metadata,
+            "candidates_per_population": args.candidates,
+            "sizes": {
+                **metadata["sizes"],
+                "candidates": len(candidates["candidate_episode"]),
+                "candidate_transitions": len(candidates["rewards"]),
+            },
+        }
+        path = out.with_suffix(CANDIDATES_SUFFIX)
+        save_npz(path, {**candidates, "metadata": np.array(json.dumps(metadata))})
+        print(
+            f"wrote {path}: {len(candidates['candidate_episode'])} replayed candidates, "
+            f"{len(candidates['rewards'])} transitions"
+        )
     return out
 
 

@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.datasets import smooth_random_actions
+from envs.mujoco_tasks import MujocoTask
 from envs.planning_state import read_planning_state
 from envs.registry import get_task, make_env
 from experiments.harness.cli import UsageError
@@ -34,10 +35,16 @@ TRANSITION_FIELDS = ("observations", "actions", "rewards", "next_observations", 
 class PlannerSource:
     """The planner of a resolved :class:`~policies.setup.Planning`, planning from the env's
     ``planning_state()`` (or from the observation, for a world model), the observation its
-    prior's condition where the prior is conditioned, as the policy plans."""
+    prior's condition where the prior is conditioned, as the policy plans.
+
+    Attributes:
+        planner: the planner.
+        objective: what scores its candidates (the planning's objective).
+    """
 
     def __init__(self, planning: Planning) -> None:
         self.planner = planning.planner()
+        self.objective = planning.objective
         self.from_observation = planning.plans_from_observation
         self.conditioned = planning.conditioned
 
@@ -53,6 +60,79 @@ class PlannerSource:
     def act(self, env: gym.Env, observation: np.ndarray, step: int) -> np.ndarray:
         """The planner's normalised action from the env's current state."""
         return self.decide(env, observation).action
+
+
+class CandidateRecorder:
+    """A planner's objective that also keeps ``k`` random candidates of every population it
+    scores, each replayed in the simulator from the state the planner planned from.
+
+    A kept candidate is stepped through ``replay`` (a copy of the task's env of its own) with the
+    unwrapped env's own ``step`` (no reset, no time limit), up to its horizon or its terminal
+    step, and stored as an episode of its own (:data:`TRANSITION_FIELDS`); its first observation
+    is the task's :meth:`~envs.mujoco_tasks.MujocoTask.observations` of that state. These are
+    the states and actions a world model's planner must rank: the candidates the prior proposes,
+    from the states the planner drives the robot into. A simulator objective is handed the state;
+    a world model's (``plans_from_observation``) only the observation, so the state is read from
+    ``acting``, the env the planner acts in. Replaying needs the simulator's full state: a real
+    robot cannot give this data. The scores are the objective's, unchanged, and the candidates
+    are drawn from the recorder's own ``rng``: the planner's episode is the same with or
+    without it.
+
+    Attributes:
+        plans_from_observation: the objective's (what the planner hands it).
+        episodes: the replayed candidates so far, in the order they were scored.
+        steps: for each, the episode step it was scored at (its state's time over the env's
+            step duration).
+    """
+
+    def __init__(
+        self,
+        objective: Any,
+        replay: gym.Env,
+        k: int,
+        rng: np.random.Generator,
+        acting: gym.Env | None = None,
+    ) -> None:
+        self.plans_from_observation = getattr(objective, "plans_from_observation", False)
+        if self.plans_from_observation and acting is None:
+            raise ValueError(
+                "this objective plans from the observation: pass acting, the env the planner "
+                "acts in, whose simulator state the candidates are replayed from"
+            )
+        self.objective, self.replay, self.acting = objective, replay, acting
+        self.k, self.rng = k, rng
+        self.task = MujocoTask(replay)
+        self.scaling = ActionScaling(replay.action_space.low, replay.action_space.high)
+        self.episodes: list[dict[str, np.ndarray]] = []
+        self.steps: list[int] = []
+
+    def __call__(self, state: Any, actions: np.ndarray) -> np.ndarray:
+        """The objective's rewards ``(N,)`` of ``actions (N, H, A)`` from ``state``; keeps ``k``."""
+        rewards = self.objective(state, actions)
+        if self.plans_from_observation:
+            state = read_planning_state(self.acting)
+        kept = self.rng.choice(len(actions), size=min(self.k, len(actions)), replace=False)
+        self.task.restore(self.replay, state)
+        base = self.replay.unwrapped
+        step = round(base.data.time / base.dt)
+        for row in np.sort(kept):
+            self.episodes.append(self._replay(state, np.asarray(actions[row])))
+            self.steps.append(step)
+        return rewards
+
+    def _replay(self, state: np.ndarray, plan: np.ndarray) -> dict[str, np.ndarray]:
+        """The transitions of ``plan (H, A)`` from ``state``, to its terminal step."""
+        self.task.restore(self.replay, state)
+        base = self.replay.unwrapped
+        observation = self.task.observations(base.data.qpos[None], base.data.qvel[None])[0]
+        rows = []
+        for action in np.clip(plan, -1.0, 1.0):  # as scored; stored as float32
+            next_observation, reward, terminated, _, _ = base.step(self.scaling.to_env(action))
+            rows.append((observation, action, reward, next_observation, terminated))
+            observation = next_observation
+            if terminated:
+                break
+        return stored_transitions(*zip(*rows, strict=True))
 
 
 def transitions(episodes: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -104,12 +184,19 @@ def collect_episode(
         observation = next_observation
         if terminated or truncated:
             break
+    return stored_transitions(observations, actions, rewards, next_observations, terminals)
+
+
+def stored_transitions(
+    observations: Any, actions: Any, rewards: Any, next_observations: Any, terminated: Any
+) -> dict[str, np.ndarray]:
+    """One episode's rows as stored (:data:`TRANSITION_FIELDS`): float32 observations and
+    actions, float64 rewards, bool terminations."""
+    arrays = (observations, actions, rewards, next_observations, terminated)
+    dtypes = (np.float32, np.float32, np.float64, np.float32, bool)
     return {
-        "observations": np.asarray(observations, dtype=np.float32),
-        "actions": np.asarray(actions, dtype=np.float32),
-        "rewards": np.asarray(rewards, dtype=np.float64),
-        "next_observations": np.asarray(next_observations, dtype=np.float32),
-        "terminated": np.asarray(terminals, dtype=bool),
+        key: np.asarray(array, dtype=dtype)
+        for key, array, dtype in zip(TRANSITION_FIELDS, arrays, dtypes, strict=True)
     }
 
 

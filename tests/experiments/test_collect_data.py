@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from envs.datasets import action_chunks
+from envs.mujoco_tasks import MujocoObjective, make_task
 from envs.registry import get_task, make_env
 from experiments.harness.cli import UsageError, parse_args
 
@@ -224,3 +225,89 @@ def test_a_planner_over_a_conditioned_prior_collects(scripts, tmp_path):
     )
     with np.load(path) as archive:
         assert archive["actions"].shape == (2, 6)
+
+
+def load_candidates(path: Path) -> dict:
+    """The arrays of ``--candidates``' file beside ``path``, the metadata parsed."""
+    with np.load(path.with_suffix(".candidates.npz")) as archive:
+        data = dict(archive)
+    data["metadata"] = json.loads(str(data["metadata"]))
+    return data
+
+
+def test_candidates_are_replayed_from_the_state_they_were_scored_at(scripts, collected, tmp_path):
+    out = tmp_path / "cem.npz"
+    episode = collect(scripts, out, "cem", *SOURCES["cem"], "--candidates", "3")
+    candidates = load_candidates(out)
+    episodes, steps = candidates["candidate_episode"], candidates["candidate_step"]
+    # every step of both episodes scored a population of 8, of which 3 were kept (CEM also
+    # scores smaller ones: a population smaller than 3 is kept whole)
+    for index in range(EPISODES):
+        counts = np.bincount(steps[episodes == index], minlength=STEPS)
+        assert len(counts) == STEPS and counts.min() >= 3, counts
+    starts = np.flatnonzero(np.diff(candidates["episode_index"], prepend=-1))
+    assert len(starts) == len(episodes) == candidates["metadata"]["sizes"]["candidates"]
+    # reacher's fingertip, read at the restored state, is up to a substep's motion off what the
+    # env observed at the end of its last step (see MujocoTask.observations' tests)
+    scored_at = episode["observations"][episodes * STEPS + steps]
+    np.testing.assert_allclose(candidates["observations"][starts], scored_at, rtol=0, atol=1e-5)
+    # each is an episode of the planner's H steps whose observations chain, a row an env step
+    horizon = episode["metadata"]["planner_budget"]["horizon"]
+    assert set(np.bincount(candidates["episode_index"])) == {horizon}
+    inside = np.flatnonzero(np.diff(candidates["episode_index"]) == 0)
+    np.testing.assert_array_equal(
+        candidates["next_observations"][inside], candidates["observations"][inside + 1]
+    )
+    # recording them leaves the planner's episode as it was
+    _, plain = collected["cem"]
+    for key in TRANSITION_KEYS | CHUNK_KEYS:
+        np.testing.assert_array_equal(episode[key], plain[key])
+
+
+def test_a_replayed_candidate_earns_what_the_objective_scored(scripts):
+    from experiments.harness.collection import CandidateRecorder
+
+    task = make_task("half-cheetah")
+    objective = MujocoObjective(task, threads=1)
+    env = make_env("half-cheetah")
+    env.reset(seed=3)
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(6, 10, task.action_dim))
+    state = task.snapshot(env)
+    recorder = CandidateRecorder(objective, make_env("half-cheetah"), 6, np.random.default_rng(1))
+    assert not recorder.plans_from_observation
+    scores = recorder(state, actions)
+    np.testing.assert_array_equal(scores, objective(state, actions))
+    returns = sorted(replay["rewards"].sum() for replay in recorder.episodes)
+    np.testing.assert_allclose(returns, np.sort(scores), rtol=1e-9, atol=1e-9)
+    assert recorder.steps == [0] * 6
+
+
+def test_candidates_need_a_planner(refusal):
+    line = refusal("collect_data.py", "--env", "reacher", "--source", "random", "--candidates", "2")
+    assert "--candidates" in line and "planner source" in line
+
+
+def test_a_world_models_candidates_are_replayed_from_the_envs_state(scripts, tmp_path):
+    collect_data, _ = scripts
+    out = tmp_path / "hopper.npz"
+    argv = ["--env", "hopper", "--source", "cem", "--reward", "world-model", "--episodes", "1"]
+    argv += ["--max-steps", "3", "--population", "8", "--iterations", "1", "--candidates", "2"]
+    collect_data.main(parse_args(collect_data.CollectArgs, "", [*argv, "--out", str(out)]))
+    with np.load(out) as archive:
+        observations = archive["observations"]
+    candidates = load_candidates(out)
+    starts = np.flatnonzero(np.diff(candidates["episode_index"], prepend=-1))
+    assert set(candidates["candidate_step"]) == {0, 1, 2}
+    np.testing.assert_array_equal(
+        candidates["observations"][starts], observations[candidates["candidate_step"]]
+    )
+
+
+def test_a_recorder_of_a_world_model_needs_the_env_it_acts_in():
+    from experiments.harness.collection import CandidateRecorder
+
+    class FromObservation:
+        plans_from_observation = True
+
+    with pytest.raises(ValueError, match="acting"):
+        CandidateRecorder(FromObservation(), make_env("hopper"), 2, np.random.default_rng(0))
