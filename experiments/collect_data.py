@@ -54,6 +54,7 @@ from tqdm import tqdm
 
 from envs.datasets import action_chunks
 from envs.registry import TaskSpec, get_task, make_env, task_names
+from envs.world_model_rules import check_world_model_task
 from experiments.harness.cli import (
     REPO_ROOT,
     ScriptArgs,
@@ -140,6 +141,11 @@ class CollectArgs(ScriptArgs):
                 f"--candidates keeps a planner's candidates: it needs a planner source "
                 f"({', '.join(PLANNER_SOURCES)}), got --source {self.source}"
             )
+        if self.candidates:
+            try:
+                check_world_model_task(self.env)
+            except ValueError as exc:
+                raise ValueError(f"--candidates makes a world model's data: {exc}") from None
 
 
 def make_source(

@@ -62,7 +62,7 @@ def test_each_plan_is_scored_from_the_state_it_was_chosen_in():
         return np.array([-float(len(seen))])
 
     planning = SimpleNamespace(
-        planner=RecordingPlanner, plans_from_observation=True, conditioned=False
+        planner=RecordingPlanner, objective=None, plans_from_observation=True, conditioned=False
     )
     source = check_world_model.CheckedPlanner(planning, simulator)
     episode = collect_episode(env, source, seed=3, max_steps=4, action_noise=0.0, rng=None)
@@ -166,7 +166,7 @@ def test_the_population_is_scored_without_the_value_from_the_observation_and_the
         return np.array([1.0, 2.0, 3.0])
 
     planning = SimpleNamespace(
-        planner=PopulationPlanner, plans_from_observation=True, conditioned=False
+        planner=PopulationPlanner, objective=None, plans_from_observation=True, conditioned=False
     )
     source = check_world_model.CheckedPlanner(
         planning, simulator, returns=(model_return, simulator_return)

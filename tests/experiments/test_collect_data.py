@@ -282,9 +282,13 @@ def test_a_replayed_candidate_earns_what_the_objective_scored(scripts):
     assert recorder.steps == [0] * 6
 
 
-def test_candidates_need_a_planner(refusal):
+def test_candidates_need_a_planner_on_a_world_model_task(refusal):
     line = refusal("collect_data.py", "--env", "reacher", "--source", "random", "--candidates", "2")
     assert "--candidates" in line and "planner source" in line
+    line = refusal(
+        "collect_data.py", "--env", "unicycle-goal", "--source", "de", "--candidates", "1"
+    )
+    assert "--candidates" in line and "a world model plans on" in line
 
 
 def test_a_world_models_candidates_are_replayed_from_the_envs_state(scripts, tmp_path):
