@@ -115,16 +115,19 @@ class CandidateRecorder:
         self.task.restore(self.replay, state)
         base = self.replay.unwrapped
         step = round(base.data.time / base.dt)
+        first = self.task.observations(base.data.qpos[None], base.data.qvel[None])[0]
         for row in np.sort(kept):
-            self.episodes.append(self._replay(state, np.asarray(actions[row])))
+            self.episodes.append(self._replay(state, first, np.asarray(actions[row])))
             self.steps.append(step)
         return rewards
 
-    def _replay(self, state: np.ndarray, plan: np.ndarray) -> dict[str, np.ndarray]:
-        """The transitions of ``plan (H, A)`` from ``state``, to its terminal step."""
+    def _replay(
+        self, state: np.ndarray, observation: np.ndarray, plan: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The transitions of ``plan (H, A)`` from ``state`` (whose observation is
+        ``observation``), to its terminal step."""
         self.task.restore(self.replay, state)
         base = self.replay.unwrapped
-        observation = self.task.observations(base.data.qpos[None], base.data.qvel[None])[0]
         rows = []
         for action in np.clip(plan, -1.0, 1.0):  # as scored; stored as float32
             next_observation, reward, terminated, _, _ = base.step(self.scaling.to_env(action))

@@ -16,7 +16,6 @@ the exact value and of the noisy score with the exact score. A one-off of stop 3
 """
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 from envs.planning_state import read_planning_state
 from envs.registry import make_env
 from experiments.check_world_model import population_ranking, simulator_setup, value_split
-from experiments.harness.cli import command_line
+from experiments.harness.cli import command_line, write_json
 from experiments.harness.collection import PlannerSource, collect_episode
 from experiments.harness.outputs import check_output
 from planner.threads import use_planning_threads
@@ -105,8 +104,7 @@ def main() -> None:
         "noise_unit": "std of the world model's training observations, per dimension",
         "rows": rows,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
+    write_json(out, record)
 
 
 if __name__ == "__main__":
