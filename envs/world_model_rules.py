@@ -41,6 +41,7 @@ import functools
 from dataclasses import dataclass
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 from gymnasium.envs.mujoco.inverted_double_pendulum_v5 import InvertedDoublePendulumEnv
 from gymnasium.envs.mujoco.inverted_pendulum_v5 import InvertedPendulumEnv
@@ -117,6 +118,37 @@ def termination_fn(env: gym.Env):
     if isinstance(reward, LocomotionReward) and reward.terminate_when_unhealthy:
         return ObservedHealth(reward.healthy, *_qpos_layout(base))
     return None
+
+
+def winding_angles(env: gym.Env) -> tuple[int, ...]:
+    """Observation dims a world model of ``env`` reads on the circle
+    (:attr:`planner.world_model.WorldModelConfig.periodic`): the observed angles of hinge joints
+    without limits on a locomotion task that no termination ends first.
+
+    HalfCheetah's root pitch (``obs[1]``) is one: every flip adds 2 pi, and a model that reads it
+    raw meets, after the first flip, inputs it never saw (a 1000-step episode of its planner
+    reached 12.8 rad and stopped running). Hopper's and Walker2d's root pitch is a hinge without
+    limits too, but their healthy range ends the episode within +-1 rad, so they read it raw
+    (as their shipped models were trained). Where the observation is not ``qpos`` (all or but
+    its leading entries) followed by ``qvel``, none.
+    """
+    base = env.unwrapped
+    try:
+        reward = reward_for(base)
+    except NotImplementedError:
+        return ()
+    if not isinstance(reward, LocomotionReward) or termination_fn(env) is not None:
+        return ()
+    model = base.model
+    unobserved = model.nq + model.nv - int(np.prod(base.observation_space.shape))
+    if not 0 <= unobserved <= model.nq:
+        return ()
+    hinges = (
+        int(model.jnt_qposadr[j])
+        for j in range(model.njnt)
+        if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE and not model.jnt_limited[j]
+    )
+    return tuple(sorted(adr - unobserved for adr in hinges if adr >= unobserved))
 
 
 @dataclass(frozen=True)

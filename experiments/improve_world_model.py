@@ -357,7 +357,8 @@ def train(run: Run, index: int, episodes: list[dict[str, Any]]) -> None:
     write its record, then the model (whose file marks the work done)."""
     args = run.args
     data = transitions(episodes)
-    config = args.world_model_config(data["observations"].shape[1], data["actions"].shape[1])
+    obs_dim, action_dim = data["observations"].shape[1], data["actions"].shape[1]
+    config = args.world_model_config(obs_dim, action_dim, run.spec.name)
     training = args.world_model_training(args.seed + index, args.device)
     keys = ("observations", "actions", "rewards", "next_observations")
     torch.set_num_threads(run.cores)  # planning in this process left torch on one thread

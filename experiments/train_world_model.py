@@ -141,7 +141,8 @@ def main(args: TrainArgs) -> dict:
         torch.set_num_threads(args.threads)
     spec = get_task(args.env)
     train, test, files = read_transitions(args)
-    config = args.world_model_config(train["observations"].shape[1], train["actions"].shape[1])
+    obs_dim, action_dim = train["observations"].shape[1], train["actions"].shape[1]
+    config = args.world_model_config(obs_dim, action_dim, spec.name)
     training = args.world_model_training(args.seed, args.device)
     model, history = train_world_model(
         *(train[key] for key in FIELDS[:4]), config, training, task=spec.name

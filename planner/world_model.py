@@ -4,6 +4,9 @@ The model reads only observations. Each of E members is an MLP mapping the norma
 ``(observation (O,), action (A,))`` to a diagonal Gaussian over the normalised target
 ``(next_observation - observation (O,), reward (1,))``; its log-variance is soft-clamped
 between learned bounds (Chua et al. 2018, PETS), so no member can claim zero or infinite noise.
+An observed angle that winds (``WorldModelConfig.periodic``: half-cheetah's root pitch, which
+grows by 2 pi with every flip) enters as its sine and cosine, as PETS feeds half-cheetah's
+(:func:`network_inputs`); its change is predicted as it is.
 
 The reward of each step is the model's reward head, or, given ``reward_fn``, the task's own
 reward computed from the (predicted) observations: ``rewards (M,) = reward_fn(observations
@@ -77,6 +80,10 @@ class WorldModelConfig:
     """Initial lower bound of the (learned) log-variance, in normalised target units."""
     max_logvar: float = 0.5
     """Initial upper bound of the (learned) log-variance."""
+    periodic: tuple[int, ...] = ()
+    """Observation dims that are angles read on the circle (:func:`network_inputs`), increasing;
+    :func:`envs.world_model_rules.winding_angles` names a task's. Checkpoints from before the
+    field read as ``()``: the raw observation."""
 
     def __post_init__(self) -> None:
         for name in ("obs_dim", "action_dim", "ensemble_size", "hidden", "depth"):
@@ -85,11 +92,45 @@ class WorldModelConfig:
             raise ValueError(
                 f"min_logvar must be < max_logvar, got {self.min_logvar} >= {self.max_logvar}"
             )
+        periodic = tuple(int(d) for d in self.periodic)  # a checkpoint's JSON gives a list
+        if list(periodic) != sorted(set(periodic)) or not all(
+            0 <= d < self.obs_dim for d in periodic
+        ):
+            raise ValueError(
+                f"periodic must be distinct observation dims in [0, {self.obs_dim}), increasing; "
+                f"got {self.periodic}"
+            )
+        object.__setattr__(self, "periodic", periodic)
+
+    @property
+    def input_dim(self) -> int:
+        """O + A + the periodic dims' cosines: the network's input width."""
+        return self.obs_dim + self.action_dim + len(self.periodic)
 
     @property
     def target_dim(self) -> int:
         """O + 1: the observation change and the reward."""
         return self.obs_dim + 1
+
+
+def network_inputs(
+    observations: torch.Tensor, actions: torch.Tensor, periodic: tuple[int, ...]
+) -> torch.Tensor:
+    """The network's inputs ``(..., O + A + len(periodic))`` before normalisation.
+
+    The observation with each periodic dim replaced by its sine, the action, then those dims'
+    cosines: the first O channels stay the observation's (so their scale is its std, a sine's
+    for a periodic dim). A periodic angle enters as its point on the circle, so a cheetah that
+    flipped over and landed (pitch + 2 pi) is, to the model, the state it was in before, not an
+    input far outside the data. Without periodic dims: ``(observation, action)``.
+    """
+    if not periodic:
+        return torch.cat([observations, actions], dim=-1)
+    dims = list(periodic)
+    angles = observations[..., dims]
+    encoded = observations.clone()
+    encoded[..., dims] = torch.sin(angles)
+    return torch.cat([encoded, actions, torch.cos(angles)], dim=-1)
 
 
 class EnsembleLinear(nn.Module):
@@ -111,14 +152,15 @@ class GaussianEnsemble(nn.Module):
     def __init__(self, config: WorldModelConfig) -> None:
         super().__init__()
         members, width = config.ensemble_size, config.hidden
-        sizes = [config.obs_dim + config.action_dim] + [width] * config.depth
+        sizes = [config.input_dim] + [width] * config.depth
         self.hidden = nn.ModuleList(EnsembleLinear(members, a, b) for a, b in pairwise(sizes))
         self.head = EnsembleLinear(members, width, 2 * config.target_dim)
         self.max_logvar = nn.Parameter(torch.full((config.target_dim,), config.max_logvar))
         self.min_logvar = nn.Parameter(torch.full((config.target_dim,), config.min_logvar))
 
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``inputs (E, B, O + A)`` normalised -> mean, logvar ``(E, B, O + 1)`` normalised."""
+        """``inputs (E, B, I)`` normalised (:func:`network_inputs`, I = ``config.input_dim``) ->
+        mean, logvar ``(E, B, O + 1)`` normalised."""
         x = inputs
         for layer in self.hidden:
             x = F.silu(layer(x))
@@ -136,15 +178,17 @@ class MeanPredictor:
 
     Attributes:
         layers: ``(weight (E, fan_in, fan_out), bias (E, 1, fan_out))`` of each layer, SiLU
-            between them, inputs in data units and outputs the ``(change (O,), reward)`` in
-            data units.
+            between them, inputs (:func:`network_inputs`) in data units and outputs the
+            ``(change (O,), reward)`` in data units.
         low, high: ``(O + 1,)`` bounds of the outputs (the changes' data range; the reward's
             infinite).
+        periodic: the observation dims read on the circle (``WorldModelConfig.periodic``).
     """
 
     layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     low: torch.Tensor
     high: torch.Tensor
+    periodic: tuple[int, ...] = ()
 
     def __call__(
         self, observations: torch.Tensor, actions: torch.Tensor
@@ -154,7 +198,7 @@ class MeanPredictor:
 
     def outputs(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Each member's predicted ``(change (O,), reward)``, ``(E, B, O + 1)``."""
-        x = torch.cat([observations, actions], dim=-1)
+        x = network_inputs(observations, actions, self.periodic)
         x = x.expand(len(self.layers[0][0]), *x.shape[-2:])
         for weight, bias in self.layers[:-1]:
             x = F.silu(torch.baddbmm(bias, x, weight), inplace=True)
@@ -168,7 +212,8 @@ class WorldModel:
     Args:
         config: the ensemble's shape.
         network: its :class:`GaussianEnsemble` (default: a fresh one).
-        input_normalizer: maps ``(observation, action) (O + A,)`` to the network's inputs.
+        input_normalizer: maps :func:`network_inputs` ``(O + A + len(config.periodic),)`` (the
+            observation and action) to the network's inputs.
         target_normalizer: maps ``(observation change, reward) (O + 1,)`` to its targets.
             Predicted one-step changes are clamped to the training data's range (a guard against
             members exploding far from the data); rewards are not. A planner must be able to
@@ -187,11 +232,12 @@ class WorldModel:
         task: str | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        expected = (config.obs_dim + config.action_dim, config.target_dim)
+        expected = (config.input_dim, config.target_dim)
         got = (input_normalizer.channels, target_normalizer.channels)
         if got != expected:
             raise ValueError(
-                f"normalisers have {got} channels, the config needs (O + A, O + 1) = {expected}"
+                f"normalisers have {got} channels, the config needs (O + A + periodic dims, "
+                f"O + 1) = {expected}"
             )
         self.config, self.task, self.device = config, task, torch.device(device)
         self.network = (network or GaussianEnsemble(config)).to(self.device).eval()
@@ -246,7 +292,7 @@ class WorldModel:
         unbounded = torch.full((1,), math.inf, device=self.device)
         low = torch.cat([targets.low[:-1], -unbounded])  # rewards are not clamped (see class)
         high = torch.cat([targets.high[:-1], unbounded])
-        return MeanPredictor(tuple(layers), low, high)
+        return MeanPredictor(tuple(layers), low, high, self.config.periodic)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write one checkpoint file (config, weights, normalisers, task)."""

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from planner.normalizer import Normalizer
 from planner.validation import check_count
-from planner.world_model import GaussianEnsemble, WorldModel, WorldModelConfig
+from planner.world_model import GaussianEnsemble, WorldModel, WorldModelConfig, network_inputs
 
 
 @dataclass(frozen=True)
@@ -155,18 +155,34 @@ def _transitions(
     next_observations: np.ndarray,
     config: WorldModelConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The network's inputs ``(M, O + A)`` (observation, action) and targets ``(M, O + 1)``
-    (change of observation, reward), checked against ``config``'s sizes and for finiteness."""
-    inputs = np.concatenate([observations, actions], axis=1).astype(np.float32)
+    """The network's inputs ``(M, I)`` (:func:`~planner.world_model.network_inputs` of the
+    observation and action) and targets ``(M, O + 1)`` (change of observation, reward), checked
+    against ``config``'s sizes and for finiteness."""
+    observations, actions = np.asarray(observations), np.asarray(actions)
     targets = np.concatenate(
         [next_observations - observations, np.asarray(rewards).reshape(-1, 1)], axis=1
     ).astype(np.float32)
-    expected = config.obs_dim + config.action_dim
-    if inputs.shape[1] != expected or len(targets) != len(inputs) or len(inputs) < 2:
+    sizes = (observations.shape[1:], actions.shape[1:])
+    if (
+        sizes != ((config.obs_dim,), (config.action_dim,))
+        or len(actions) != len(observations)
+        or len(targets) != len(observations)
+        or len(observations) < 2
+    ):
         raise ValueError(
             f"need M >= 2 transitions of O={config.obs_dim} observations and A="
-            f"{config.action_dim} actions; got inputs {inputs.shape}, targets {targets.shape}"
+            f"{config.action_dim} actions; got observations {observations.shape}, actions "
+            f"{actions.shape}, targets {targets.shape}"
         )
+    inputs = (
+        network_inputs(
+            torch.as_tensor(observations, dtype=torch.float64),
+            torch.as_tensor(actions, dtype=torch.float64),
+            config.periodic,
+        )
+        .numpy()
+        .astype(np.float32)
+    )
     if not (np.isfinite(inputs).all() and np.isfinite(targets).all()):
         raise ValueError("transitions must be finite; drop rows with NaN or inf first")
     return inputs, targets
@@ -336,7 +352,8 @@ def _rollout_loss(
     total = torch.zeros((), device=observations.device)
     for step in range(k):
         action = actions[rows + step].expand(members, -1, -1)
-        mean, _ = model.network(inputs.normalize(torch.cat([state, action], dim=-1)))
+        x = network_inputs(state, action, model.config.periodic)
+        mean, _ = model.network(inputs.normalize(x))
         change = mean * targets.scale + targets.center
         state = state + change[..., :-1]
         state_error = (state - next_observations[rows + step]) / targets.scale[:-1]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from envs.registry import default_propagations
-from envs.world_model_rules import check_world_model_task
+from envs.registry import default_propagations, make_env
+from envs.world_model_rules import check_world_model_task, winding_angles
 from experiments.harness.cli import ScriptArgs, arg
 from planner.world_model import PROPAGATIONS, TS1_PARTICLES, WorldModelConfig
 from planner.world_model_training import WorldModelTraining
@@ -89,14 +89,22 @@ class WorldModelArgs(ScriptArgs):
         minimum=1,
     )
 
-    def world_model_config(self, obs_dim: int, action_dim: int) -> WorldModelConfig:
-        """The ensemble for observations of O = ``obs_dim`` and actions of A = ``action_dim``."""
+    def world_model_config(self, obs_dim: int, action_dim: int, task: str) -> WorldModelConfig:
+        """The ensemble for task ``task``'s observations of O = ``obs_dim`` and actions of A =
+        ``action_dim``, reading its winding angles on the circle
+        (:func:`envs.world_model_rules.winding_angles`)."""
+        env = make_env(task)
+        try:
+            periodic = winding_angles(env)
+        finally:
+            env.close()
         return WorldModelConfig(
             obs_dim=obs_dim,
             action_dim=action_dim,
             ensemble_size=self.ensemble,
             hidden=self.hidden,
             depth=self.depth,
+            periodic=periodic,
         )
 
     def world_model_training(self, seed: int, device: str) -> WorldModelTraining:

@@ -11,6 +11,7 @@ from envs.world_model_rules import (
     cost_fn,
     reward_fn,
     termination_fn,
+    winding_angles,
     world_model_tasks,
 )
 from planner.action_scaling import ActionScaling
@@ -159,3 +160,27 @@ def test_no_terms_give_no_cost_function_and_other_tasks_are_refused():
         cost_fn(make_env("reacher"), parse_costs("control=1"))
     with pytest.raises(ValueError, match="planar legged torso"):
         cost_fn(make_env("swimmer"), parse_costs("flip=1"))
+
+
+@pytest.mark.parametrize(
+    ("name", "joints"),
+    [("half-cheetah", ["rooty"]), ("swimmer", ["free_body_rot"]), ("hopper", []), ("reacher", [])],
+)
+def test_winding_angles_are_the_unlimited_hinges_no_termination_bounds(name, joints):
+    """Half-cheetah's and swimmer's root turns freely and nothing ends their episodes; hopper's
+    root pitch is an unlimited hinge too, but its healthy range ends the episode first."""
+    env = make_env(name)
+    base = env.unwrapped
+    dims = winding_angles(env)
+    hidden = base.model.nq + base.model.nv - base.observation_space.shape[0]
+    found = [
+        base.model.joint(j).name
+        for j in range(base.model.njnt)
+        if base.model.jnt_qposadr[j] - hidden in dims
+    ]
+    assert found == joints
+    if dims:  # the observation's entry is that joint's angle
+        env.reset(seed=0)
+        base.data.qpos[hidden + dims[0]] = 0.7
+        assert base._get_obs()[dims[0]] == 0.7
+    env.close()

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from planner.world_model import WorldModel
+
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, run_script_here):
@@ -46,20 +48,26 @@ def test_training_writes_the_checkpoint_record_plot_and_k_step_json(tiny_model):
     assert checkpoint.with_suffix(".kstep.png").stat().st_size > 0
 
 
-def test_training_takes_every_task_a_world_model_plans_on(tmp_path, run_script_here, refusal):
-    data = tmp_path / "walker2d.npz"
+@pytest.mark.parametrize(("env", "periodic"), [("walker2d", ()), ("half-cheetah", (1,))])
+def test_training_takes_every_task_a_world_model_plans_on(
+    env, periodic, tmp_path, run_script_here, refusal
+):
+    """Half-cheetah's model reads its root pitch, which winds, on the circle; walker2d's (ended
+    within +-1 rad by its healthy range) raw."""
+    data = tmp_path / f"{env}.npz"
     run_script_here(
         "collect_data.py",
-        *("--env", "walker2d", "--source", "random", "--episodes", "2", "--max-steps", "5"),
+        *("--env", env, "--source", "random", "--episodes", "2", "--max-steps", "5"),
         *("--horizon", "4", "--out", str(data)),
     )
-    checkpoint = tmp_path / "walker2d-world-model.pt"
+    checkpoint = tmp_path / f"{env}-world-model.pt"
     run_script_here(
-        *("train_world_model.py", "--env", "walker2d", "--data", str(data)),
+        *("train_world_model.py", "--env", env, "--data", str(data)),
         *("--checkpoint", str(checkpoint), "--ensemble", "2", "--hidden", "8", "--depth", "1"),
         *("--epochs", "1", "--test-episodes", "0.5", "--threads", "1"),
     )
-    assert json.loads(checkpoint.with_suffix(".json").read_text())["env"] == "walker2d"
+    assert json.loads(checkpoint.with_suffix(".json").read_text())["env"] == env
+    assert WorldModel.load(checkpoint, task=env).config.periodic == periodic
     line = refusal(
         *("train_world_model.py", "--env", "inverted-double-pendulum", "--data", str(data))
     )

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from planner import threads
-from planner.checkpoint import CheckpointError
+from planner.checkpoint import CheckpointError, save_checkpoint
 from planner.normalizer import Normalizer
 from planner.planning import Budget
 from planner.threads import use_planning_threads
@@ -19,6 +19,7 @@ from planner.world_model import (
     WorldModelConfig,
     WorldModelObjective,
     k_step_errors,
+    network_inputs,
 )
 from planner.world_model_training import WorldModelTraining, train_world_model
 from policies.planners import build_planner
@@ -689,3 +690,92 @@ def test_a_non_finite_cost_scores_minus_inf():
     scores = WorldModelObjective(member_stub(), cost_fn=nan_for_the_first)(observation, actions)
     bare = WorldModelObjective(member_stub())(observation, actions)
     assert scores[0] == -math.inf and scores[1] == pytest.approx(bare[1] - 3 * 0.5)
+
+
+def pendulum_transitions(m: int, seed: int = 0):
+    """M transitions of a toy system whose observation 1 is an angle that winds: the angle's
+    change is ``0.1 * cos(angle) * action 0``, observation 0 moves by ``0.1 * action 1``; the
+    data's angles lie in [-1, 1] rad, as half-cheetah's pitch before its first flip."""
+    rng = np.random.default_rng(seed)
+    obs = np.stack([rng.normal(size=m), rng.uniform(-1, 1, size=m), rng.normal(size=m)], axis=1)
+    act = rng.uniform(-1, 1, size=(m, ACT))
+    nxt = obs.copy()
+    nxt[:, 0] += 0.1 * act[:, 1]
+    nxt[:, 1] += 0.1 * np.cos(obs[:, 1]) * act[:, 0]
+    return obs, act, nxt[:, 0], nxt
+
+
+@pytest.fixture(scope="module")
+def trained_on_the_circle():
+    config = WorldModelConfig(OBS, ACT, ensemble_size=3, hidden=32, depth=2, periodic=(1,))
+    training = WorldModelTraining(epochs=30, batch_size=64, learning_rate=3e-3, patience=30)
+    data = pendulum_transitions(768)
+    return train_world_model(*data, config, training, task="toy", progress=False)
+
+
+def test_a_periodic_dim_enters_as_its_sine_and_cosine():
+    obs = torch.tensor([[0.5, 0.3, -2.0]], dtype=torch.float64)
+    act = torch.tensor([[0.1, -0.2]], dtype=torch.float64)
+    inputs = network_inputs(obs, act, (1,))
+    expected = [0.5, math.sin(0.3), -2.0, 0.1, -0.2, math.cos(0.3)]
+    torch.testing.assert_close(inputs, torch.tensor([expected], dtype=torch.float64))
+    assert obs[0, 1] == 0.3  # the caller's observation is not changed
+    torch.testing.assert_close(network_inputs(obs, act, ()), torch.cat([obs, act], dim=-1))
+
+
+def test_a_model_predicts_the_same_change_after_a_full_turn_of_a_periodic_dim(
+    trained_on_the_circle,
+):
+    """Half-cheetah's planner flipped its cheetah (pitch 0.4 -> 6.6 rad) and then stood still: its
+    model read the raw pitch, far outside the data. Read on the circle, a full turn is the
+    state it was."""
+    model, _ = trained_on_the_circle
+    obs, act, _, nxt = (torch.tensor(x, dtype=torch.float32) for x in pendulum_transitions(64, 5))
+    turned = obs.clone()
+    turned[:, 1] += 2 * math.pi
+    for flips in (turned, obs - torch.tensor([0.0, 4 * math.pi, 0.0])):
+        next_flipped, reward_flipped = model.step(flips, act)
+        next_obs, reward = model.step(obs, act)
+        torch.testing.assert_close(next_flipped - flips, next_obs - obs, atol=1e-4, rtol=0)
+        torch.testing.assert_close(reward_flipped, reward, atol=1e-4, rtol=0)
+    error = (model.step(turned, act)[0].mean(0) - turned - (nxt - obs)).abs().max()
+    assert error < 0.05  # and the change is the system's
+
+
+def test_a_planning_step_reads_periodic_dims_as_training_did(trained_on_the_circle, tmp_path):
+    model, _ = trained_on_the_circle
+    obs, act, _, _ = (torch.tensor(x, dtype=torch.float32) for x in pendulum_transitions(6, 9))
+    inputs = model.input_normalizer.normalize(network_inputs(obs, act, (1,)))
+    with torch.no_grad():
+        mean, _ = model.network(inputs.expand(3, 6, OBS + ACT + 1))
+    next_obs, _ = model.step(obs, act)
+    torch.testing.assert_close(next_obs, obs + model.target_normalizer.denormalize(mean)[..., :-1])
+    path = tmp_path / "toy-world-model.pt"
+    model.save(path)
+    loaded = WorldModel.load(path, task="toy")
+    assert loaded.config.periodic == (1,)
+    torch.testing.assert_close(loaded.step(obs, act)[0], next_obs, rtol=0, atol=0)
+
+
+def test_a_checkpoint_from_before_periodic_dims_reads_the_raw_observation(trained, tmp_path):
+    model, _ = trained
+    path = tmp_path / "toy-world-model.pt"
+    model.save(path)
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["periodic"]
+    contents = ("config", "state_dict", "input_normalizer", "target_normalizer")
+    save_checkpoint(path, "world_model", {key: payload[key] for key in contents}, task="toy")
+    loaded = WorldModel.load(path, task="toy")
+    assert loaded.config.periodic == ()
+    obs, act = torch.randn(5, OBS), torch.rand(5, ACT)
+    torch.testing.assert_close(loaded.step(obs, act)[0], model.step(obs, act)[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("periodic", "message"),
+    [((3,), r"in \[0, 3\)"), ((-1,), r"in \[0, 3\)"), ((2, 1), "increasing"), ((1, 1), "distinct")],
+)
+def test_bad_periodic_dims_are_refused(periodic, message):
+    with pytest.raises(ValueError, match=message):
+        WorldModelConfig(OBS, ACT, periodic=periodic)
+    assert WorldModelConfig(OBS, ACT, periodic=[0, 2]).periodic == (0, 2)  # a checkpoint's list
