@@ -300,7 +300,8 @@ def own_state_errors(
 ) -> dict[str, float | None]:
     """The model's open-loop k-step error at each k of ``ks`` on the ``recorded`` episodes'
     transitions, per observation dimension in units of the std of its training observations
-    (its input normaliser's scale); None where no episode has k steps."""
+    (its input normaliser's scale; of the sine, for a dim it reads on the circle); None where no
+    episode has k steps."""
     data = transitions(recorded)
     keys = ("observations", "actions", "next_observations", "episode_index")
     scale = model.input_normalizer.scale[: model.config.obs_dim].cpu().numpy()
