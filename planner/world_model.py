@@ -124,13 +124,13 @@ def network_inputs(
     flipped over and landed (pitch + 2 pi) is, to the model, the state it was in before, not an
     input far outside the data. Without periodic dims: ``(observation, action)``.
     """
-    if not periodic:
-        return torch.cat([observations, actions], dim=-1)
-    dims = list(periodic)
-    angles = observations[..., dims]
-    encoded = observations.clone()
-    encoded[..., dims] = torch.sin(angles)
-    return torch.cat([encoded, actions, torch.cos(angles)], dim=-1)
+    parts, cosines, start = [], [], 0
+    for dim in periodic:  # slices and one cat: every predicted step of a rollout runs this
+        angle = observations[..., dim : dim + 1]
+        parts += [observations[..., start:dim], torch.sin(angle)]
+        cosines.append(torch.cos(angle))
+        start = dim + 1
+    return torch.cat([*parts, observations[..., start:], actions, *cosines], dim=-1)
 
 
 class EnsembleLinear(nn.Module):
