@@ -45,7 +45,7 @@ from torch.nn import functional as F
 from planner.checkpoint import load_checkpoint, save_checkpoint
 from planner.normalizer import Normalizer
 from planner.objective import TerminalValue, terminal_values
-from planner.threads import current_planning_threads
+from planner.threads import FastestThreads, current_planning_threads
 from planner.validation import check_count
 
 PROPAGATIONS = ("mean", "ts1", "tsinf")
@@ -58,6 +58,9 @@ TS1_PARTICLES = 20
 MIN_CHUNK = 16
 """Fewest candidates a rollout thread of :class:`WorldModelObjective` takes: below it a step's
 fixed cost (about 0.2 ms of small torch ops) outweighs what a second core saves."""
+THREAD_TRIALS = 3
+"""Calls of each thread count that :class:`WorldModelObjective` times before keeping the faster
+(:class:`planner.threads.FastestThreads`), after one uncounted call each."""
 _CONTENTS = ("config", "state_dict", "input_normalizer", "target_normalizer")
 
 TerminationFn = Callable[[np.ndarray], np.ndarray]
@@ -434,13 +437,16 @@ class WorldModelObjective:
         cost_fn: planning-only costs per step (:data:`RewardFn` signature; None: none).
         terminal_value: values of the predicted last observations, ``(M, O) -> (M,)``, one
             finite value each (None: nothing after the horizon).
-        threads: threads of the rollouts (None: the rollout threads of the planning thread
-            policy in force, :mod:`planner.threads`): the candidates are split into that many
-            chunks (of :data:`MIN_CHUNK` or more), each rolled out on its own Python thread with
-            torch on one thread; torch releases the GIL while it computes.
+        threads: threads of the rollouts: the candidates are split into that many chunks (of
+            :data:`MIN_CHUNK` or more), each rolled out on its own Python thread with torch on
+            one thread (torch releases the GIL while it computes). None: the faster of one
+            thread and the rollout threads of the planning thread policy in force, timed on the
+            first calls that can be split (:class:`planner.threads.FastestThreads`, which says
+            why; :data:`THREAD_TRIALS` calls of each).
 
     Attributes:
-        particles: P, resolved. threads: threads of the rollouts, resolved.
+        particles: P, resolved. threads: the rollouts' :class:`~planner.threads.FastestThreads`
+            (``threads.chosen``: the thread count kept, None while timing).
             num_evaluated: candidates scored so far. num_invalid: of those,
             scored -inf.
         plans_from_observation: True: its planning state is the env's observation, so a policy
@@ -467,8 +473,10 @@ class WorldModelObjective:
         check_particles(propagation, particles)
         check_pessimism(propagation, pessimism)
         if threads is None:
-            threads = current_planning_threads().rollout_threads
-        check_count("threads", threads, hint="torch threads of the world model's rollouts")
+            options = (1, current_planning_threads().rollout_threads)
+        else:
+            check_count("threads", threads, hint="threads of the world model's rollouts")
+            options = (threads,)
         if not disagreement_penalty >= 0:
             raise ValueError(f"disagreement_penalty must be >= 0, got {disagreement_penalty}")
         if disagreement_penalty and propagation == "tsinf":
@@ -482,7 +490,7 @@ class WorldModelObjective:
         if particles is None:
             particles = {"mean": 1, "ts1": TS1_PARTICLES, "tsinf": members}[propagation]
         self.termination_cost = float(termination_cost)
-        self.threads = threads
+        self.threads = FastestThreads(options, THREAD_TRIALS)
         self.model = model
         self.terminated_fn = terminated_fn
         self.reward_fn, self.cost_fn = reward_fn, cost_fn
@@ -527,7 +535,11 @@ class WorldModelObjective:
             chunk_picks = None if picks is None else picks[:, :, chunk]
             return self._rollout(predict, start, plan[:, :, chunk], chunk_picks)
 
-        parts = list(self._map(roll_out, self._chunks(n)))
+        parts = self.threads.run(
+            lambda threads: list(self._map(roll_out, self._chunks(n, threads))),
+            work=n,
+            measured=n >= 2 * MIN_CHUNK,  # fewer candidates make one chunk whatever the threads
+        )
         states, rewards, valid = (
             torch.cat(part, dim=2).flatten(1, 2) for part in zip(*parts, strict=True)
         )
@@ -588,9 +600,10 @@ class WorldModelObjective:
             values[rows] = torch.as_tensor(found, device=last.device)
         return values
 
-    def _chunks(self, n: int) -> list[slice]:
+    @staticmethod
+    def _chunks(n: int, threads: int) -> list[slice]:
         """The candidates' chunks: one per thread, none under :data:`MIN_CHUNK` candidates."""
-        count = max(1, min(self.threads, n // MIN_CHUNK))
+        count = max(1, min(threads, n // MIN_CHUNK))
         bounds = np.linspace(0, n, count + 1).round().astype(int)
         return [slice(a, b) for a, b in pairwise(bounds)]
 
@@ -598,7 +611,7 @@ class WorldModelObjective:
         if len(chunks) == 1:
             return [function(chunks[0])]
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.threads, "world-model-rollout")
+            self._executor = ThreadPoolExecutor(max(self.threads.options), "world-model-rollout")
         return self._executor.map(function, chunks)
 
     def _picks(self, horizon: int, n: int) -> torch.Tensor | None:

@@ -8,8 +8,9 @@ reports the planner's own split (``PlanResult.timing``: decode, reward, other), 
 against the task's real-time rate ``1 / dt``, and for MuJoCo tasks the physics floor: the same
 rollouts (the planner's own calls, recorded once and replayed) stepped by MuJoCo in C on the
 same number of threads (:mod:`experiments.harness.raw_physics`). With ``reward="world-model"``
-the task's shipped world model scores the candidates (no physics floor): its rollouts are
-chunks on the pool's threads (:mod:`planner.threads`).
+the task's shipped world model scores the candidates (no physics floor): its rollouts run on
+one thread or in chunks on the pool's threads, whichever its first calls timed faster (a row
+says which it kept; :mod:`planner.threads`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from envs.registry import make_env
 from experiments.harness.episodes import run_episode
 from experiments.harness.raw_physics import raw_seconds
 from planner.objective import bind_state
-from planner.threads import use_planning_threads
+from planner.threads import FastestThreads, use_planning_threads
 from policies.setup import Planning, PlanningSetup
 
 THREAD_CONFIGS = {
@@ -85,11 +86,12 @@ def measure_control(
     scored by ``reward`` (``"simulator"`` or ``"world-model"``; see module)."""
     env = make_env(task)
     setup = PlanningSetup(task, planner, seed=seed, reward=reward)
-    policies = {}
+    policies, objectives = {}, {}
     for config in configs:
         _, pool = thread_counts(config, cores)
         use_planning_threads(pool)  # the objective's pool is sized when it is built
-        policies[config] = setup.policy(env)
+        resolved = setup.resolve(env)
+        policies[config], objectives[config] = resolved.policy(), resolved.objective
     measured: dict[str, list[dict[str, float]]] = {config: [] for config in configs}
     for _ in range(rounds):
         for config in configs:
@@ -120,6 +122,9 @@ def measure_control(
             key: float(np.median([m[key] for m in measured[config]])) for key in measured[config][0]
         }
         floor = floors.get(pool)
+        model_threads = getattr(objectives[config], "threads", None)
+        if not isinstance(model_threads, FastestThreads):  # the simulator's pool: fixed
+            model_threads = None
         rows.append(
             {
                 "task": task,
@@ -129,6 +134,13 @@ def measure_control(
                 "config": config,
                 "torch_threads": torch_threads,
                 "pool_threads": pool,
+                "model_threads": None if model_threads is None else model_threads.chosen,
+                "model_ms_per_candidate": None
+                if model_threads is None
+                else {
+                    count: 1e3 * float(np.median(seconds)) if seconds else None
+                    for count, seconds in model_threads.seconds.items()
+                },
                 "decoder": _decoder_name(planning.decoder, planning.final_decoder),
                 "budget": f"{budget.population}x{budget.iterations}",
                 "horizon": budget.horizon,
@@ -191,12 +203,19 @@ def markdown_table(rows: list[dict[str, Any]], machine: str, command: str) -> st
             f"| {row['task']} | {row['load']} | {row['planner']} | {_scored_by(row)} | "
             f"{row['decoder']} | "
             f"{row['config']} "
-            f"({row['torch_threads']} / {row['pool_threads']}) | {row['budget']} | "
+            f"({row['torch_threads']} / {row['pool_threads']}{_kept(row)}) | {row['budget']} | "
             f"{row['decode_ms']:.1f} | "
             f"{row['reward_ms']:.1f} | {row['other_ms']:.1f} | {row['step_ms']:.1f} | {physics} | "
             f"{ratio} | {row['control_hz']:.1f} | {row['realtime_hz']:.0f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _kept(row: dict[str, Any]) -> str:
+    """A world model's row: the rollout threads its objective timed and kept
+    (:class:`planner.threads.FastestThreads`); other rows: nothing."""
+    kept = row.get("model_threads")
+    return "" if kept is None else f", model kept {kept}"
 
 
 def _scored_by(row: dict[str, Any]) -> str:

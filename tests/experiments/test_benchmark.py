@@ -40,7 +40,7 @@ def test_control_measures_the_world_models_planner_beside_the_simulators(tmp_pat
     out = tmp_path / "control.json"
     command = [
         sys.executable, str(REPO / "experiments" / "benchmark.py"), "control",
-        "--tasks", "reacher", "--rewards", "simulator", "world-model", "--steps", "2",
+        "--tasks", "reacher", "--rewards", "simulator", "world-model", "--steps", "3",
         "--rounds", "1", "--configs", "policy", "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
@@ -50,7 +50,12 @@ def test_control_measures_the_world_models_planner_beside_the_simulators(tmp_pat
     assert [row["propagation"] for row in rows] == [None, "mean"]  # reacher's default, as run
     assert rows[0]["physics_ms"] > 0 and rows[1]["physics_ms"] is None  # no floor for a model
     assert rows[0]["evaluations_per_step"] == rows[1]["evaluations_per_step"]  # equal budgets
+    # 3 steps of 3 calls: the model's rollouts timed each thread count and kept one
+    kept = rows[1]["model_threads"]
+    assert rows[0]["model_threads"] is None and kept in (1, 2)
+    assert all(ms > 0 for ms in rows[1]["model_ms_per_candidate"].values())
+    pool = rows[1]["pool_threads"]
     assert (
-        "| reacher | quiet | de | world-model (mean) | student | policy"
-        in out.with_suffix(".md").read_text()
+        f"| reacher | quiet | de | world-model (mean) | student | policy (1 / {pool}, model kept "
+        f"{kept}) |" in out.with_suffix(".md").read_text()
     )

@@ -14,6 +14,7 @@ from planner.normalizer import Normalizer
 from planner.planning import Budget
 from planner.threads import use_planning_threads
 from planner.world_model import (
+    THREAD_TRIALS,
     GaussianEnsemble,
     WorldModel,
     WorldModelConfig,
@@ -585,15 +586,62 @@ def test_chunks_on_threads_score_as_one_thread_bit_for_bit(
     np.testing.assert_array_equal(scores[3], scores[1])
 
 
-def test_rollouts_take_the_policys_rollout_threads(trained, monkeypatch):
+def test_rollouts_choose_between_one_thread_and_the_policys_rollout_threads(trained, monkeypatch):
     monkeypatch.setattr(threads, "_current", None)
     before = torch.get_num_threads()
     try:
         use_planning_threads(3)
-        assert WorldModelObjective(trained[0]).threads == 3
+        assert WorldModelObjective(trained[0]).threads.options == (1, 3)
         assert torch.get_num_threads() == 1
+        given = WorldModelObjective(trained[0], threads=2).threads
+        assert (given.options, given.chosen) == ((2,), 2)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("chunks_faster", [True, False])
+def test_rollouts_keep_the_thread_count_that_ran_faster(trained, monkeypatch, chunks_faster):
+    """Timed on a fake clock: each predicted step costs 1 on a rollout thread and 3 on the
+    caller's (or the reverse); the objective keeps the faster and scores the same throughout."""
+    monkeypatch.setattr(threads, "_current", None)
+    model, elapsed, names = trained[0], [0.0], []
+    predictor = model.predictor
+    costs = (1.0, 3.0) if chunks_faster else (3.0, 1.0)
+
+    def timed():
+        predict = predictor()
+        outputs = predict.outputs
+
+        def timed_outputs(obs, action):
+            name = threading.current_thread().name
+            names.append(name)
+            elapsed[0] += costs[0] if name.startswith("world-model-rollout") else costs[1]
+            return outputs(obs, action)
+
+        object.__setattr__(predict, "outputs", timed_outputs)  # a frozen dataclass
+        return predict
+
+    monkeypatch.setattr(model, "predictor", timed)
+    before = torch.get_num_threads()
+    try:
+        use_planning_threads(2)
+        objective = WorldModelObjective(model)
+    finally:
+        torch.set_num_threads(before)
+    objective.threads.clock = lambda: elapsed[0]
+    actions = np.random.default_rng(11).uniform(-1, 1, size=(40, 3, ACT))
+    for _ in range(2 * THREAD_TRIALS + 2):  # one chunk whatever the count: not timed
+        objective(np.zeros(OBS), actions[:20])
+    assert objective.threads.chosen is None
+    first = objective(np.zeros(OBS), actions)
+    for _ in range(2 * THREAD_TRIALS + 1):  # the first call of each count is not counted
+        assert objective.threads.chosen is None
+        np.testing.assert_array_equal(objective(np.zeros(OBS), actions), first)
+    assert objective.threads.chosen == (2 if chunks_faster else 1)
+    names.clear()
+    np.testing.assert_array_equal(objective(np.zeros(OBS), actions), first)
+    on_rollout_threads = {name.startswith("world-model-rollout") for name in names}
+    assert on_rollout_threads == {chunks_faster}
 
 
 def test_changes_are_clamped_to_the_data_range_but_rewards_are_not(trained):
