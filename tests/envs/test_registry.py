@@ -38,8 +38,9 @@ def test_hopper_and_walker2d_declare_a_value_and_its_agent_ships():
     assert get_task("half-cheetah").value_text == "none"
 
 
-def test_hopper_and_walker2d_world_models_sample_trajectories_by_default():
+def test_half_cheetah_hopper_and_walker2d_world_models_sample_trajectories_by_default():
     sampled = [n for n in task_names() if get_task(n).world_model_propagation != "mean"]
-    assert sampled == ["hopper", "walker2d"]
+    assert sorted(sampled) == ["half-cheetah", "hopper", "walker2d"]
     assert {get_task(n).world_model_propagation for n in sampled} == {"tsinf"}
-    assert default_propagations() == "hopper and walker2d tsinf, every other task mean"
+    listed = "half-cheetah, hopper and walker2d tsinf, every other task mean"
+    assert default_propagations() == listed

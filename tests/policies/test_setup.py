@@ -111,10 +111,11 @@ def test_the_propagation_is_the_tasks_default_unless_told():
     assert hopper.objective(make_env("hopper")).propagation == "tsinf"
     told = parse_args(RunArgs, "", ["--env", "hopper", "--propagation", "mean"])
     assert PlanningSetup.from_fields(told, task=told.env).propagation == "mean"
-    assert PlanningSetup("half-cheetah", reward="world-model").propagation == "mean"
+    assert PlanningSetup("half-cheetah", reward="world-model").propagation == "tsinf"
+    assert PlanningSetup("reacher", reward="world-model").propagation == "mean"
     # a particle count the task's default cannot take is refused naming both flags
     with pytest.raises(SetupError, match=r"needs a sampling propagation.*--propagation"):
-        PlanningSetup("half-cheetah", reward="world-model", particles=4)
+        PlanningSetup("reacher", reward="world-model", particles=4)
     PlanningSetup("hopper", reward="world-model", particles=4)  # tsinf takes it
 
 
