@@ -235,10 +235,11 @@ scores lower. Hopper (DE 64x3 with its critic, 1000 steps, its last two models, 
 247 steps survived; with the shipped model TS-inf kept it up on 3 of 5 seeds, the mean on none.
 Walker2d (its model of the agent's gait, 200 steps): the mean fell within 12 steps on every seed,
 TS-inf with the critic walked all 200 (results/world-model-value/README.md). Half-cheetah (its
-model from the planners' candidates, DE 64x3, stop 38, results/world-model-candidates/): TS-inf
-minus the mean +1219 +- 500 per 1000 steps over seeds 1010-1019 and +118 +- 77 per 200 steps
-over 1000-1009; its earlier models, trained on episodes alone, planned level with either (+38
-+- 57, results/world-model-loop/). Reacher keeps the mean (not measured)."""
+models from the planners' candidates, DE 64x3, 1000 steps, seeds 1010-1019, stop 38,
+results/world-model-candidates/): TS-inf minus the mean +848 +- 283 per episode with the shipped
+model, +622 +- 512 with the one before; its earlier models, trained on episodes alone, planned
+level with either (+38 +- 57, results/world-model-loop/). Reacher keeps the mean (not
+measured)."""
 MUJOCO_COMPUTED_REWARDS = ("reacher",)
 """Tasks whose world model plans by default with the reward computed from predicted
 observations, chosen on validation seeds 1000-1007 (results/world-model-reward/: DE 64x3, the
