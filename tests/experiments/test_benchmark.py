@@ -51,10 +51,12 @@ def test_control_measures_the_world_models_planner_beside_the_simulators(tmp_pat
     assert rows[0]["physics_ms"] > 0 and rows[1]["physics_ms"] is None  # no floor for a model
     assert rows[0]["evaluations_per_step"] == rows[1]["evaluations_per_step"]  # equal budgets
     # 3 steps of 3 calls: the model's rollouts timed each thread count and kept one
-    kept = rows[1]["model_threads"]
-    assert rows[0]["model_threads"] is None and kept in (1, 2)
-    assert all(ms > 0 for ms in rows[1]["model_ms_per_candidate"].values())
-    pool = rows[1]["pool_threads"]
+    kept, pool = rows[1]["model_threads"], rows[1]["pool_threads"]
+    assert rows[0]["model_threads"] is None and kept in (1, pool)
+    timings = rows[1]["model_ms_per_candidate"]
+    assert sorted(int(count) for count in timings) == sorted({1, pool})
+    if pool > 1:  # on one core there is nothing to time
+        assert all(ms > 0 for ms in timings.values())
     assert (
         f"| reacher | quiet | de | world-model (mean) | student | policy (1 / {pool}, model kept "
         f"{kept}) |" in out.with_suffix(".md").read_text()
