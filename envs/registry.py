@@ -324,8 +324,8 @@ def default_values() -> str:
 def default_propagations() -> str:
     """How the tasks' world models roll their ensembles out by default, in words, for help
     texts."""
-    sampled = sorted(spec.name for spec in TASKS.values() if spec.world_model_propagation != "mean")
-    listed = " and ".join([", ".join(sampled[:-1]), sampled[-1]] if len(sampled) > 1 else sampled)
+    *rest, last = sorted(s.name for s in TASKS.values() if s.world_model_propagation != "mean")
+    listed = f"{', '.join(rest)} and {last}" if rest else last
     return f"{listed} tsinf, every other task mean"
 
 
