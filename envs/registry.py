@@ -227,8 +227,8 @@ agent's gait, with TS-inf, it took DE from 203 to 446 and from 104 to all 200 st
 (validation seeds 1000-1002). The other tasks have no agent that was measured to help."""
 MUJOCO_PROPAGATIONS = {"half-cheetah": "tsinf", "hopper": "tsinf", "walker2d": "tsinf"}
 """Tasks whose world model plans by default with TS-inf (a member per particle for the whole
-horizon, 5 particles, a candidate scored by their mean; the model's cost of the mean) instead of
-the ensemble mean, chosen on validation seeds. A planner steers into the states its model errs
+horizon, 5 particles, a candidate scored by their mean; as many model rows as the mean) instead
+of the ensemble mean, chosen on validation seeds. A planner steers into the states its model errs
 on; where the members disagree there, some of a candidate's particles fail, and the candidate
 scores lower. Hopper (DE 64x3 with its critic, 1000 steps, its last two models, seeds
 1000-1004): TS-inf minus the mean +1305 +- 922 per episode over 10 pairs (better on 8), +362 +-

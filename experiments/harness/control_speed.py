@@ -122,9 +122,6 @@ def measure_control(
             key: float(np.median([m[key] for m in measured[config]])) for key in measured[config][0]
         }
         floor = floors.get(pool)
-        model_threads = getattr(objectives[config], "threads", None)
-        if not isinstance(model_threads, FastestThreads):  # the simulator's pool: fixed
-            model_threads = None
         rows.append(
             {
                 "task": task,
@@ -134,13 +131,7 @@ def measure_control(
                 "config": config,
                 "torch_threads": torch_threads,
                 "pool_threads": pool,
-                "model_threads": None if model_threads is None else model_threads.chosen,
-                "model_ms_per_candidate": None
-                if model_threads is None
-                else {
-                    count: 1e3 * float(np.median(seconds)) if seconds else None
-                    for count, seconds in model_threads.seconds.items()
-                },
+                **_model_threads(objectives[config]),
                 "decoder": _decoder_name(planning.decoder, planning.final_decoder),
                 "budget": f"{budget.population}x{budget.iterations}",
                 "horizon": budget.horizon,
@@ -209,6 +200,22 @@ def markdown_table(rows: list[dict[str, Any]], machine: str, command: str) -> st
             f"{ratio} | {row['control_hz']:.1f} | {row['realtime_hz']:.0f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _model_threads(objective: Any) -> dict[str, Any]:
+    """A world model's rollout threads: the count its objective kept (``model_threads``) and
+    each count's median milliseconds per candidate while it timed them
+    (``model_ms_per_candidate``); both None for the simulator, whose pool is fixed."""
+    timed = getattr(objective, "threads", None)
+    if not isinstance(timed, FastestThreads):
+        return {"model_threads": None, "model_ms_per_candidate": None}
+    return {
+        "model_threads": timed.chosen,
+        "model_ms_per_candidate": {
+            count: 1e3 * float(np.median(seconds)) if seconds else None
+            for count, seconds in timed.seconds.items()
+        },
+    }
 
 
 def _kept(row: dict[str, Any]) -> str:
