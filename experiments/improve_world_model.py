@@ -209,6 +209,8 @@ class ImproveArgs(WorldModelArgs):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.epochs == 0:
+            raise ValueError("--epochs must be >= 1: every round trains its model anew")
         if self.episodes > 1000:
             raise ValueError(
                 f"--episodes must be <= 1000 (a round's data seeds), got {self.episodes}"

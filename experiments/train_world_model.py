@@ -16,6 +16,10 @@ Writes ``<checkpoint>`` (default ``<env>-world-model.pt`` in a new run folder,
 also writes ``{"env": ..., "k_step_error": {"1": e1, "5": e5, "10": e10, "20": e20}}``. Files
 that exist are refused unless ``--overwrite`` is given.
 Plan with it: ``python experiments/run_mpc.py --env <env> --reward world-model``.
+
+``--start-from MODEL`` continues from a trained model (its weights and normalisers; the same
+task and shape) instead of a fresh one: with ``--epochs 0 --rollout-steps K`` it only fine-tunes
+MODEL on its members' own K-step rollouts. The record holds MODEL's path and sha256.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from experiments.harness.cli import (
 )
 from experiments.harness.outputs import check_output, new_run_file, overwrite_arg
 from experiments.harness.world_models import WorldModelArgs, world_model_task_arg
-from planner.world_model import k_step_errors
+from planner.files import file_sha256
+from planner.world_model import WorldModel, WorldModelConfig, k_step_errors
 from planner.world_model_training import train_world_model
 
 KS = (1, 5, 10, 20)
@@ -58,6 +63,11 @@ class TrainArgs(WorldModelArgs):
     checkpoint: str | None = arg(
         None, "model path (default: <env>-world-model.pt in a new folder of runs/)"
     )
+    start_from: str | None = arg(
+        None,
+        "continue from this world model checkpoint (same task, --ensemble, --hidden and --depth) "
+        "instead of a fresh one",
+    )
     out: str | None = arg(None, "also write the k-step error JSON here")
     overwrite: bool = overwrite_arg()
     test_episodes: float = arg(0.1, "share of each file's episodes held out for the k-step error")
@@ -71,6 +81,8 @@ class TrainArgs(WorldModelArgs):
             raise ValueError("--data is required: npz files written by experiments/collect_data.py")
         if not 0 < self.test_episodes < 1:
             raise ValueError(f"--test-episodes must be in (0, 1), got {self.test_episodes}")
+        if self.epochs == 0 and not self.start_from:
+            raise ValueError("--epochs 0 trains nothing: give --start-from MODEL, or --epochs >= 1")
 
 
 def read_transitions(args: TrainArgs) -> tuple[dict, dict, list[dict]]:
@@ -100,6 +112,25 @@ def read_transitions(args: TrainArgs) -> tuple[dict, dict, list[dict]]:
         )
     merge = lambda parts: {key: np.concatenate([p[key] for p in parts]) for key in FIELDS}  # noqa: E731
     return merge(train), merge(test), files
+
+
+def read_start(args: TrainArgs, config: WorldModelConfig) -> tuple[WorldModel | None, dict | None]:
+    """The model of ``--start-from`` and its record (path, sha256); (None, None) without the
+    flag. One for another task, or of another shape than ``config``, is refused."""
+    if not args.start_from:
+        return None, None
+    path = Path(args.start_from)
+    if not path.is_file():
+        raise UsageError(f"no world model {path} (--start-from): train one with this script")
+    model = WorldModel.load(path, task=get_task(args.env).name, device=args.device)
+    if model.config != config:
+        theirs = model.config
+        raise UsageError(
+            f"{path} has --ensemble {theirs.ensemble_size} --hidden {theirs.hidden} --depth "
+            f"{theirs.depth} (observations {theirs.obs_dim}, actions {theirs.action_dim}): give "
+            "the same flags, and data of the same task"
+        )
+    return model, {"path": str(path), "sha256": file_sha256(path)}
 
 
 def plot(history: dict, errors: dict[int, float], path: Path) -> None:
@@ -143,9 +174,10 @@ def main(args: TrainArgs) -> dict:
     train, test, files = read_transitions(args)
     obs_dim, action_dim = train["observations"].shape[1], train["actions"].shape[1]
     config = args.world_model_config(obs_dim, action_dim, spec.name)
+    start, start_record = read_start(args, config)
     training = args.world_model_training(args.seed, args.device)
     model, history = train_world_model(
-        *(train[key] for key in FIELDS[:4]), config, training, task=spec.name
+        *(train[key] for key in FIELDS[:4]), config, training, task=spec.name, start=start
     )
     scale = np.maximum(np.std(train["observations"], axis=0), 1e-6)
     errors = k_step_errors(
@@ -164,6 +196,7 @@ def main(args: TrainArgs) -> dict:
         "arguments": asdict(args),
         "config": asdict(config),
         "training": asdict(training),
+        "start_from": start_record,
         "data": files,
         "sizes": {
             "train_transitions": len(train["rewards"]),

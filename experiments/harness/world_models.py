@@ -76,7 +76,10 @@ class WorldModelArgs(ScriptArgs):
     hidden: int = arg(200, "hidden units per layer", minimum=1)
     depth: int = arg(3, "hidden layers", minimum=1)
     epochs: int = arg(
-        TRAINING.epochs, "most epochs (early stopping on the validation split)", minimum=1
+        TRAINING.epochs,
+        "most epochs (early stopping on the validation split); 0: none, when continuing from a "
+        "trained model",
+        minimum=0,
     )
     patience: int = arg(
         TRAINING.patience, "epochs without a better validation error before stopping", minimum=1

@@ -48,6 +48,42 @@ def test_training_writes_the_checkpoint_record_plot_and_k_step_json(tiny_model):
     assert checkpoint.with_suffix(".kstep.png").stat().st_size > 0
 
 
+def test_training_fine_tunes_a_trained_model_on_its_rollouts(tiny_model, tmp_path, run_script_here):
+    """--start-from with --epochs 0: the start model's record is kept and only the rollout
+    stage runs, on the same held-out episodes (same k-step test split)."""
+    folder, start = tiny_model
+    checkpoint = tmp_path / "tuned.pt"
+    run_script_here(
+        *("train_world_model.py", "--env", "reacher", "--data", str(folder / "reacher.npz")),
+        *("--checkpoint", str(checkpoint), "--start-from", str(start), "--epochs", "0"),
+        *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--rollout-steps", "4"),
+        *("--test-episodes", "0.25", "--threads", "1"),
+    )
+    record = json.loads(checkpoint.with_suffix(".json").read_text())
+    before = json.loads(start.with_suffix(".json").read_text())
+    assert record["start_from"]["path"] == str(start)
+    assert len(record["start_from"]["sha256"]) == 64
+    assert record["history"]["epoch"] == [] and record["history"]["rollout"]["windows"][0] > 0
+    assert record["history"]["initial_val_mse"] == pytest.approx(before["history"]["best_val_mse"])
+    assert record["data"] == before["data"]
+
+
+def test_bad_start_models_are_refused(tiny_model, tmp_path, refusal):
+    folder, start = tiny_model
+    data = ("--data", str(folder / "reacher.npz"), "--checkpoint", str(tmp_path / "m.pt"))
+    line = refusal("train_world_model.py", "--env", "reacher", *data, "--epochs", "0")
+    assert "--epochs 0 trains nothing: give --start-from" in line
+    shape = ("--start-from", str(start), "--ensemble", "2", "--depth", "1")
+    line = refusal("train_world_model.py", "--env", "reacher", *data, *shape)  # hidden 200
+    assert "has --ensemble 2 --hidden 16 --depth 1" in line
+    other = WorldModel.load(start)
+    other.task = "hopper"
+    other.save(tmp_path / "hopper.pt")
+    hopper = ("--start-from", str(tmp_path / "hopper.pt"), "--hidden", "16")
+    line = refusal("train_world_model.py", "--env", "reacher", *data, *shape[2:], *hopper)
+    assert "trained for task 'hopper', not 'reacher'" in line
+
+
 @pytest.mark.parametrize(("env", "periodic"), [("walker2d", ()), ("half-cheetah", (1,))])
 def test_training_takes_every_task_a_world_model_plans_on(
     env, periodic, tmp_path, run_script_here, refusal

@@ -101,6 +101,43 @@ def test_rollout_windows_stay_inside_one_episode_and_held_out_episodes_are_whole
     assert sum(windows) == 34 and windows[1] in (13, 8)
 
 
+def test_training_continues_from_a_start_model_and_leaves_it_as_it_was():
+    config = WorldModelConfig(OBS, ACT, ensemble_size=2, hidden=16, depth=1)
+    data = toy_episodes((30,) * 6)
+    start, _ = train_world_model(*data, config, WorldModelTraining(epochs=2), progress=False)
+    weights = {k: v.clone() for k, v in start.network.state_dict().items()}
+    # no first stage: the start's weights, normalisers and validation error, untouched
+    copied, history = train_world_model(
+        *data, config, WorldModelTraining(epochs=0), progress=False, start=start
+    )
+    observation = torch.as_tensor(data[0][:5], dtype=torch.float32)
+    action = torch.as_tensor(data[1][:5], dtype=torch.float32)
+    assert torch.equal(copied.step(observation, action)[0], start.step(observation, action)[0])
+    assert history["epoch"] == [] and history["best_epoch"] == 0
+    assert not history["stopped_early"]
+    # only the rollout stage: the copy moves, the start does not
+    training = WorldModelTraining(
+        epochs=0, rollout_steps=4, rollout_epochs=3, rollout_learning_rate=1e-3
+    )
+    tuned, history = train_world_model(*data, config, training, progress=False, start=start)
+    rollout = history["rollout"]
+    assert rollout["best_val_loss"] < rollout["initial_val_loss"]
+    assert not torch.equal(tuned.step(observation, action)[0], start.step(observation, action)[0])
+    assert all(torch.equal(v, weights[k]) for k, v in start.network.state_dict().items())
+    assert tuned.input_normalizer.center.equal(start.input_normalizer.center)
+
+
+def test_a_start_model_of_another_shape_and_zero_epochs_without_one_are_refused():
+    config = WorldModelConfig(OBS, ACT, ensemble_size=2, hidden=16, depth=1)
+    data = toy_episodes((30, 30))
+    start, _ = train_world_model(*data, config, WorldModelTraining(epochs=1), progress=False)
+    wider = WorldModelConfig(OBS, ACT, ensemble_size=2, hidden=32, depth=1)
+    with pytest.raises(ValueError, match="start model's shape"):
+        train_world_model(*data, wider, WorldModelTraining(epochs=1), progress=False, start=start)
+    with pytest.raises(ValueError, match="epochs = 0 trains nothing"):
+        train_world_model(*data, config, WorldModelTraining(epochs=0), progress=False)
+
+
 @pytest.mark.parametrize("lengths", [(60,), (60, 7)])
 def test_the_rollout_stage_refuses_data_without_two_episodes_of_k_steps(lengths):
     config = WorldModelConfig(OBS, ACT, ensemble_size=2, hidden=8, depth=1)
