@@ -141,7 +141,7 @@ def plot(history: dict, errors: dict[int, float], path: Path) -> None:
     figure = Figure(figsize=(5 * panels, 3.5), dpi=90)
     FigureCanvasAgg(figure)
     loss, kstep = figure.add_subplot(1, panels, 1), figure.add_subplot(1, panels, panels)
-    loss.plot(history["epoch"], history["val_mse"])
+    loss.plot([0, *history["epoch"]], [history["initial_val_mse"], *history["val_mse"]])
     loss.set(xlabel="epoch", ylabel="validation MSE (normalised targets)", yscale="log")
     loss.axvline(history["best_epoch"], color="grey", linestyle=":")
     if rollout:

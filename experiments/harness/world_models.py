@@ -91,6 +91,14 @@ class WorldModelArgs(ScriptArgs):
         "k: then fine-tune on the members' own k-step rollouts (1: no such stage)",
         minimum=1,
     )
+    rollout_learning_rate: float = arg(
+        TRAINING.rollout_learning_rate,
+        "Adam learning rate of the rollout stage (fine-tuning a long-trained model wants less)",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.world_model_training(0, "cpu")  # refuses a bad learning rate here, in one line
 
     def world_model_config(self, obs_dim: int, action_dim: int, task: str) -> WorldModelConfig:
         """The ensemble for task ``task``'s observations of O = ``obs_dim`` and actions of A =
@@ -118,6 +126,7 @@ class WorldModelArgs(ScriptArgs):
             learning_rate=self.learning_rate,
             patience=self.patience,
             rollout_steps=self.rollout_steps,
+            rollout_learning_rate=self.rollout_learning_rate,
             seed=seed,
             device=device,
         )

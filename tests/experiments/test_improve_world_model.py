@@ -338,6 +338,7 @@ def test_a_folder_of_a_run_with_other_flags_is_refused(tmp_path, refusal):
         (["--env", "nowhere"], ["--env", "'nowhere'"]),
         (["--episodes", "0"], ["--episodes", "got 0"]),
         (["--epochs", "0"], ["--epochs must be >= 1", "anew"]),
+        (["--rollout-learning-rate", "0"], ["rollout_learning_rate must be > 0"]),
         (["--validation-seeds", "5-12"], ["test seeds"]),
         (["--validation-seeds", "1000-x"], ["FIRST-LAST"]),
         (["--env", "inverted-double-pendulum"], ["inverted-double-pendulum", "observation"]),

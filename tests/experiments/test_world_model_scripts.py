@@ -57,9 +57,10 @@ def test_training_fine_tunes_a_trained_model_on_its_rollouts(tiny_model, tmp_pat
         *("train_world_model.py", "--env", "reacher", "--data", str(folder / "reacher.npz")),
         *("--checkpoint", str(checkpoint), "--start-from", str(start), "--epochs", "0"),
         *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--rollout-steps", "4"),
-        *("--test-episodes", "0.25", "--threads", "1"),
+        *("--rollout-learning-rate", "1e-5", "--test-episodes", "0.25", "--threads", "1"),
     )
     record = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert record["training"]["rollout_learning_rate"] == 1e-5
     before = json.loads(start.with_suffix(".json").read_text())
     assert record["start_from"]["path"] == str(start)
     assert len(record["start_from"]["sha256"]) == 64
