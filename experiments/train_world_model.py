@@ -156,6 +156,22 @@ def plot(history: dict, errors: dict[int, float], path: Path) -> None:
     figure.savefig(path)
 
 
+def summary(history: dict, args: TrainArgs) -> str:
+    """Each stage that ran: its best epoch and its validation score before and after."""
+    stages = []
+    if history["epoch"]:
+        stages.append(
+            f"best epoch {history['best_epoch']}, validation MSE "
+            f"{history['initial_val_mse']:.4f} -> {history['best_val_mse']:.4f}"
+        )
+    if rollout := history.get("rollout"):
+        stages.append(
+            f"{args.rollout_steps}-step rollouts: best epoch {rollout['best_epoch']}, held-out "
+            f"loss {rollout['initial_val_loss']:.4f} -> {rollout['best_val_loss']:.4f}"
+        )
+    return "; ".join(stages) or f"{args.start_from} unchanged (no epochs, no rollout stage)"
+
+
 def output_path(args: TrainArgs) -> Path:
     """``--checkpoint``, or ``<env>-world-model.pt`` in a new run folder."""
     name = f"{get_task(args.env).name}-world-model.pt"
@@ -210,8 +226,7 @@ def main(args: TrainArgs) -> dict:
     if args.out:
         write_json(Path(args.out), {"env": spec.name, "k_step_error": k_step})
     print(
-        f"wrote {checkpoint}: best epoch {history['best_epoch']}, validation MSE "
-        f"{history['initial_val_mse']:.4f} -> {history['best_val_mse']:.4f}; k-step error "
+        f"wrote {checkpoint}: {summary(history, args)}; k-step error "
         + ", ".join(f"{k}: {v:.3g}" for k, v in errors.items())
     )
     return record

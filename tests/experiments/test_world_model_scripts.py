@@ -48,7 +48,9 @@ def test_training_writes_the_checkpoint_record_plot_and_k_step_json(tiny_model):
     assert checkpoint.with_suffix(".kstep.png").stat().st_size > 0
 
 
-def test_training_fine_tunes_a_trained_model_on_its_rollouts(tiny_model, tmp_path, run_script_here):
+def test_training_fine_tunes_a_trained_model_on_its_rollouts(
+    tiny_model, tmp_path, run_script_here, capsys
+):
     """--start-from with --epochs 0: the start model's record is kept and only the rollout
     stage runs, on the same held-out episodes (same k-step test split)."""
     folder, start = tiny_model
@@ -59,6 +61,8 @@ def test_training_fine_tunes_a_trained_model_on_its_rollouts(tiny_model, tmp_pat
         *("--ensemble", "2", "--hidden", "16", "--depth", "1", "--rollout-steps", "4"),
         *("--rollout-learning-rate", "1e-5", "--test-episodes", "0.25", "--threads", "1"),
     )
+    printed = capsys.readouterr().out  # the stage that ran, not an empty first stage
+    assert "4-step rollouts: best epoch" in printed and "validation MSE" not in printed
     record = json.loads(checkpoint.with_suffix(".json").read_text())
     assert record["training"]["rollout_learning_rate"] == 1e-5
     before = json.loads(start.with_suffix(".json").read_text())
