@@ -22,15 +22,16 @@ the ranking is split: by the return over the horizon alone, by the value alone, 
 value read at the true end state (the model's return plus the simulator's value), which says how
 the model would rank if its end states were exact. The episode's own transitions then give the
 model's open-loop k-step error on the states its planner drives the system into (k = 1, 5, 10,
-16 and the planner's horizon H; per observation dimension, in units of the std of the model's
-training observations).
+16 and the planner's horizon H; each observation dimension in units of the std of the model's
+training observations), over all dimensions and per dimension: a dimension of small spread (a
+root's height) can dominate the mean over dimensions while mattering little to the reward.
 
 Writes into ``--out`` (default ``runs/check_world_model__<env>__<time>/``): ``steps.csv`` (seed,
 step, the model's and the simulator's score of the chosen plan, the env's reward, the ranking of
 the last population), ``summary.json`` (the command, each episode's return, steps, mean scores and
-ranking, the step the model overrated its plan most, and the k-step errors) and ``scores.png``
-(both scores and the rank correlation against the step, one row per episode). Seeds 0-9 are the
-test seeds: look at models on others (the default is 1000).
+ranking, the step the model overrated its plan most, and the k-step errors, also by dimension)
+and ``scores.png`` (both scores and the rank correlation against the step, one row per episode).
+Seeds 0-9 are the test seeds: look at models on others (the default is 1000).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ from experiments.harness.world_models import (
     world_model_task_arg,
 )
 from planner.threads import use_planning_threads
-from planner.world_model import k_step_errors
+from planner.world_model import k_step_errors_by_dimension
 from policies.planners import PLANNERS
 from policies.setup import Planning, PlanningSetup
 
@@ -297,16 +298,26 @@ def finite_mean(values: list[float]) -> float | None:
 
 def own_state_errors(
     model: Any, recorded: list[dict[str, np.ndarray]], ks: tuple[int, ...]
-) -> dict[str, float | None]:
+) -> tuple[dict[str, float | None], dict[str, list[float] | None]]:
     """The model's open-loop k-step error at each k of ``ks`` on the ``recorded`` episodes'
-    transitions, per observation dimension in units of the std of its training observations
-    (its input normaliser's scale; of the sine, for a dim it reads on the circle); None where no
-    episode has k steps."""
+    transitions, each observation dimension in units of the std of its training observations
+    (its input normaliser's scale; of the sine, for a dim it reads on the circle): over all
+    dimensions, and per dimension; None where no episode has k steps."""
     data = transitions(recorded)
     keys = ("observations", "actions", "next_observations", "episode_index")
     scale = model.input_normalizer.scale[: model.config.obs_dim].cpu().numpy()
-    found = k_step_errors(model, *(data[key] for key in keys), ks=ks, obs_scale=scale)
-    return {str(k): v if math.isfinite(v) else None for k, v in found.items()}
+    found = k_step_errors_by_dimension(model, *(data[key] for key in keys), ks=ks, obs_scale=scale)
+    overall = {str(k): float(np.sqrt(np.mean(np.square(v)))) for k, v in found.items()}
+    return (
+        {k: v if math.isfinite(v) else None for k, v in overall.items()},
+        {str(k): v.tolist() if np.isfinite(v).all() else None for k, v in found.items()},
+    )
+
+
+def largest_dimensions(errors: list[float], count: int = 5) -> str:
+    """``"dim 9 1.25, dim 0 1.23, ..."``: the ``count`` observation dims of largest error."""
+    order = np.argsort(errors)[::-1][:count]
+    return ", ".join(f"dim {d} {errors[d]:.2f}" for d in order)
 
 
 def scores_figure(episodes: list[dict[str, Any]], env: str) -> Figure:
@@ -389,7 +400,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
     bar.close()
     env.close()
     ks = tuple(sorted({*KS, planning.budget.horizon}))
-    errors = own_state_errors(planning.objective.model, recorded, ks)
+    errors, by_dimension = own_state_errors(planning.objective.model, recorded, ks)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "steps.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -402,6 +413,7 @@ def main(args: CheckArgs) -> dict[str, Any]:
         "world_model": setup.world_model or "the task's shipped model",
         "value": None if setup.value() is None else [str(p) for p in setup.value()],
         "k_step_error": errors,
+        "k_step_error_by_dimension": by_dimension,
         "k_step_scale": "std of the model's training observations",
         "ranking": "the planner's last population, scored by the model and by the simulator",
         "value_split": (
@@ -450,6 +462,10 @@ def main(args: CheckArgs) -> dict[str, Any]:
             "model's return plus the value at the true end state"
         )
     print(f"k-step error on these episodes (-: no episode that long): {text}")
+    horizon = planning.budget.horizon
+    if by_dimension[str(horizon)] is not None:
+        largest = largest_dimensions(by_dimension[str(horizon)])
+        print(f"k={horizon} error by observation dim, largest first: {largest}")
     print(f"wrote {folder}/steps.csv, summary.json and scores.png")
     return result
 

@@ -207,6 +207,9 @@ def test_a_checked_hopper_episode_writes_its_scores_and_errors(tmp_path):
     assert errors["10"] is None and errors["16"] is None  # no 6-step episode holds them
     assert summary["value"][0] == str(get_task("hopper").value_agent_path)
     assert result["k_step_error"] == errors
+    by_dimension = summary["k_step_error_by_dimension"]  # hopper: 11 observation dims
+    assert len(by_dimension["1"]) == 11 and by_dimension["10"] is None
+    assert np.sqrt(np.mean(np.square(by_dimension["5"]))) == pytest.approx(errors["5"])
     episode = summary["episodes"][0]
     assert episode["mean_rank_correlation"] == pytest.approx(np.mean(correlations))
     assert "rank_correlations" not in episode  # per step: steps.csv's
@@ -248,3 +251,8 @@ def test_a_planner_without_a_value_has_no_value_split(tmp_path):
     assert all(np.isnan(float(r["value_rank_correlation"])) for r in rows)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"][0]["mean_value_rank_correlation"] is None
+
+
+def test_the_largest_dimensions_of_the_k_step_error_come_first():
+    line = check_world_model.largest_dimensions([0.1, 0.5, 0.3, 0.2], count=2)
+    assert line == "dim 1 0.50, dim 2 0.30"

@@ -21,6 +21,7 @@ from planner.world_model import (
     WorldModelObjective,
     all_finite,
     k_step_errors,
+    k_step_errors_by_dimension,
     network_inputs,
 )
 from planner.world_model_training import WorldModelTraining, train_world_model
@@ -573,6 +574,22 @@ def test_k_step_error_grows_with_k_and_is_small_for_a_trained_model(trained):
     errors = k_step_errors(model, observations, actions, next_observations, np.repeat([0, 1], 20))
     assert set(errors) == {1, 5, 10, 20}
     assert errors[1] < 0.2 and errors[1] <= errors[20]
+
+
+def test_the_k_step_error_by_dimension_is_each_dims_rms_and_averages_to_the_k_step_error(
+    trained,
+):
+    model, _ = trained
+    observations, actions, _, next_observations = toy_episodes((20, 20), seed=9)
+    episodes, scale = np.repeat([0, 1], 20), np.array([1.0, 2.0, 0.5])
+    data = (model, observations, actions, next_observations, episodes)
+    by_dim = k_step_errors_by_dimension(*data, ks=(1, 30), obs_scale=scale)
+    one_step, _ = model.step(*(torch.as_tensor(x, dtype=torch.float32) for x in data[1:3]))
+    expected = np.sqrt((((one_step.mean(0).numpy() - next_observations) / scale) ** 2).mean(0))
+    np.testing.assert_allclose(by_dim[1], expected, rtol=1e-4)
+    assert np.isnan(by_dim[30]).all() and by_dim[30].shape == (OBS,)  # no episode of 30 steps
+    errors = k_step_errors(*data, ks=(1, 5), obs_scale=scale)
+    assert errors[1] == pytest.approx(np.sqrt(np.mean(by_dim[1] ** 2)))
 
 
 def test_a_planning_step_folds_the_normalisers_into_the_network_and_predicts_the_same(trained):
