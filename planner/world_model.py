@@ -755,22 +755,13 @@ def finite_mean(
 
 
 @torch.no_grad()
-def k_step_errors(
-    model: WorldModel,
-    observations: np.ndarray,
-    actions: np.ndarray,
-    next_observations: np.ndarray,
-    episode_index: np.ndarray,
-    ks: tuple[int, ...] = (1, 5, 10, 20),
-    obs_scale: np.ndarray | None = None,
-) -> dict[int, float]:
+def k_step_errors(model: WorldModel, *recorded: np.ndarray, **options: Any) -> dict[int, float]:
     """Open-loop k-step prediction error on recorded episodes (ensemble-mean propagation): the
     root mean square over observation dimensions of :func:`k_step_errors_by_dimension`, that is
     over starts and dimensions of ``(predicted - recorded observation after k steps) / scale``.
-    Takes the same arguments."""
-    found = k_step_errors_by_dimension(
-        model, observations, actions, next_observations, episode_index, ks, obs_scale
-    )
+    Takes its arguments: the recorded observations, actions, next observations and episode
+    index, and ``ks`` and ``obs_scale``."""
+    found = k_step_errors_by_dimension(model, *recorded, **options)
     return {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in found.items()}
 
 
