@@ -754,7 +754,6 @@ def finite_mean(
     return next_obs * scale[:, None], reward * scale, count > 0
 
 
-@torch.no_grad()
 def k_step_errors(model: WorldModel, *recorded: np.ndarray, **options: Any) -> dict[int, float]:
     """Open-loop k-step prediction error on recorded episodes (ensemble-mean propagation): the
     root mean square over observation dimensions of :func:`k_step_errors_by_dimension`, that is
@@ -765,6 +764,7 @@ def k_step_errors(model: WorldModel, *recorded: np.ndarray, **options: Any) -> d
     return {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in found.items()}
 
 
+@torch.no_grad()
 def k_step_errors_by_dimension(
     model: WorldModel,
     observations: np.ndarray,
