@@ -19,7 +19,9 @@ Plan with it: ``python experiments/run_mpc.py --env <env> --reward world-model``
 
 ``--start-from MODEL`` continues from a trained model (its weights and normalisers; the same
 task and shape) instead of a fresh one: with ``--epochs 0 --rollout-steps K`` it only fine-tunes
-MODEL on its members' own K-step rollouts. The record holds MODEL's path and sha256.
+MODEL on its members' own K-step rollouts. An ``--ensemble`` below MODEL's keeps its first
+members (with ``--epochs 0`` and no rollout stage, as they are). The record holds MODEL's path
+and sha256.
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ class TrainArgs(WorldModelArgs):
     )
     start_from: str | None = arg(
         None,
-        "continue from this world model checkpoint (same task, --ensemble, --hidden and --depth) "
-        "instead of a fresh one",
+        "continue from this world model checkpoint (same task, --hidden and --depth; a smaller "
+        "--ensemble keeps its first members) instead of a fresh one",
     )
     out: str | None = arg(None, "also write the k-step error JSON here")
     overwrite: bool = overwrite_arg()
@@ -123,12 +125,14 @@ def read_start(args: TrainArgs, config: WorldModelConfig) -> tuple[WorldModel | 
     if not path.is_file():
         raise UsageError(f"no world model {path} (--start-from): train one with this script")
     model = WorldModel.load(path, task=get_task(args.env).name, device=args.device)
+    theirs = model.config
+    if config.ensemble_size < theirs.ensemble_size:
+        model = model.first_members(config.ensemble_size)
     if model.config != config:
-        theirs = model.config
         raise UsageError(
             f"{path} has --ensemble {theirs.ensemble_size} --hidden {theirs.hidden} --depth "
             f"{theirs.depth} (observations {theirs.obs_dim}, actions {theirs.action_dim}): give "
-            "the same flags, and data of the same task"
+            "the same --hidden and --depth, --ensemble at most the same, and data of the same task"
         )
     return model, {"path": str(path), "sha256": file_sha256(path)}
 
@@ -169,7 +173,10 @@ def summary(history: dict, args: TrainArgs) -> str:
             f"{args.rollout_steps}-step rollouts: best epoch {rollout['best_epoch']}, held-out "
             f"loss {rollout['initial_val_loss']:.4f} -> {rollout['best_val_loss']:.4f}"
         )
-    return "; ".join(stages) or f"{args.start_from} unchanged (no epochs, no rollout stage)"
+    return (
+        "; ".join(stages)
+        or f"{args.start_from}'s weights as they are (no epochs, no rollout stage)"
+    )
 
 
 def output_path(args: TrainArgs) -> Path:

@@ -33,7 +33,7 @@ import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from typing import Any
 
@@ -296,6 +296,22 @@ class WorldModel:
         low = torch.cat([targets.low[:-1], -unbounded])  # rewards are not clamped (see class)
         high = torch.cat([targets.high[:-1], unbounded])
         return MeanPredictor(tuple(layers), low, high, self.config.periodic)
+
+    def first_members(self, count: int) -> WorldModel:
+        """A model of this one's first ``count`` members, as they are (the members are
+        independent networks: fewer of them cost less per planning step, in proportion, under
+        TS-inf)."""
+        check_count("count", count, hint=f"members kept, at most {self.ensemble_size}")
+        if count > self.ensemble_size:
+            raise ValueError(f"count must be <= the {self.ensemble_size} members, got {count}")
+        config = replace(self.config, ensemble_size=count)
+        network = GaussianEnsemble(config)
+        state = self.network.state_dict()
+        members = {k: v[:count] if v.dim() == 3 else v for k, v in state.items()}
+        network.load_state_dict(members)  # EnsembleLinear's weight and bias lead with E
+        return WorldModel(
+            config, self.input_normalizer, self.target_normalizer, network, self.task, self.device
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write one checkpoint file (config, weights, normalisers, task)."""

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from planner.world_model import WorldModel
 
@@ -73,6 +74,22 @@ def test_training_fine_tunes_a_trained_model_on_its_rollouts(
     assert record["data"] == before["data"]
 
 
+def test_a_smaller_ensemble_keeps_the_start_models_first_members(
+    tiny_model, tmp_path, run_script_here
+):
+    folder, start = tiny_model
+    checkpoint = tmp_path / "one.pt"
+    run_script_here(
+        *("train_world_model.py", "--env", "reacher", "--data", str(folder / "reacher.npz")),
+        *("--checkpoint", str(checkpoint), "--start-from", str(start), "--epochs", "0"),
+        *("--ensemble", "1", "--hidden", "16", "--depth", "1", "--threads", "1"),
+    )
+    one, both = WorldModel.load(checkpoint), WorldModel.load(start).network.state_dict()
+    assert one.config.ensemble_size == 1
+    for name, value in one.network.state_dict().items():  # members lead EnsembleLinear's axes
+        assert torch.equal(value, both[name][:1] if value.dim() == 3 else both[name])
+
+
 def test_bad_start_models_are_refused(tiny_model, tmp_path, refusal):
     folder, start = tiny_model
     data = ("--data", str(folder / "reacher.npz"), "--checkpoint", str(tmp_path / "m.pt"))
@@ -81,6 +98,9 @@ def test_bad_start_models_are_refused(tiny_model, tmp_path, refusal):
     shape = ("--start-from", str(start), "--ensemble", "2", "--depth", "1")
     line = refusal("train_world_model.py", "--env", "reacher", *data, *shape)  # hidden 200
     assert "has --ensemble 2 --hidden 16 --depth 1" in line
+    more = ("--start-from", str(start), "--ensemble", "3", "--hidden", "16", "--depth", "1")
+    line = refusal("train_world_model.py", "--env", "reacher", *data, *more)
+    assert "--ensemble at most the same" in line
     other = WorldModel.load(start)
     other.task = "hopper"
     other.save(tmp_path / "hopper.pt")

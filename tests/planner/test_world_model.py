@@ -128,6 +128,20 @@ def test_training_continues_from_a_start_model_and_leaves_it_as_it_was():
     assert tuned.input_normalizer.center.equal(start.input_normalizer.center)
 
 
+def test_the_first_members_of_a_model_predict_as_those_members_did(trained):
+    model, _ = trained
+    fewer = model.first_members(2)
+    observations = torch.as_tensor(toy_transitions(6, seed=3)[0], dtype=torch.float32)
+    actions = torch.zeros(6, ACT)
+    assert fewer.config.ensemble_size == 2 and fewer.task == model.task
+    torch.testing.assert_close(
+        fewer.step(observations, actions)[0], model.step(observations, actions)[0][:2]
+    )
+    for count in (0, 4):
+        with pytest.raises(ValueError, match="count must be"):
+            model.first_members(count)
+
+
 def test_a_start_model_of_another_shape_and_zero_epochs_without_one_are_refused():
     config = WorldModelConfig(OBS, ACT, ensemble_size=2, hidden=16, depth=1)
     data = toy_episodes((30, 30))
