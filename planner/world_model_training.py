@@ -158,7 +158,7 @@ def train_world_model(
         training.epochs,
         training.patience,
         "val_mse",
-        "world model" if progress else None,
+        "world model" if progress and training.epochs else None,
     )
     history["stopped_early"] = len(history["epoch"]) < training.epochs
     model = WorldModel(config, input_normalizer, target_normalizer, network, task, device)
