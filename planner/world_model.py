@@ -305,7 +305,8 @@ class WorldModel:
         if count > self.ensemble_size:
             raise ValueError(f"count must be <= the {self.ensemble_size} members, got {count}")
         config = replace(self.config, ensemble_size=count)
-        network = GaussianEnsemble(config)
+        with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten
+            network = GaussianEnsemble(config)
         state = self.network.state_dict()
         members = {k: v[:count] if v.dim() == 3 else v for k, v in state.items()}
         network.load_state_dict(members)  # EnsembleLinear's weight and bias lead with E
