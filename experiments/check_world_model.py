@@ -69,7 +69,7 @@ from experiments.harness.world_models import (
     world_model_task_arg,
 )
 from planner.threads import use_planning_threads
-from planner.world_model import k_step_errors_by_dimension
+from planner.world_model import k_step_errors_by_dimension, over_dimensions
 from policies.planners import PLANNERS
 from policies.setup import Planning, PlanningSetup
 
@@ -307,7 +307,7 @@ def own_state_errors(
     keys = ("observations", "actions", "next_observations", "episode_index")
     scale = model.input_normalizer.scale[: model.config.obs_dim].cpu().numpy()
     found = k_step_errors_by_dimension(model, *(data[key] for key in keys), ks=ks, obs_scale=scale)
-    overall = {str(k): float(np.sqrt(np.mean(np.square(v)))) for k, v in found.items()}
+    overall = {str(k): over_dimensions(v) for k, v in found.items()}
     return (
         {k: v if math.isfinite(v) else None for k, v in overall.items()},
         {str(k): v.tolist() if np.isfinite(v).all() else None for k, v in found.items()},

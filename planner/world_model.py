@@ -778,7 +778,13 @@ def k_step_errors(model: WorldModel, *recorded: np.ndarray, **options: Any) -> d
     Takes its arguments: the recorded observations, actions, next observations and episode
     index, and ``ks`` and ``obs_scale``."""
     found = k_step_errors_by_dimension(model, *recorded, **options)
-    return {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in found.items()}
+    return {k: over_dimensions(v) for k, v in found.items()}
+
+
+def over_dimensions(errors: np.ndarray) -> float:
+    """The root mean square of per-dimension errors ``(O,)`` (:func:`k_step_errors_by_dimension`):
+    the error over all dimensions, as :func:`k_step_errors` gives it; NaN if any is."""
+    return float(np.sqrt(np.mean(np.square(errors))))
 
 
 @torch.no_grad()
