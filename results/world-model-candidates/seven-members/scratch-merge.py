@@ -1,19 +1,28 @@
-"""Scratch: join two world models trained on the same data and split into one ensemble."""
+"""Scratch (stop 41): join two half-cheetah world models into one ensemble (E12 = R4 + E7).
+
+usage: PYTHONPATH=. python scratch-merge.py FIRST.pt SECOND.pt OUT.pt
+
+Both must share their normalisers bit for bit (same data and split); the joined model keeps the
+first's log-variance bounds, which planning never reads.
+"""
+
 import sys
 from dataclasses import replace
+
 import torch
+
 from planner.world_model import GaussianEnsemble, WorldModel
 
-a, b = WorldModel.load(sys.argv[1]), WorldModel.load(sys.argv[2])
+first, second = WorldModel.load(sys.argv[1]), WorldModel.load(sys.argv[2])
 for name in ("input_normalizer", "target_normalizer"):
-    sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
-    for k in sa:
-        assert torch.equal(torch.as_tensor(sa[k]), torch.as_tensor(sb[k])), (name, k)
-config = replace(a.config, ensemble_size=a.ensemble_size + b.ensemble_size)
+    ours, theirs = getattr(first, name).state_dict(), getattr(second, name).state_dict()
+    for key in ours:
+        assert torch.equal(torch.as_tensor(ours[key]), torch.as_tensor(theirs[key])), (name, key)
+config = replace(first.config, ensemble_size=first.ensemble_size + second.ensemble_size)
+ours, theirs = first.network.state_dict(), second.network.state_dict()
+joined = {k: torch.cat([ours[k], theirs[k]]) if ours[k].dim() == 3 else ours[k] for k in ours}
 network = GaussianEnsemble(config)
-sa, sb = a.network.state_dict(), b.network.state_dict()
-state = {k: torch.cat([sa[k], sb[k]]) if sa[k].dim() == 3 else sa[k] for k in sa}
-print({k: float((sa[k] - sb[k]).abs().max()) for k in sa if sa[k].dim() != 3})
-network.load_state_dict(state)
-WorldModel(config, a.input_normalizer, a.target_normalizer, network, a.task).save(sys.argv[3])
-print("wrote", sys.argv[3], config.ensemble_size)
+network.load_state_dict(joined)
+model = WorldModel(config, first.input_normalizer, first.target_normalizer, network, first.task)
+model.save(sys.argv[3])
+print("wrote", sys.argv[3], "with", config.ensemble_size, "members")
