@@ -246,9 +246,9 @@ observations, chosen on validation seeds 1000-1007 (results/world-model-reward/:
 shipped world models, 200 steps; paired computed - learned, 95% t). Reacher: +0.52 +- 0.19,
 better on all 8 seeds (its rule is the env's reward exactly; the head errs by 0.021 per step).
 Hopper: -5.7 +- 10.1 and half-cheetah: -49 +- 123, no better: they keep the head. Half-cheetah's
-model of today (stop 42, TS-inf, fresh seeds, results/world-model-candidates/): -43 +- 119 over
-200 steps, +103 +- 476 over 1000, still no better. The other tasks ship no world model, nothing
-was measured: they keep the head."""
+current model (R4, TS-inf; stop 42, fresh seeds, results/world-model-candidates/): -43 +- 119
+over 200 steps, +103 +- 476 over 1000, still no better. The other tasks ship no world model,
+nothing was measured: they keep the head."""
 
 
 TUNED: dict[str, dict[str, dict[str, Any]]] = (
