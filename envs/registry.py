@@ -236,19 +236,19 @@ scores lower. Hopper (DE 64x3 with its critic, 1000 steps, its last two models, 
 Walker2d (its model of the agent's gait, 200 steps): the mean fell within 12 steps on every seed,
 TS-inf with the critic walked all 200 (results/world-model-value/README.md). Half-cheetah (its
 models from the planners' candidates, DE 64x3, 1000 steps, seeds 1010-1019, stop 38,
-results/world-model-candidates/): TS-inf minus the mean +848 +- 283 per episode with the shipped
-model, +622 +- 512 with the one before; its earlier models, trained on episodes alone, planned
-level with either (+38 +- 57, results/world-model-loop/). Reacher keeps the mean (not
-measured)."""
+results/world-model-candidates/): TS-inf minus the mean +848 +- 283 per episode with R4 (the
+shipped model until stop 42), +622 +- 512 with the one before; its earlier models, trained on
+episodes alone, planned level with either (+38 +- 57, results/world-model-loop/). Reacher keeps
+the mean (not measured)."""
 MUJOCO_COMPUTED_REWARDS = ("reacher",)
 """Tasks whose world model plans by default with the reward computed from predicted
 observations, chosen on validation seeds 1000-1007 (results/world-model-reward/: DE 64x3, the
 shipped world models, 200 steps; paired computed - learned, 95% t). Reacher: +0.52 +- 0.19,
 better on all 8 seeds (its rule is the env's reward exactly; the head errs by 0.021 per step).
 Hopper: -5.7 +- 10.1 and half-cheetah: -49 +- 123, no better: they keep the head. Half-cheetah's
-current model (R4, TS-inf; stop 42, fresh seeds, results/world-model-candidates/): -43 +- 119
-over 200 steps, +103 +- 476 over 1000, still no better. The other tasks ship no world model,
-nothing was measured: they keep the head."""
+R4 (TS-inf; stop 42, fresh seeds, results/world-model-candidates/): -43 +- 119 over 200 steps,
++103 +- 476 over 1000, still no better; R5, shipped after it, was not checked. The other tasks
+ship no world model, nothing was measured: they keep the head."""
 
 
 TUNED: dict[str, dict[str, dict[str, Any]]] = (

@@ -65,6 +65,7 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
 from tqdm import tqdm
 
 from envs.registry import get_task, make_env
@@ -422,6 +423,7 @@ def rounds_figure(records: list[dict], levels: dict[str, dict], planner: str, en
     for color, (name, level) in zip(("C3", "C2"), levels.items(), strict=False):
         ax.axhline(level["mean"], color=color, label=f"{name.upper()}, simulator")
         ax.axhspan(level["low"], level["high"], color=color, alpha=0.1)
+    ax.xaxis.set_major_formatter(EngFormatter())  # 400k, 1.2M: no offset text over the label
     ax.set_xlabel("training transitions (env steps)")
     ax.set_ylabel("episode return, validation seeds")
     ax.set_title(f"{env}: a world model trained on its own planner's data")

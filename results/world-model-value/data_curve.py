@@ -1,12 +1,17 @@
-"""Hopper's and walker2d's world models: validation return against the transitions collected
-for each (1000-step episodes, seeds 1000-1004, DE 64 x 3 with the task's critic and TS-inf, its
-default), beside DE and CEM on the simulator on the same seeds.
+"""The world models of hopper, walker2d and half-cheetah: validation return against the
+transitions collected for each, beside DE and CEM on the simulator on the same seeds. Hopper and
+walker2d: 1000-step episodes, seeds 1000-1004, DE 64 x 3 with the task's critic and TS-inf, its
+default. Half-cheetah: 200-step episodes, seeds 1150-1159, DE 64 x 3 with every default of today
+(TS-inf, the learned reward), run at stop 42.
 
     python results/world-model-value/data_curve.py
 
-Reads the evaluate.py folders below (their episodes.csv) and draws ``data_curve.png`` (hopper)
-and ``walker2d_data_curve.png`` with improve_world_model.py's round plot. Round r is the model
-after r rounds of its own planner's data (hopper's M0-M4 and walker2d's R1, R2 in README.md).
+Reads the evaluate.py folders below (their episodes.csv) and draws ``data_curve.png`` (hopper),
+``walker2d_data_curve.png`` and ``../world-model-candidates/data_curve.png`` with
+improve_world_model.py's round plot. Round r is the model after r rounds of its own planner's
+data (hopper's M0-M4 and walker2d's R1, R2 in README.md; half-cheetah's R1-R5 in
+``../world-model-candidates/README.md``, whose transitions count the replayed candidates; R1 and
+R2 read the root pitch raw, as they were trained, and R4 is the shipped model).
 Hopper's rows all plan over the 452k agent's prior (its default until stop 34), as its simulator
 rows do; over the self-taught prior, its default since, M4 scores 3628 and the simulator 3641.
 Walker2d's M0 and R1 were also run on seeds 1005-1009; the plot keeps to 1000-1004, which every
@@ -20,8 +25,10 @@ from experiments.harness.statistics import interval_record
 from experiments.improve_world_model import rounds_figure
 
 HERE = Path(__file__).parent
+AGENT_THEN_ROUNDS = "transitions collected (the agent's, then its planner's rounds)"
+CANDIDATE_ROUNDS = "transitions collected (episodes and replayed candidates of each round)"
 TASKS = {  # task: (its models: (round, transitions collected, folders of its validation
-    # episodes)), the folder of DE's and CEM's rows on the simulator, the plot's file)
+    # episodes)), the folder of DE's and CEM's rows on the simulator, the plot's file, x label)
     "hopper": (
         [
             (0, 27_103, ["validation/m0-tsinf"]),
@@ -32,6 +39,7 @@ TASKS = {  # task: (its models: (round, transitions collected, folders of its va
         ],
         "validation/simulator",
         "data_curve.png",
+        AGENT_THEN_ROUNDS,
     ),
     "walker2d": (
         [
@@ -48,6 +56,19 @@ TASKS = {  # task: (its models: (round, transitions collected, folders of its va
         ],
         "walker2d-validation/simulator-1000",
         "walker2d_data_curve.png",
+        AGENT_THEN_ROUNDS,
+    ),
+    "half-cheetah": (
+        [
+            (1, 294_000, ["../world-model-candidates/data-curve/r1"]),
+            (2, 490_000, ["../world-model-candidates/data-curve/r2"]),
+            (3, 784_000, ["../world-model-candidates/data-curve/r3s"]),
+            (4, 1_078_000, ["../world-model-candidates/data-curve/r4"]),
+            (5, 1_372_000, ["../world-model-candidates/data-curve/r5"]),
+        ],
+        "../world-model-candidates/data-curve/simulator",
+        "../world-model-candidates/data_curve.png",
+        CANDIDATE_ROUNDS,
     ),
 }
 
@@ -62,7 +83,7 @@ def returns(folders: list[str], planner: str) -> list[float]:
 
 
 def main() -> None:
-    for task, (models, simulator, plot) in TASKS.items():
+    for task, (models, simulator, plot, x_label) in TASKS.items():
         records = [
             {
                 "round": index,
@@ -73,7 +94,7 @@ def main() -> None:
         ]
         levels = {name: interval_record(returns([simulator], name)) for name in ("de", "cem")}
         figure = rounds_figure(records, levels, "de", task)
-        figure.axes[0].set_xlabel("transitions collected (the agent's, then its planner's rounds)")
+        figure.axes[0].set_xlabel(x_label)
         figure.savefig(HERE / plot)
         for record in records:
             print(f"{task} round {record['round']}: {record['validation']['text']}")

@@ -207,6 +207,19 @@ def test_the_plot_draws_the_rounds_beside_de_and_cem_on_the_simulator(one_round)
     assert len(ax.patches) == 2  # a band each
 
 
+def test_the_plots_x_axis_names_millions_on_its_ticks_without_an_offset_over_the_label():
+    """A million transitions once drew the axis' "1e6" offset over its label."""
+    interval = {"mean": 1.0, "low": 0.5, "high": 1.5}
+    rounds = [
+        {"round": i, "trained_on": n, "validation": interval} for i, n in enumerate([3e5, 1.4e6])
+    ]
+    figure = script.rounds_figure(rounds, {"de": interval}, "de", "half-cheetah")
+    figure.canvas.draw()
+    axis = figure.axes[0].xaxis
+    assert axis.get_offset_text().get_text() == ""
+    assert any(tick.get_text().endswith("M") for tick in axis.get_ticklabels())
+
+
 def test_a_folder_written_before_the_planner_flag_resumes_as_de(tmp_path, refusal):
     out = tmp_path / "run"
     script.Run(parse_args(script.ImproveArgs, "", [*TINY, "--out", str(out)]))
